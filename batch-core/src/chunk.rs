@@ -1,0 +1,404 @@
+//! The chunk-oriented step: read a chunk, process it, write it, commit, repeat.
+//!
+//! Two repeat loops, as in Spring Batch: the step loop runs one chunk per iteration
+//! until the reader is exhausted; inside it, the chunk loop reads one item per
+//! iteration until the completion policy says the chunk is full. Each chunk is one
+//! transaction on the repository database: the writer writes in it (when it writes to
+//! that database), then the step's counters and ExecutionContext are saved in it, and
+//! it commits. A chunk that fails rolls back; its reads, writes and filters do not
+//! count, ROLLBACK_COUNT does.
+//!
+//! [`ChunkBoundary`] is the transaction boundary shared with tasklet steps (and with
+//! the fault-tolerant chunk loop, which reuses it per attempt and per scanned item).
+
+use std::future::Future;
+use std::marker::PhantomData;
+
+use crate::context::ExecutionContext;
+use crate::error::{Error, Result};
+use crate::execution::{Contribution, StepCounts};
+use crate::item::{ItemProcessor, ItemReader, ItemWriter, WriteContext};
+use crate::repeat::{Next, RepeatContext, RepeatStatus, RepeatTemplate, SimpleCompletionPolicy};
+use crate::repository::{BoxFuture, ChunkTx};
+use crate::step::{StepInterrupted, StepRunner, StepRuntime, StepScope};
+
+/// The parts of a chunk step: a reader of `I`, a processor from `I` to `O` (or none,
+/// when `I` is written as read) and a writer of `O`. Made by [`chunk`] or
+/// [`read_write`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a chunk step from `{I}` to `{O}`",
+    note = "build it with `chunk(reader, processor, writer)` or `read_write(reader, writer)`; a tasklet step is a `#[step]` without `chunk = N`"
+)]
+pub trait ChunkStep<I, O>: Send {
+    type Reader: ItemReader<I>;
+    type Processor: ChunkProcessor<I, O>;
+    type Writer: ItemWriter<O>;
+    fn into_parts(self) -> (Self::Reader, Self::Processor, Self::Writer);
+}
+
+/// Reader, processor and writer of one chunk step.
+pub struct ChunkSpec<R, P, W> {
+    pub reader: R,
+    pub processor: P,
+    pub writer: W,
+}
+
+/// A processor given to [`chunk`].
+pub struct WithProcessor<P>(pub P);
+
+/// No processor: items are written as read.
+pub struct NoProcessor;
+
+/// A chunk step that reads with `reader`, turns each item into zero or one output with
+/// `processor`, and writes each chunk with `writer`.
+pub fn chunk<R, P, W>(reader: R, processor: P, writer: W) -> ChunkSpec<R, WithProcessor<P>, W> {
+    ChunkSpec { reader, processor: WithProcessor(processor), writer }
+}
+
+/// A chunk step with no processor.
+pub fn read_write<R, W>(reader: R, writer: W) -> ChunkSpec<R, NoProcessor, W> {
+    ChunkSpec { reader, processor: NoProcessor, writer }
+}
+
+impl<I, O, R, P, W> ChunkStep<I, O> for ChunkSpec<R, WithProcessor<P>, W>
+where
+    R: ItemReader<I>,
+    P: ItemProcessor<I, O>,
+    W: ItemWriter<O>,
+    I: Send + Sync,
+    O: Send + Sync,
+{
+    type Reader = R;
+    type Processor = WithProcessor<P>;
+    type Writer = W;
+    fn into_parts(self) -> (R, WithProcessor<P>, W) {
+        (self.reader, self.processor, self.writer)
+    }
+}
+
+impl<I, R, W> ChunkStep<I, I> for ChunkSpec<R, NoProcessor, W>
+where
+    R: ItemReader<I>,
+    W: ItemWriter<I>,
+    I: Send + Sync,
+{
+    type Reader = R;
+    type Processor = NoProcessor;
+    type Writer = W;
+    fn into_parts(self) -> (R, NoProcessor, W) {
+        (self.reader, self.processor, self.writer)
+    }
+}
+
+/// How a chunk's inputs become the items written. Implemented for [`WithProcessor`]
+/// and [`NoProcessor`]; the latter hands the inputs to the writer without copying.
+#[doc(hidden)]
+pub trait ChunkProcessor<I, O>: Send {
+    fn process_chunk<'a>(
+        &'a mut self,
+        inputs: &'a [I],
+        outputs: &'a mut Vec<O>,
+        filtered: &'a mut u64,
+    ) -> impl Future<Output = Result<&'a [O]>> + Send + 'a;
+}
+
+impl<I: Sync, O: Send + Sync, P: ItemProcessor<I, O>> ChunkProcessor<I, O> for WithProcessor<P> {
+    async fn process_chunk<'a>(
+        &'a mut self,
+        inputs: &'a [I],
+        outputs: &'a mut Vec<O>,
+        filtered: &'a mut u64,
+    ) -> Result<&'a [O]> {
+        outputs.clear();
+        for item in inputs {
+            match self.0.process(item).await? {
+                Some(out) => outputs.push(out),
+                None => *filtered += 1,
+            }
+        }
+        Ok(outputs.as_slice())
+    }
+}
+
+impl<I: Sync + Send> ChunkProcessor<I, I> for NoProcessor {
+    fn process_chunk<'a>(
+        &'a mut self,
+        inputs: &'a [I],
+        _outputs: &'a mut Vec<I>,
+        _filtered: &'a mut u64,
+    ) -> impl Future<Output = Result<&'a [I]>> + Send + 'a {
+        std::future::ready(Ok(inputs))
+    }
+}
+
+/// The transaction boundary of one chunk (or one tasklet call): remembers the counters
+/// and VERSION as they were, so a rollback leaves the step execution as the database
+/// has it.
+pub(crate) struct ChunkBoundary {
+    counts: StepCounts,
+    version: i64,
+}
+
+impl ChunkBoundary {
+    pub(crate) fn begin(rt: &StepRuntime<'_>) -> Self {
+        for l in &rt.listeners.chunk {
+            l.before_chunk(rt.execution);
+        }
+        Self { counts: rt.execution.counts, version: rt.execution.version }
+    }
+
+    /// Applies the contribution, lets the streams save their state, and commits the
+    /// step execution and context in `tx`. If the commit fails the context is put back
+    /// as it was before the streams saved into it, so a failed commit never records a
+    /// position past what was written.
+    pub(crate) async fn commit(
+        self,
+        rt: &mut StepRuntime<'_>,
+        tx: ChunkTx,
+        contribution: &Contribution,
+        update_streams: impl FnOnce(&mut ExecutionContext) -> Result<()>,
+    ) -> Result<()> {
+        let before = rt.execution.context.clone();
+        let execution = &mut *rt.execution;
+        execution.counts.apply(contribution);
+        execution.counts.commit += 1;
+        let outcome = match update_streams(&mut execution.context) {
+            Ok(()) => rt.repository.commit_chunk(tx, execution).await.map_err(Error::from),
+            Err(e) => {
+                let _ = rt.repository.rollback_chunk(tx).await;
+                Err(e)
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                for l in &rt.listeners.chunk {
+                    l.after_chunk(rt.execution);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                rt.execution.context = before;
+                Err(self.rolled_back(rt, e))
+            }
+        }
+    }
+
+    /// Rolls `tx` back (when there is one) and counts the rollback.
+    pub(crate) async fn rollback(
+        self,
+        rt: &mut StepRuntime<'_>,
+        tx: Option<ChunkTx>,
+        error: Error,
+    ) -> Error {
+        if let Some(tx) = tx
+            && let Err(e) = rt.repository.rollback_chunk(tx).await
+        {
+            tracing::warn!(error = %e, "rolling a chunk back failed; the database discards it anyway");
+        }
+        self.rolled_back(rt, error)
+    }
+
+    fn rolled_back(self, rt: &mut StepRuntime<'_>, error: Error) -> Error {
+        rt.execution.counts = self.counts;
+        rt.execution.version = self.version;
+        rt.execution.counts.rollback += 1;
+        for l in &rt.listeners.chunk {
+            l.after_chunk_error(rt.execution, &error);
+        }
+        error
+    }
+}
+
+/// Builds the parts from the scope when the step starts and runs the chunk loop.
+pub(crate) struct ChunkRunner<F, S, I, O> {
+    factory: F,
+    chunk_size: u64,
+    _types: PhantomData<fn() -> (S, I, O)>,
+}
+
+impl<F, S, I, O> ChunkRunner<F, S, I, O> {
+    pub(crate) fn new(factory: F, chunk_size: u64) -> Self {
+        Self { factory, chunk_size, _types: PhantomData }
+    }
+}
+
+impl<F, Fut, S, I, O> StepRunner for ChunkRunner<F, S, I, O>
+where
+    F: Fn(StepScope) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<S>> + Send + 'static,
+    S: ChunkStep<I, O> + 'static,
+    I: Send + Sync + 'static,
+    O: Send + Sync + 'static,
+{
+    fn run<'a>(&'a self, scope: StepScope, rt: StepRuntime<'a>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let spec = (self.factory)(scope).await?;
+            let (reader, processor, writer) = spec.into_parts();
+            let mut parts = Parts { reader, processor, writer, _types: PhantomData };
+            parts.open(&rt.execution.context)?;
+            let policy = SimpleCompletionPolicy::new(self.chunk_size);
+            let outcome = run_chunks(&mut parts, policy, self.chunk_size as usize, rt).await;
+            let closed = parts.close();
+            outcome.and(closed)
+        })
+    }
+}
+
+struct Parts<I, O, R, P, W> {
+    reader: R,
+    processor: P,
+    writer: W,
+    _types: PhantomData<fn() -> (I, O)>,
+}
+
+impl<I, O, R: ItemReader<I>, P, W: ItemWriter<O>> Parts<I, O, R, P, W> {
+    fn open(&mut self, ctx: &ExecutionContext) -> Result<()> {
+        self.reader.open(ctx)?;
+        self.writer.open(ctx)
+    }
+
+    fn update(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
+        self.reader.update(ctx)?;
+        self.writer.update(ctx)
+    }
+
+    fn close(&mut self) -> Result<()> {
+        let r = self.reader.close();
+        let w = self.writer.close();
+        r.and(w)
+    }
+}
+
+async fn run_chunks<I, O, R, P, W>(
+    parts: &mut Parts<I, O, R, P, W>,
+    policy: SimpleCompletionPolicy,
+    capacity: usize,
+    mut rt: StepRuntime<'_>,
+) -> Result<()>
+where
+    R: ItemReader<I>,
+    P: ChunkProcessor<I, O>,
+    W: ItemWriter<O>,
+    I: Send + Sync,
+    O: Send + Sync,
+{
+    // Save the streams' starting state first, so even a step that fails in its first
+    // chunk leaves a context a restart can use.
+    parts.update(&mut rt.execution.context)?;
+    if rt.execution.context.is_dirty() {
+        rt.repository.update_step_context(rt.execution).await?;
+        rt.execution.context.clear_dirty();
+    }
+    let step_loop = RepeatTemplate::default();
+    let chunk_loop = RepeatTemplate::new(policy);
+    let step_ctx = step_loop.start(None);
+    let mut inputs: Vec<I> = Vec::with_capacity(capacity);
+    let mut outputs: Vec<O> = Vec::with_capacity(capacity);
+    let outcome = loop {
+        if step_loop.before(&step_ctx) == Next::Stop {
+            break Ok(());
+        }
+        if rt.stop.is_stopped() {
+            break Err(Error::new(StepInterrupted(rt.execution.step_name.clone())));
+        }
+        let result = one_chunk(parts, &chunk_loop, &step_ctx, &mut inputs, &mut outputs, &mut rt).await;
+        match step_loop.after(&step_ctx, result) {
+            Ok(Next::Continue) => {}
+            Ok(Next::Stop) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    step_loop.close(&step_ctx);
+    outcome
+}
+
+async fn one_chunk<I, O, R, P, W>(
+    parts: &mut Parts<I, O, R, P, W>,
+    chunk_loop: &RepeatTemplate,
+    step_ctx: &RepeatContext,
+    inputs: &mut Vec<I>,
+    outputs: &mut Vec<O>,
+    rt: &mut StepRuntime<'_>,
+) -> Result<RepeatStatus>
+where
+    R: ItemReader<I>,
+    P: ChunkProcessor<I, O>,
+    W: ItemWriter<O>,
+    I: Send + Sync,
+    O: Send + Sync,
+{
+    let boundary = ChunkBoundary::begin(rt);
+    let mut contribution = Contribution::default();
+    let mut tx = None;
+    let produced =
+        provide_process_write(parts, chunk_loop, step_ctx, inputs, outputs, &mut contribution, &mut tx, rt)
+            .await;
+    match produced {
+        Ok(status) => {
+            let tx = match tx {
+                Some(tx) => tx,
+                None => rt.repository.begin_chunk().await?,
+            };
+            boundary.commit(rt, tx, &contribution, |ctx| parts.update(ctx)).await?;
+            Ok(status)
+        }
+        Err(e) => Err(boundary.rollback(rt, tx, e).await),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn provide_process_write<I, O, R, P, W>(
+    parts: &mut Parts<I, O, R, P, W>,
+    chunk_loop: &RepeatTemplate,
+    step_ctx: &RepeatContext,
+    inputs: &mut Vec<I>,
+    outputs: &mut Vec<O>,
+    contribution: &mut Contribution,
+    tx: &mut Option<ChunkTx>,
+    rt: &mut StepRuntime<'_>,
+) -> Result<RepeatStatus>
+where
+    R: ItemReader<I>,
+    P: ChunkProcessor<I, O>,
+    W: ItemWriter<O>,
+    I: Send + Sync,
+    O: Send + Sync,
+{
+    inputs.clear();
+    let chunk_ctx = chunk_loop.start(Some(step_ctx));
+    let mut end = false;
+    let provided = loop {
+        if chunk_loop.before(&chunk_ctx) == Next::Stop {
+            break Ok(());
+        }
+        let read = match parts.reader.read().await {
+            Ok(Some(item)) => {
+                inputs.push(item);
+                contribution.read += 1;
+                Ok(RepeatStatus::Continuable)
+            }
+            Ok(None) => {
+                end = true;
+                Ok(RepeatStatus::Finished)
+            }
+            Err(e) => Err(e),
+        };
+        match chunk_loop.after(&chunk_ctx, read) {
+            Ok(Next::Continue) => {}
+            Ok(Next::Stop) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    chunk_loop.close(&chunk_ctx);
+    provided?;
+    if inputs.is_empty() {
+        return Ok(RepeatStatus::continue_if(!end));
+    }
+    let items = parts.processor.process_chunk(inputs, outputs, &mut contribution.filter).await?;
+    let chunk_tx = tx.insert(rt.repository.begin_chunk().await?);
+    if !items.is_empty() {
+        parts.writer.write(items, &mut WriteContext::new(chunk_tx, rt.identity)).await?;
+        contribution.write += items.len() as u64;
+    }
+    Ok(RepeatStatus::continue_if(!end))
+}

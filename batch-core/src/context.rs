@@ -1,0 +1,239 @@
+//! The ExecutionContext: key → JSON value state that survives a restart.
+//!
+//! There is one per job execution and one per step execution. It is stored as JSON in
+//! SHORT_CONTEXT, or, when the JSON is longer than 2500 characters, in
+//! SERIALIZED_CONTEXT with an abbreviated SHORT_CONTEXT, as Spring Batch does.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// The length of the SHORT_CONTEXT column.
+pub const SHORT_CONTEXT_LENGTH: usize = 2500;
+
+/// A context row that cannot be read back, or a value of the wrong shape.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("execution context key `{key}` holds {found}, which cannot be read as {expected}: {source}")]
+    WrongType { key: String, found: String, expected: &'static str, source: serde_json::Error },
+    #[error("stored execution context of {owner} is not valid JSON ({source}); the row starts with `{start}`")]
+    Corrupt { owner: String, start: String, source: serde_json::Error },
+    #[error("stored execution context of {owner} is JSON but not an object: `{start}`")]
+    NotAnObject { owner: String, start: String },
+    #[error("value for execution context key `{key}` cannot be stored as JSON: {source}")]
+    Unserializable { key: String, source: serde_json::Error },
+}
+
+/// Key → JSON value, with a flag telling whether it changed since it was last saved.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecutionContext {
+    map: Map<String, Value>,
+    dirty: bool,
+}
+
+impl ExecutionContext {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores a value; the context becomes dirty only if the value changed.
+    pub fn put<T: Serialize + ?Sized>(
+        &mut self,
+        key: impl Into<String>,
+        value: &T,
+    ) -> Result<(), ContextError> {
+        let key = key.into();
+        let value = serde_json::to_value(value)
+            .map_err(|source| ContextError::Unserializable { key: key.clone(), source })?;
+        self.put_value(key, value);
+        Ok(())
+    }
+
+    pub fn put_value(&mut self, key: impl Into<String>, value: Value) {
+        let key = key.into();
+        if self.map.get(&key) != Some(&value) {
+            self.map.insert(key, value);
+            self.dirty = true;
+        }
+    }
+
+    /// Reads a value; `Ok(None)` when the key is absent.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ContextError> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => T::deserialize(v).map(Some).map_err(|source| ContextError::WrongType {
+                key: key.to_owned(),
+                found: abbreviate(&v.to_string(), 60),
+                expected: std::any::type_name::<T>(),
+                source,
+            }),
+        }
+    }
+
+    pub fn get_value(&self, key: &str) -> Option<&Value> {
+        self.map.get(key)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let old = self.map.remove(key);
+        self.dirty |= old.is_some();
+        old
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.map.iter()
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    pub fn clear_dirty(&mut self) {
+        self.dirty = false;
+    }
+
+    /// The whole context as a JSON object.
+    pub fn to_json(&self) -> Value {
+        Value::Object(self.map.clone())
+    }
+
+    /// The serialized form.
+    pub fn serialize(&self) -> String {
+        serde_json::to_string(&self.map).expect("a JSON map always serializes")
+    }
+
+    /// `(SHORT_CONTEXT, SERIALIZED_CONTEXT)` by the 2500 rule: a JSON text longer than
+    /// 2500 characters goes whole to SERIALIZED_CONTEXT and its first 2492 characters
+    /// followed by " ..." to SHORT_CONTEXT.
+    pub fn to_columns(&self) -> (String, Option<String>) {
+        split_for_columns(self.serialize())
+    }
+
+    /// Reads the stored columns back; SERIALIZED_CONTEXT wins when present.
+    /// `owner` names the row in errors ("step execution 12").
+    pub fn from_columns(
+        owner: &str,
+        short: &str,
+        serialized: Option<&str>,
+    ) -> Result<Self, ContextError> {
+        let text = serialized.filter(|s| !s.is_empty()).unwrap_or(short);
+        let start = || abbreviate(text, 80);
+        let value: Value = serde_json::from_str(text).map_err(|source| ContextError::Corrupt {
+            owner: owner.to_owned(),
+            start: start(),
+            source,
+        })?;
+        match value {
+            Value::Object(map) => Ok(Self { map, dirty: false }),
+            _ => Err(ContextError::NotAnObject { owner: owner.to_owned(), start: start() }),
+        }
+    }
+
+    /// Loads typed state (see `#[derive(ExecutionContext)]`).
+    pub fn load<S: ContextState>(&self) -> Result<S, ContextError> {
+        S::load(self)
+    }
+
+    /// Stores typed state.
+    pub fn store<S: ContextState>(&mut self, state: &S) -> Result<(), ContextError> {
+        state.store(self)
+    }
+}
+
+pub(crate) fn split_for_columns(json: String) -> (String, Option<String>) {
+    if json.chars().count() > SHORT_CONTEXT_LENGTH {
+        let cut: String = json.chars().take(SHORT_CONTEXT_LENGTH - 8).collect();
+        (format!("{cut} ..."), Some(json))
+    } else {
+        (json, None)
+    }
+}
+
+fn abbreviate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let cut: String = text.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Typed state kept in an [`ExecutionContext`], one key per field.
+///
+/// Usually derived: `#[derive(ExecutionContext)]` on a struct whose fields are
+/// `Serialize + DeserializeOwned` generates both methods; a field's key is its name,
+/// or the one given with `#[context(key = "current.index")]`. A missing key leaves the
+/// field at its `Default`.
+pub trait ContextState: Sized {
+    /// The keys this state occupies.
+    const KEYS: &'static [&'static str];
+    fn load(ctx: &ExecutionContext) -> Result<Self, ContextError>;
+    fn store(&self, ctx: &mut ExecutionContext) -> Result<(), ContextError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_marks_dirty_only_on_change() {
+        let mut ctx = ExecutionContext::new();
+        ctx.put("current.index", &2).unwrap();
+        assert!(ctx.is_dirty());
+        ctx.clear_dirty();
+        ctx.put("current.index", &2).unwrap();
+        assert!(!ctx.is_dirty());
+        ctx.put("current.index", &3).unwrap();
+        assert!(ctx.is_dirty());
+        assert_eq!(ctx.get::<i64>("current.index").unwrap(), Some(3));
+    }
+
+    #[test]
+    fn the_2500_rule() {
+        let mut ctx = ExecutionContext::new();
+        ctx.put("k", &"x".repeat(2000)).unwrap();
+        let (short, long) = ctx.to_columns();
+        assert!(long.is_none());
+        assert_eq!(short, ctx.serialize());
+
+        // 2500 characters exactly still fits.
+        let mut exact = ExecutionContext::new();
+        exact.put("k", &"x".repeat(2500 - r#"{"k":""}"#.len())).unwrap();
+        assert_eq!(exact.serialize().chars().count(), 2500);
+        assert!(exact.to_columns().1.is_none());
+
+        ctx.put("k", &"é".repeat(3000)).unwrap();
+        let (short, long) = ctx.to_columns();
+        let long = long.expect("long context goes to SERIALIZED_CONTEXT");
+        assert_eq!(long, ctx.serialize());
+        assert_eq!(short.chars().count(), 2496);
+        assert!(short.ends_with(" ..."));
+        let back = ExecutionContext::from_columns("t", &short, Some(&long)).unwrap();
+        assert_eq!(back.get::<String>("k").unwrap().unwrap().chars().count(), 3000);
+    }
+
+    #[test]
+    fn corrupt_rows_and_wrong_types_name_the_problem() {
+        let e = ExecutionContext::from_columns("step execution 7", "{not json", None).unwrap_err();
+        assert!(e.to_string().contains("step execution 7"), "{e}");
+        assert!(e.to_string().contains("{not json"), "{e}");
+        let e = ExecutionContext::from_columns("job execution 1", "[1,2]", None).unwrap_err();
+        assert!(e.to_string().contains("not an object"), "{e}");
+        let mut ctx = ExecutionContext::new();
+        ctx.put("current.index", &"two").unwrap();
+        let e = ctx.get::<u32>("current.index").unwrap_err();
+        assert!(e.to_string().contains("`current.index`"), "{e}");
+    }
+}

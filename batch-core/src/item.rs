@@ -1,0 +1,217 @@
+//! Readers, processors and writers: what a chunk step is made of.
+//!
+//! The traits are async and generic, so a chunk step over concrete types compiles to a
+//! loop with no boxing per item. Synchronous closures implement them directly:
+//! `|| -> Result<Option<T>, E>` reads, `|item: &I| -> Result<Option<O>, E>` processes
+//! (`None` filters the item out), `|items: &[T]| -> Result<(), E>` writes.
+//!
+//! Spring Batch's `ItemStream` (open / update / close with the step's
+//! ExecutionContext) is the set of provided `open`, `update` and `close` methods on
+//! [`ItemReader`] and [`ItemWriter`]: a reader that keeps its position overrides them,
+//! every other reader ignores them.
+
+use std::collections::VecDeque;
+use std::future::Future;
+
+use crate::context::ExecutionContext;
+use crate::error::{Error, Result};
+use crate::repository::ChunkTx;
+
+/// Reads items one at a time; `Ok(None)` is the end of input.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an item reader of `{T}`",
+    label = "this must implement `ItemReader<{T}>`",
+    note = "implement `ItemReader<{T}>`, or use a closure `|| -> Result<Option<{T}>, E>` or `ListReader`"
+)]
+pub trait ItemReader<T>: Send {
+    fn read(&mut self) -> impl Future<Output = Result<Option<T>>> + Send;
+
+    /// Restores the position from the step's ExecutionContext (on restart it holds
+    /// what `update` saved at the last commit).
+    fn open(&mut self, _ctx: &ExecutionContext) -> Result<()> {
+        Ok(())
+    }
+    /// Saves the position; called just before each chunk commits.
+    fn update(&mut self, _ctx: &mut ExecutionContext) -> Result<()> {
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Turns an input item into an output item, or `None` to filter it out.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an item processor from `{I}` to `{O}`",
+    note = "implement `ItemProcessor<{I}, {O}>`, or use a closure `|item: &{I}| -> Result<Option<{O}>, E>`"
+)]
+pub trait ItemProcessor<I, O>: Send {
+    fn process(&mut self, item: &I) -> impl Future<Output = Result<Option<O>>> + Send;
+}
+
+/// Writes a whole chunk at once, inside the chunk's transaction.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an item writer of `{T}`",
+    note = "implement `ItemWriter<{T}>`, or use a closure `|items: &[{T}]| -> Result<(), E>`"
+)]
+pub trait ItemWriter<T>: Send {
+    fn write(
+        &mut self,
+        items: &[T],
+        cx: &mut WriteContext<'_>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    fn open(&mut self, _ctx: &ExecutionContext) -> Result<()> {
+        Ok(())
+    }
+    fn update(&mut self, _ctx: &mut ExecutionContext) -> Result<()> {
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Who is writing, for writers that need to know (idempotency keys, logging).
+#[derive(Debug, Clone)]
+pub struct StepIdentity {
+    pub job_name: String,
+    pub job_instance_id: i64,
+    pub job_execution_id: i64,
+    pub step_name: String,
+    pub step_execution_id: i64,
+}
+
+/// What a writer is handed besides the items: the chunk's transaction on the
+/// repository database and who is writing.
+pub struct WriteContext<'a> {
+    tx: &'a mut ChunkTx,
+    identity: &'a StepIdentity,
+}
+
+impl<'a> WriteContext<'a> {
+    pub fn new(tx: &'a mut ChunkTx, identity: &'a StepIdentity) -> Self {
+        Self { tx, identity }
+    }
+
+    /// The chunk's transaction: statements run here commit together with the chunk's
+    /// metadata, or not at all.
+    pub fn transaction(&mut self) -> &mut ChunkTx {
+        self.tx
+    }
+
+    /// The chunk's transaction as a SQLite connection; an error when the job
+    /// repository is not on SQLite.
+    pub fn sqlite(&mut self) -> Result<&mut sqlx::SqliteConnection> {
+        self.tx.sqlite()
+    }
+
+    pub fn identity(&self) -> &StepIdentity {
+        self.identity
+    }
+}
+
+impl<T, F, E> ItemReader<T> for F
+where
+    F: FnMut() -> std::result::Result<Option<T>, E> + Send,
+    E: Into<Error>,
+    T: Send,
+{
+    fn read(&mut self) -> impl Future<Output = Result<Option<T>>> + Send {
+        std::future::ready(self().map_err(Into::into))
+    }
+}
+
+impl<I, O, F, E> ItemProcessor<I, O> for F
+where
+    F: FnMut(&I) -> std::result::Result<Option<O>, E> + Send,
+    E: Into<Error>,
+    O: Send,
+    I: Sync,
+{
+    fn process(&mut self, item: &I) -> impl Future<Output = Result<Option<O>>> + Send {
+        std::future::ready(self(item).map_err(Into::into))
+    }
+}
+
+impl<T, F, E> ItemWriter<T> for F
+where
+    F: FnMut(&[T]) -> std::result::Result<(), E> + Send,
+    E: Into<Error>,
+    T: Sync,
+{
+    fn write(
+        &mut self,
+        items: &[T],
+        _cx: &mut WriteContext<'_>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        std::future::ready(self(items).map_err(Into::into))
+    }
+}
+
+/// Reads the items of a list or any iterator, in order.
+///
+/// On its own it starts from the beginning on every run. Made [`restartable`]
+/// (`ListReader::new(items).restartable("reader")`), it keeps how many items it has
+/// returned under `reader.read.count` and skips them on restart, as Spring's
+/// `AbstractItemCountingItemStreamItemReader` does.
+///
+/// [`restartable`]: ListReader::restartable
+pub struct ListReader<T> {
+    items: VecDeque<T>,
+    read: u64,
+    count_key: Option<String>,
+}
+
+impl<T> ListReader<T> {
+    pub fn new(items: impl IntoIterator<Item = T>) -> Self {
+        Self { items: items.into_iter().collect(), read: 0, count_key: None }
+    }
+
+    /// Keeps the count of items returned in the step context under `{name}.read.count`.
+    pub fn restartable(mut self, name: &str) -> Self {
+        self.count_key = Some(format!("{name}.read.count"));
+        self
+    }
+
+    /// Items returned so far (on restart, counting those of earlier runs).
+    pub fn read_count(&self) -> u64 {
+        self.read
+    }
+}
+
+impl<T: Send> ItemReader<T> for ListReader<T> {
+    fn read(&mut self) -> impl Future<Output = Result<Option<T>>> + Send {
+        let item = self.items.pop_front();
+        self.read += item.is_some() as u64;
+        std::future::ready(Ok(item))
+    }
+
+    fn open(&mut self, ctx: &ExecutionContext) -> Result<()> {
+        if let Some(key) = &self.count_key
+            && let Some(done) = ctx.get::<u64>(key)?
+        {
+            let skip = (done as usize).min(self.items.len());
+            self.items.drain(..skip);
+            self.read = done;
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
+        if let Some(key) = &self.count_key {
+            ctx.put(key.as_str(), &self.read)?;
+        }
+        Ok(())
+    }
+}
+
+/// A writer that drops what it gets: for steps whose processor does the work.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoopWriter;
+
+impl<T: Sync> ItemWriter<T> for NoopWriter {
+    async fn write(&mut self, _items: &[T], _cx: &mut WriteContext<'_>) -> Result<()> {
+        Ok(())
+    }
+}

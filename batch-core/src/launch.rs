@@ -1,0 +1,148 @@
+//! Launching jobs: a new instance, or the restart of a failed or stopped one.
+
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::execution::{BatchStatus, ExitStatus, JobExecution, now};
+use crate::job::{IntoJob, Job, JobExecutionListener, Target};
+use crate::params::JobParameters;
+use crate::repository::{JobRepository, LaunchError};
+use crate::step::{
+    ChunkListener, Resources, StepExecutionListener, StepListeners, StepOutcome, StopSignal,
+    handle_step,
+};
+
+/// Runs jobs against a repository, handing steps the shared resources.
+#[derive(Clone)]
+pub struct JobLauncher {
+    repository: Arc<dyn JobRepository>,
+    resources: Resources,
+    listeners: StepListeners,
+    job_listeners: Vec<Arc<dyn JobExecutionListener>>,
+    stop: StopSignal,
+}
+
+impl JobLauncher {
+    pub fn new(repository: impl JobRepository) -> Self {
+        Self::with_repository(Arc::new(repository))
+    }
+
+    pub fn with_repository(repository: Arc<dyn JobRepository>) -> Self {
+        Self {
+            repository,
+            resources: Resources::default(),
+            listeners: StepListeners::default(),
+            job_listeners: Vec::new(),
+            stop: StopSignal::default(),
+        }
+    }
+
+    /// A value every step can take as `Res<T>` (a pool, a client).
+    pub fn resource<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.resources.insert(value);
+        self
+    }
+
+    /// A listener for every step of every job this launcher runs.
+    pub fn step_listener(mut self, listener: Arc<dyn StepExecutionListener>) -> Self {
+        self.listeners.step.push(listener);
+        self
+    }
+
+    /// A chunk listener for every step of every job this launcher runs.
+    pub fn chunk_listener(mut self, listener: Arc<dyn ChunkListener>) -> Self {
+        self.listeners.chunk.push(listener);
+        self
+    }
+
+    pub fn job_listener(mut self, listener: Arc<dyn JobExecutionListener>) -> Self {
+        self.job_listeners.push(listener);
+        self
+    }
+
+    /// The signal that stops running steps at their next chunk boundary (status
+    /// STOPPED, restartable).
+    pub fn stop_signal(&self) -> StopSignal {
+        self.stop.clone()
+    }
+
+    pub fn repository(&self) -> &Arc<dyn JobRepository> {
+        &self.repository
+    }
+
+    /// Launches `job`: a new instance for new identifying parameters, a restart of the
+    /// instance when its last execution failed or stopped. A job that fails is not an
+    /// error here: the returned execution says FAILED. Errors are refusals to launch
+    /// (already complete, already running) and failures of the repository.
+    pub async fn run(
+        &self,
+        job: impl IntoJob,
+        parameters: JobParameters,
+    ) -> Result<JobExecution, LaunchError> {
+        let job = job.into_job();
+        let mut execution = self.repository.create_job_execution(&job.name, &parameters).await?;
+        execution.start_time = Some(now());
+        execution.status = BatchStatus::Started;
+        self.repository.update_job_execution(&mut execution).await?;
+        tracing::info!(job = %job.name, instance = execution.instance.id, execution = execution.id, parameters = %parameters, "job started");
+
+        let listeners: Vec<_> = job.listeners.iter().chain(&self.job_listeners).cloned().collect();
+        for l in &listeners {
+            l.before_job(&mut execution);
+        }
+        let (status, exit) = match self.run_flow(&job, &mut execution).await {
+            Ok(end) => end,
+            Err(e) => (BatchStatus::Failed, ExitStatus::failed().with_description(e.report())),
+        };
+        execution.status = status;
+        execution.exit_status = exit;
+        for l in &listeners {
+            l.after_job(&mut execution);
+        }
+        execution.end_time = Some(now());
+        self.repository.update_job_context(&execution).await?;
+        self.repository.update_job_execution(&mut execution).await?;
+        tracing::info!(job = %job.name, execution = execution.id, status = %execution.status, "job finished");
+        Ok(execution)
+    }
+
+    async fn run_flow(
+        &self,
+        job: &Job,
+        execution: &mut JobExecution,
+    ) -> Result<(BatchStatus, ExitStatus), Error> {
+        let flow = &job.flow;
+        let mut node = 0;
+        loop {
+            let def = &flow.nodes[node].step;
+            let outcome = handle_step(
+                def,
+                execution,
+                self.repository.as_ref(),
+                &self.resources,
+                &self.listeners,
+                &self.stop,
+            )
+            .await?;
+            let step = match outcome {
+                StepOutcome::Ran(step) => {
+                    execution.step_executions.push(step);
+                    execution.step_executions.last().expect("just pushed")
+                }
+                StepOutcome::AlreadyComplete(step) => &step.clone(),
+            };
+            let (status, exit) = (step.status, step.exit_status.clone());
+            // Steps may share state through the job context; keep it saved as it goes.
+            self.repository.update_job_context(execution).await?;
+            match flow.target(node, status, &exit) {
+                (Target::Step(next), _) => node = next,
+                // A declared end names the job's exit code itself.
+                (Target::End(end), true) => return Ok((end, ExitStatus::for_status(end))),
+                // Ending by default, the job exits as its last step did.
+                (Target::End(end), false) => {
+                    return Ok((end, ExitStatus::for_status(end).and(exit)));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The runtime of the batch framework: chunk-oriented and tasklet steps, jobs and their
+//! flows, the job repository in the Spring Batch 5 tables, restart where a run stopped.
+//!
+//! Users depend on the `batch` facade crate; this crate holds the machinery.
+
+pub mod chunk;
+pub mod context;
+pub mod error;
+pub mod execution;
+pub mod item;
+pub mod job;
+pub mod launch;
+pub mod params;
+pub mod repeat;
+pub mod repository;
+pub mod step;
+pub mod tasklet;
+
+#[cfg(feature = "cli")]
+pub mod cli;
+
+pub use error::{Error, Result};
+
+/// The traits and types most jobs use.
+pub mod prelude {
+    pub use crate::chunk::{ChunkStep, chunk, read_write};
+    pub use crate::context::{ContextState, ExecutionContext};
+    pub use crate::error::{Context as _, Error, Result};
+    pub use crate::execution::{BatchStatus, ExitStatus, JobExecution, StepExecution};
+    pub use crate::item::{ItemProcessor, ItemReader, ItemWriter, ListReader, WriteContext};
+    pub use crate::job::{Flow, IntoJob, Job};
+    pub use crate::launch::JobLauncher;
+    pub use crate::params::JobParameters;
+    pub use crate::repeat::RepeatStatus;
+    pub use crate::repository::{InMemoryJobRepository, JobRepository, SqliteJobRepository};
+    pub use crate::step::{IntoStep, Res, State};
+    pub use crate::tasklet::{Tasklet, TaskletContext};
+}

@@ -1,0 +1,512 @@
+//! Repeat loops: the machinery under both the step loop (one chunk per iteration) and
+//! the chunk loop (one read per iteration), as in Spring Batch's `RepeatTemplate`.
+//!
+//! A loop asks three things after each iteration: did the callback say
+//! [`RepeatStatus::Finished`], does the [`CompletionPolicy`] say the loop is complete,
+//! and, when the callback failed, does the [`ExceptionHandler`] rethrow. The step
+//! engine drives the loop one iteration at a time through [`RepeatTemplate::start`],
+//! [`RepeatTemplate::before`] and [`RepeatTemplate::after`], so the per-item chunk loop
+//! costs no allocation; [`RepeatTemplate::iterate`] runs a whole loop over a callback.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// What an iteration says about the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepeatStatus {
+    /// There is more work.
+    Continuable,
+    /// Nothing more to do.
+    Finished,
+}
+
+impl RepeatStatus {
+    pub fn continue_if(more: bool) -> Self {
+        if more { Self::Continuable } else { Self::Finished }
+    }
+
+    pub fn is_continuable(self) -> bool {
+        self == Self::Continuable
+    }
+
+    /// Continuable only if both are.
+    pub fn and(self, other: bool) -> Self {
+        Self::continue_if(self.is_continuable() && other)
+    }
+}
+
+struct ContextInner {
+    parent: Option<RepeatContext>,
+    started: AtomicU64,
+    complete_only: AtomicBool,
+    terminate_only: AtomicBool,
+    start_time: Instant,
+    attributes: Mutex<HashMap<String, Value>>,
+}
+
+/// The state of one loop: how many iterations started, whether it was asked to
+/// stop, attributes, and the context of the enclosing loop. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct RepeatContext {
+    inner: Arc<ContextInner>,
+}
+
+impl fmt::Debug for RepeatContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RepeatContext")
+            .field("started", &self.started_count())
+            .field("complete_only", &self.is_complete_only())
+            .finish()
+    }
+}
+
+impl RepeatContext {
+    pub fn new(parent: Option<&RepeatContext>) -> Self {
+        Self {
+            inner: Arc::new(ContextInner {
+                parent: parent.cloned(),
+                started: AtomicU64::new(0),
+                complete_only: AtomicBool::new(false),
+                terminate_only: AtomicBool::new(false),
+                start_time: Instant::now(),
+                attributes: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn parent(&self) -> Option<&RepeatContext> {
+        self.inner.parent.as_ref()
+    }
+
+    /// Iterations started so far.
+    pub fn started_count(&self) -> u64 {
+        self.inner.started.load(Ordering::Relaxed)
+    }
+
+    pub fn increment(&self) {
+        self.inner.started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Finish after the current iteration, normally.
+    pub fn set_complete_only(&self) {
+        self.inner.complete_only.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_complete_only(&self) -> bool {
+        self.inner.complete_only.load(Ordering::Relaxed)
+    }
+
+    /// Finish after the current iteration, abnormally.
+    pub fn set_terminate_only(&self) {
+        self.inner.terminate_only.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_terminate_only(&self) -> bool {
+        self.inner.terminate_only.load(Ordering::Relaxed)
+    }
+
+    /// Time since the loop started.
+    pub fn elapsed(&self) -> Duration {
+        self.inner.start_time.elapsed()
+    }
+
+    /// Whether this loop or any enclosing loop was asked to complete.
+    pub fn is_marked_complete(&self) -> bool {
+        let mut ctx = Some(self);
+        while let Some(c) = ctx {
+            if c.is_complete_only() || c.is_terminate_only() {
+                return true;
+            }
+            ctx = c.parent();
+        }
+        false
+    }
+
+    pub fn set_attribute(&self, key: impl Into<String>, value: Value) {
+        self.inner.attributes.lock().expect("attributes lock").insert(key.into(), value);
+    }
+
+    pub fn attribute(&self, key: &str) -> Option<Value> {
+        self.inner.attributes.lock().expect("attributes lock").get(key).cloned()
+    }
+
+    pub fn remove_attribute(&self, key: &str) -> Option<Value> {
+        self.inner.attributes.lock().expect("attributes lock").remove(key)
+    }
+}
+
+/// Decides when a loop is complete.
+pub trait CompletionPolicy: Send + Sync {
+    /// A fresh context for a new loop.
+    fn start(&self, parent: Option<&RepeatContext>) -> RepeatContext {
+        RepeatContext::new(parent)
+    }
+    /// Complete given the result of the last iteration.
+    fn is_complete_with(&self, ctx: &RepeatContext, result: RepeatStatus) -> bool {
+        !result.is_continuable() || self.is_complete(ctx)
+    }
+    /// Complete without waiting for a result.
+    fn is_complete(&self, ctx: &RepeatContext) -> bool;
+    /// Called as each iteration starts.
+    fn update(&self, ctx: &RepeatContext) {
+        ctx.increment();
+    }
+}
+
+/// Complete only when an iteration says FINISHED (the step loop's default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultResultCompletionPolicy;
+
+impl CompletionPolicy for DefaultResultCompletionPolicy {
+    fn is_complete(&self, _ctx: &RepeatContext) -> bool {
+        false
+    }
+}
+
+/// Complete after a fixed number of iterations, or on FINISHED (the chunk size).
+#[derive(Debug, Clone, Copy)]
+pub struct SimpleCompletionPolicy {
+    pub chunk_size: u64,
+}
+
+impl SimpleCompletionPolicy {
+    pub fn new(chunk_size: u64) -> Self {
+        Self { chunk_size }
+    }
+}
+
+impl CompletionPolicy for SimpleCompletionPolicy {
+    fn is_complete(&self, ctx: &RepeatContext) -> bool {
+        ctx.started_count() >= self.chunk_size
+    }
+}
+
+/// Complete once the loop has run longer than a timeout, or on FINISHED.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeoutTerminationPolicy {
+    pub timeout: Duration,
+}
+
+impl TimeoutTerminationPolicy {
+    pub fn new(timeout: Duration) -> Self {
+        Self { timeout }
+    }
+}
+
+impl CompletionPolicy for TimeoutTerminationPolicy {
+    fn is_complete(&self, ctx: &RepeatContext) -> bool {
+        ctx.elapsed() >= self.timeout
+    }
+}
+
+/// Complete when any delegate is; a composite with no delegates never completes.
+#[derive(Default)]
+pub struct CompositeCompletionPolicy {
+    policies: Vec<Box<dyn CompletionPolicy>>,
+}
+
+impl CompositeCompletionPolicy {
+    pub fn new(policies: Vec<Box<dyn CompletionPolicy>>) -> Self {
+        Self { policies }
+    }
+}
+
+impl CompletionPolicy for CompositeCompletionPolicy {
+    fn is_complete_with(&self, ctx: &RepeatContext, result: RepeatStatus) -> bool {
+        self.policies.iter().any(|p| p.is_complete_with(ctx, result))
+    }
+    fn is_complete(&self, ctx: &RepeatContext) -> bool {
+        self.policies.iter().any(|p| p.is_complete(ctx))
+    }
+}
+
+/// Decides what an error from an iteration does to the loop: `Err` ends the loop
+/// with that error, `Ok` swallows it and the loop goes on.
+pub trait ExceptionHandler: Send + Sync {
+    fn handle(&self, ctx: &RepeatContext, error: Error) -> Result<()>;
+}
+
+/// Rethrows every error (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultExceptionHandler;
+
+impl ExceptionHandler for DefaultExceptionHandler {
+    fn handle(&self, _ctx: &RepeatContext, error: Error) -> Result<()> {
+        Err(error)
+    }
+}
+
+/// Swallows up to `limit` errors accepted by `classifier`, rethrowing the next one
+/// and every error it does not accept.
+pub struct SimpleLimitExceptionHandler {
+    limit: u64,
+    classifier: Box<dyn Fn(&Error) -> bool + Send + Sync>,
+    count: AtomicU64,
+}
+
+impl SimpleLimitExceptionHandler {
+    /// Counts every error.
+    pub fn new(limit: u64) -> Self {
+        Self::with_classifier(limit, |_| true)
+    }
+
+    pub fn with_classifier(
+        limit: u64,
+        classifier: impl Fn(&Error) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Self { limit, classifier: Box::new(classifier), count: AtomicU64::new(0) }
+    }
+}
+
+impl ExceptionHandler for SimpleLimitExceptionHandler {
+    fn handle(&self, _ctx: &RepeatContext, error: Error) -> Result<()> {
+        if !(self.classifier)(&error) {
+            return Err(error);
+        }
+        let seen = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        if seen > self.limit { Err(error) } else { Ok(()) }
+    }
+}
+
+/// Hooks around each iteration of a loop.
+pub trait RepeatListener: Send + Sync {
+    fn open(&self, _ctx: &RepeatContext) {}
+    fn before(&self, _ctx: &RepeatContext) {}
+    fn after(&self, _ctx: &RepeatContext, _result: RepeatStatus) {}
+    fn on_error(&self, _ctx: &RepeatContext, _error: &Error) {}
+    fn close(&self, _ctx: &RepeatContext) {}
+}
+
+/// A loop: completion policy, exception handler and listeners.
+pub struct RepeatTemplate {
+    policy: Box<dyn CompletionPolicy>,
+    handler: Box<dyn ExceptionHandler>,
+    listeners: Vec<Arc<dyn RepeatListener>>,
+}
+
+impl Default for RepeatTemplate {
+    fn default() -> Self {
+        Self::new(DefaultResultCompletionPolicy)
+    }
+}
+
+impl fmt::Debug for RepeatTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RepeatTemplate").field("listeners", &self.listeners.len()).finish()
+    }
+}
+
+/// What [`RepeatTemplate::after`] says about the next iteration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Continue,
+    Stop,
+}
+
+impl RepeatTemplate {
+    pub fn new(policy: impl CompletionPolicy + 'static) -> Self {
+        Self {
+            policy: Box::new(policy),
+            handler: Box::new(DefaultExceptionHandler),
+            listeners: Vec::new(),
+        }
+    }
+
+    pub fn with_policy_box(policy: Box<dyn CompletionPolicy>) -> Self {
+        Self { policy, handler: Box::new(DefaultExceptionHandler), listeners: Vec::new() }
+    }
+
+    pub fn exception_handler(mut self, handler: impl ExceptionHandler + 'static) -> Self {
+        self.handler = Box::new(handler);
+        self
+    }
+
+    pub fn listener(mut self, listener: Arc<dyn RepeatListener>) -> Self {
+        self.listeners.push(listener);
+        self
+    }
+
+    /// Opens a loop: a fresh context from the policy, listeners opened.
+    pub fn start(&self, parent: Option<&RepeatContext>) -> RepeatContext {
+        let ctx = self.policy.start(parent);
+        for l in &self.listeners {
+            l.open(&ctx);
+        }
+        ctx
+    }
+
+    /// Before an iteration: listeners, then whether it may run at all.
+    #[inline]
+    pub fn before(&self, ctx: &RepeatContext) -> Next {
+        for l in &self.listeners {
+            l.before(ctx);
+        }
+        if ctx.is_marked_complete() {
+            return Next::Stop;
+        }
+        self.policy.update(ctx);
+        Next::Continue
+    }
+
+    /// After an iteration: listeners, the exception handler for an error (its `Err`
+    /// ends the loop with that error), then the completion decision.
+    #[inline]
+    pub fn after(&self, ctx: &RepeatContext, result: Result<RepeatStatus>) -> Result<Next> {
+        let status = match result {
+            Ok(status) => {
+                for l in &self.listeners {
+                    l.after(ctx, status);
+                }
+                status
+            }
+            Err(error) => {
+                for l in &self.listeners {
+                    l.on_error(ctx, &error);
+                }
+                self.handler.handle(ctx, error)?;
+                RepeatStatus::Continuable
+            }
+        };
+        if self.policy.is_complete_with(ctx, status) || ctx.is_marked_complete() {
+            Ok(Next::Stop)
+        } else {
+            Ok(Next::Continue)
+        }
+    }
+
+    /// Closes a loop.
+    pub fn close(&self, ctx: &RepeatContext) {
+        for l in self.listeners.iter().rev() {
+            l.close(ctx);
+        }
+    }
+
+    /// Runs `callback` until the loop completes; returns FINISHED when the last
+    /// iteration said so, CONTINUABLE when the policy ended the loop first.
+    pub async fn iterate(
+        &self,
+        parent: Option<&RepeatContext>,
+        mut callback: impl AsyncFnMut(&RepeatContext) -> Result<RepeatStatus>,
+    ) -> Result<RepeatStatus> {
+        let ctx = self.start(parent);
+        let mut last = RepeatStatus::Continuable;
+        let outcome = loop {
+            if self.before(&ctx) == Next::Stop {
+                break Ok(last);
+            }
+            let result = callback(&ctx).await;
+            if let Ok(s) = result {
+                last = s;
+            }
+            match self.after(&ctx, result) {
+                Ok(Next::Continue) => {}
+                Ok(Next::Stop) => break Ok(last),
+                Err(e) => break Err(e),
+            }
+        };
+        self.close(&ctx);
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn simple_policy_stops_after_n_and_on_finished() {
+        let t = RepeatTemplate::new(SimpleCompletionPolicy::new(5));
+        let mut n = 0;
+        let s = t
+            .iterate(None, async |_| {
+                n += 1;
+                Ok(RepeatStatus::Continuable)
+            })
+            .await
+            .unwrap();
+        assert_eq!((n, s), (5, RepeatStatus::Continuable));
+        let mut n = 0;
+        let s = t
+            .iterate(None, async |_| {
+                n += 1;
+                Ok(RepeatStatus::continue_if(n < 2))
+            })
+            .await
+            .unwrap();
+        assert_eq!((n, s), (2, RepeatStatus::Finished));
+    }
+
+    #[tokio::test]
+    async fn simple_limit_handler_swallows_up_to_the_limit() {
+        let t = RepeatTemplate::new(SimpleCompletionPolicy::new(10))
+            .exception_handler(SimpleLimitExceptionHandler::new(3));
+        let mut calls = 0;
+        let r = t
+            .iterate(None, async |_| {
+                calls += 1;
+                Err(Error::msg("boom"))
+            })
+            .await;
+        assert_eq!(r.unwrap_err().to_string(), "boom");
+        assert_eq!(calls, 4, "three errors swallowed, the fourth rethrown");
+    }
+
+    #[tokio::test]
+    async fn default_handler_returns_the_first_error_at_once() {
+        let t = RepeatTemplate::default();
+        let mut calls = 0;
+        let r = t
+            .iterate(None, async |_| {
+                calls += 1;
+                Err(Error::msg("first"))
+            })
+            .await;
+        assert!(r.is_err());
+        assert_eq!(calls, 1);
+    }
+
+    #[tokio::test]
+    async fn complete_only_on_parent_stops_inner_loop_before_it_runs() {
+        let outer = RepeatContext::new(None);
+        outer.set_complete_only();
+        let t = RepeatTemplate::new(SimpleCompletionPolicy::new(3));
+        let mut calls = 0;
+        t.iterate(Some(&outer), async |_| {
+            calls += 1;
+            Ok(RepeatStatus::Continuable)
+        })
+        .await
+        .unwrap();
+        assert_eq!(calls, 0);
+
+        let mut calls = 0;
+        RepeatTemplate::default()
+            .iterate(None, async |ctx| {
+                calls += 1;
+                ctx.set_complete_only();
+                Ok(RepeatStatus::Continuable)
+            })
+            .await
+            .unwrap();
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn timeout_and_composite() {
+        let ctx = RepeatContext::new(None);
+        let p = TimeoutTerminationPolicy::new(Duration::from_millis(20));
+        assert!(!p.is_complete(&ctx));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(p.is_complete(&ctx));
+        let none = CompositeCompletionPolicy::default();
+        assert!(!none.is_complete(&ctx));
+        assert!(!none.is_complete_with(&ctx, RepeatStatus::Finished));
+    }
+}

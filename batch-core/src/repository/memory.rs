@@ -1,0 +1,299 @@
+//! A job repository kept in memory: for tests and benchmarks. It follows the same
+//! rules as the database repositories (launch checks, VERSION), but nothing survives
+//! the process.
+
+use std::sync::Mutex;
+
+use super::{
+    BoxFuture, ChunkTx, JobRepository, LaunchError, RepositoryError, check_restartable,
+};
+use crate::context::ExecutionContext;
+use crate::execution::{BatchStatus, ExitStatus, JobExecution, JobInstance, StepExecution, now};
+use crate::params::JobParameters;
+
+#[derive(Default)]
+struct State {
+    instances: Vec<JobInstance>,
+    executions: Vec<JobExecution>,
+    steps: Vec<StepExecution>,
+}
+
+/// See the module documentation.
+#[derive(Default)]
+pub struct InMemoryJobRepository {
+    state: Mutex<State>,
+}
+
+impl InMemoryJobRepository {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().expect("in-memory repository lock"))
+    }
+}
+
+fn update_versioned<T>(
+    rows: &mut [T],
+    id_of: impl Fn(&T) -> i64,
+    version_of: impl Fn(&T) -> i64,
+    updated: &T,
+    what: &str,
+) -> Result<usize, RepositoryError> {
+    let id = id_of(updated);
+    let pos = rows
+        .iter()
+        .position(|r| id_of(r) == id)
+        .ok_or_else(|| RepositoryError::NotFound(format!("{what} {id}")))?;
+    if version_of(&rows[pos]) != version_of(updated) {
+        return Err(RepositoryError::OptimisticLock {
+            what: format!("{what} {id}"),
+            expected: version_of(updated),
+        });
+    }
+    Ok(pos)
+}
+
+impl State {
+    fn save_step(&mut self, step: &mut StepExecution, with_context: bool) -> Result<(), RepositoryError> {
+        let pos = update_versioned(&mut self.steps, |s| s.id, |s| s.version, step, "step execution")?;
+        step.version += 1;
+        step.last_updated = Some(now());
+        let context = if with_context { step.context.clone() } else { self.steps[pos].context.clone() };
+        self.steps[pos] = StepExecution { context, ..step.clone() };
+        Ok(())
+    }
+}
+
+impl JobRepository for InMemoryJobRepository {
+    fn create_job_execution<'a>(
+        &'a self,
+        job_name: &'a str,
+        parameters: &'a JobParameters,
+    ) -> BoxFuture<'a, Result<JobExecution, LaunchError>> {
+        Box::pin(async move {
+            self.with(|s| {
+                let key = parameters.job_key();
+                let existing =
+                    s.instances.iter().find(|i| i.job_name == job_name && i.job_key == key).cloned();
+                let (instance, context) = match existing {
+                    Some(instance) => {
+                        let mut runs: Vec<_> =
+                            s.executions.iter().filter(|e| e.instance.id == instance.id).collect();
+                        let statuses: Vec<_> = runs.iter().map(|e| (e.id, e.status)).collect();
+                        check_restartable(&instance, parameters, &statuses)?;
+                        runs.sort_by_key(|e| e.id);
+                        let context = runs.last().map(|e| e.context.clone()).unwrap_or_default();
+                        (instance, context)
+                    }
+                    None => {
+                        let instance = JobInstance {
+                            id: s.instances.len() as i64 + 1,
+                            version: 0,
+                            job_name: job_name.to_owned(),
+                            job_key: key,
+                        };
+                        s.instances.push(instance.clone());
+                        (instance, ExecutionContext::new())
+                    }
+                };
+                let execution = JobExecution {
+                    id: s.executions.len() as i64 + 1,
+                    version: 0,
+                    instance,
+                    parameters: parameters.clone(),
+                    create_time: now(),
+                    start_time: None,
+                    end_time: None,
+                    status: BatchStatus::Starting,
+                    exit_status: ExitStatus::unknown(),
+                    last_updated: Some(now()),
+                    context,
+                    step_executions: Vec::new(),
+                };
+                s.executions.push(execution.clone());
+                Ok(execution)
+            })
+        })
+    }
+
+    fn update_job_execution<'a>(
+        &'a self,
+        execution: &'a mut JobExecution,
+    ) -> BoxFuture<'a, Result<(), RepositoryError>> {
+        Box::pin(async move {
+            self.with(|s| {
+                let pos = update_versioned(
+                    &mut s.executions,
+                    |e| e.id,
+                    |e| e.version,
+                    execution,
+                    "job execution",
+                )?;
+                execution.version += 1;
+                execution.last_updated = Some(now());
+                let context = s.executions[pos].context.clone();
+                s.executions[pos] = JobExecution {
+                    context,
+                    step_executions: Vec::new(),
+                    ..execution.clone()
+                };
+                Ok(())
+            })
+        })
+    }
+
+    fn update_job_context<'a>(
+        &'a self,
+        execution: &'a JobExecution,
+    ) -> BoxFuture<'a, Result<(), RepositoryError>> {
+        Box::pin(async move {
+            self.with(|s| {
+                let row = s
+                    .executions
+                    .iter_mut()
+                    .find(|e| e.id == execution.id)
+                    .ok_or_else(|| RepositoryError::NotFound(format!("job execution {}", execution.id)))?;
+                row.context = execution.context.clone();
+                Ok(())
+            })
+        })
+    }
+
+    fn add_step_execution<'a>(
+        &'a self,
+        step: &'a mut StepExecution,
+    ) -> BoxFuture<'a, Result<(), RepositoryError>> {
+        Box::pin(async move {
+            self.with(|s| {
+                step.id = s.steps.len() as i64 + 1;
+                step.version = 0;
+                s.steps.push(step.clone());
+                Ok(())
+            })
+        })
+    }
+
+    fn update_step_execution<'a>(
+        &'a self,
+        step: &'a mut StepExecution,
+    ) -> BoxFuture<'a, Result<(), RepositoryError>> {
+        Box::pin(async move { self.with(|s| s.save_step(step, false)) })
+    }
+
+    fn update_step_context<'a>(
+        &'a self,
+        step: &'a StepExecution,
+    ) -> BoxFuture<'a, Result<(), RepositoryError>> {
+        Box::pin(async move {
+            self.with(|s| {
+                let row = s
+                    .steps
+                    .iter_mut()
+                    .find(|r| r.id == step.id)
+                    .ok_or_else(|| RepositoryError::NotFound(format!("step execution {}", step.id)))?;
+                row.context = step.context.clone();
+                Ok(())
+            })
+        })
+    }
+
+    fn begin_chunk(&self) -> BoxFuture<'_, Result<ChunkTx, RepositoryError>> {
+        Box::pin(async { Ok(ChunkTx::none()) })
+    }
+
+    fn commit_chunk<'a>(
+        &'a self,
+        _tx: ChunkTx,
+        step: &'a mut StepExecution,
+    ) -> BoxFuture<'a, Result<(), RepositoryError>> {
+        Box::pin(async move {
+            let dirty = step.context.is_dirty();
+            self.with(|s| s.save_step(step, dirty))?;
+            step.context.clear_dirty();
+            Ok(())
+        })
+    }
+
+    fn rollback_chunk(&self, _tx: ChunkTx) -> BoxFuture<'_, Result<(), RepositoryError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn last_step_execution<'a>(
+        &'a self,
+        instance: &'a JobInstance,
+        step_name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StepExecution>, RepositoryError>> {
+        Box::pin(async move {
+            self.with(|s| {
+                let executions: Vec<i64> = s
+                    .executions
+                    .iter()
+                    .filter(|e| e.instance.id == instance.id)
+                    .map(|e| e.id)
+                    .collect();
+                Ok(s.steps
+                    .iter()
+                    .filter(|st| st.step_name == step_name && executions.contains(&st.job_execution_id))
+                    .max_by_key(|st| (st.create_time, st.id))
+                    .cloned())
+            })
+        })
+    }
+
+    fn step_execution_count<'a>(
+        &'a self,
+        instance: &'a JobInstance,
+        step_name: &'a str,
+    ) -> BoxFuture<'a, Result<u64, RepositoryError>> {
+        Box::pin(async move {
+            self.with(|s| {
+                Ok(s.steps
+                    .iter()
+                    .filter(|st| {
+                        st.step_name == step_name
+                            && s.executions.iter().any(|e| {
+                                e.id == st.job_execution_id && e.instance.id == instance.id
+                            })
+                    })
+                    .count() as u64)
+            })
+        })
+    }
+
+    fn find_job_instance<'a>(
+        &'a self,
+        job_name: &'a str,
+        parameters: &'a JobParameters,
+    ) -> BoxFuture<'a, Result<Option<JobInstance>, RepositoryError>> {
+        Box::pin(async move {
+            let key = parameters.job_key();
+            self.with(|s| {
+                Ok(s.instances.iter().find(|i| i.job_name == job_name && i.job_key == key).cloned())
+            })
+        })
+    }
+
+    fn job_executions<'a>(
+        &'a self,
+        instance: &'a JobInstance,
+    ) -> BoxFuture<'a, Result<Vec<JobExecution>, RepositoryError>> {
+        Box::pin(async move {
+            self.with(|s| {
+                let mut out: Vec<JobExecution> = s
+                    .executions
+                    .iter()
+                    .filter(|e| e.instance.id == instance.id)
+                    .cloned()
+                    .collect();
+                out.sort_by_key(|e| std::cmp::Reverse(e.id));
+                for e in &mut out {
+                    e.step_executions =
+                        s.steps.iter().filter(|st| st.job_execution_id == e.id).cloned().collect();
+                }
+                Ok(out)
+            })
+        })
+    }
+}

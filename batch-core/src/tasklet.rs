@@ -1,0 +1,140 @@
+//! Tasklet steps: one piece of work called until it says FINISHED, each call in its
+//! own transaction (Spring Batch's `TaskletStep` with a plain `Tasklet`).
+
+use std::future::Future;
+use std::marker::PhantomData;
+
+use crate::chunk::ChunkBoundary;
+use crate::context::ExecutionContext;
+use crate::error::{Error, Result};
+use crate::execution::Contribution;
+use crate::item::StepIdentity;
+use crate::repeat::{Next, RepeatStatus, RepeatTemplate};
+use crate::repository::{BoxFuture, ChunkTx};
+use crate::step::{StepInterrupted, StepRunner, StepRuntime, StepScope};
+
+/// What a tasklet call gets: the step ExecutionContext, the call's transaction and
+/// counters it may add to.
+pub struct TaskletContext<'a> {
+    context: &'a mut ExecutionContext,
+    tx: &'a mut ChunkTx,
+    contribution: &'a mut Contribution,
+    identity: &'a StepIdentity,
+}
+
+impl TaskletContext<'_> {
+    /// The step ExecutionContext; what is put here is saved when the call commits.
+    pub fn step_context(&mut self) -> &mut ExecutionContext {
+        self.context
+    }
+
+    /// The call's transaction on the repository database.
+    pub fn transaction(&mut self) -> &mut ChunkTx {
+        self.tx
+    }
+
+    /// The transaction as a SQLite connection (an error on other repositories).
+    pub fn sqlite(&mut self) -> Result<&mut sqlx::SqliteConnection> {
+        self.tx.sqlite()
+    }
+
+    /// Counters this call adds to the step (READ_COUNT, WRITE_COUNT, …).
+    pub fn contribution(&mut self) -> &mut Contribution {
+        self.contribution
+    }
+
+    pub fn identity(&self) -> &StepIdentity {
+        self.identity
+    }
+}
+
+/// A unit of work; returning [`RepeatStatus::Continuable`] asks to be called again.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a tasklet",
+    note = "implement `Tasklet`, or use a closure `|cx: &mut TaskletContext<'_>| -> Result<RepeatStatus, E>`; a chunk step needs `chunk = N` in `#[step]`"
+)]
+pub trait Tasklet: Send {
+    fn execute(
+        &mut self,
+        cx: &mut TaskletContext<'_>,
+    ) -> impl Future<Output = Result<RepeatStatus>> + Send;
+}
+
+impl<F, E> Tasklet for F
+where
+    F: FnMut(&mut TaskletContext<'_>) -> std::result::Result<RepeatStatus, E> + Send,
+    E: Into<Error>,
+{
+    fn execute(
+        &mut self,
+        cx: &mut TaskletContext<'_>,
+    ) -> impl Future<Output = Result<RepeatStatus>> + Send {
+        std::future::ready(self(cx).map_err(Into::into))
+    }
+}
+
+pub(crate) struct TaskletRunner<F, T> {
+    factory: F,
+    _types: PhantomData<fn() -> T>,
+}
+
+impl<F, T> TaskletRunner<F, T> {
+    pub(crate) fn new(factory: F) -> Self {
+        Self { factory, _types: PhantomData }
+    }
+}
+
+impl<F, Fut, T> StepRunner for TaskletRunner<F, T>
+where
+    F: Fn(StepScope) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<T>> + Send + 'static,
+    T: Tasklet + 'static,
+{
+    fn run<'a>(&'a self, scope: StepScope, mut rt: StepRuntime<'a>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut tasklet = (self.factory)(scope).await?;
+            let step_loop = RepeatTemplate::default();
+            let ctx = step_loop.start(None);
+            let outcome = loop {
+                if step_loop.before(&ctx) == Next::Stop {
+                    break Ok(());
+                }
+                if rt.stop.is_stopped() {
+                    break Err(Error::new(StepInterrupted(rt.execution.step_name.clone())));
+                }
+                let result = call_once(&mut tasklet, &mut rt).await;
+                match step_loop.after(&ctx, result) {
+                    Ok(Next::Continue) => {}
+                    Ok(Next::Stop) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            };
+            step_loop.close(&ctx);
+            outcome
+        })
+    }
+}
+
+async fn call_once<T: Tasklet>(tasklet: &mut T, rt: &mut StepRuntime<'_>) -> Result<RepeatStatus> {
+    let boundary = ChunkBoundary::begin(rt);
+    let mut tx = match rt.repository.begin_chunk().await {
+        Ok(tx) => tx,
+        Err(e) => return Err(boundary.rollback(rt, None, e.into()).await),
+    };
+    let mut contribution = Contribution::default();
+    let result = tasklet
+        .execute(&mut TaskletContext {
+            context: &mut rt.execution.context,
+            tx: &mut tx,
+            contribution: &mut contribution,
+            identity: rt.identity,
+        })
+        .await;
+    match result {
+        Ok(status) => {
+            boundary.commit(rt, tx, &contribution, |_| Ok(())).await?;
+            Ok(status)
+        }
+        Err(e) => Err(boundary.rollback(rt, Some(tx), e).await),
+    }
+}
