@@ -14,13 +14,13 @@ pub const SHORT_CONTEXT_LENGTH: usize = 2500;
 /// A context row that cannot be read back, or a value of the wrong shape.
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
-    #[error("execution context key `{key}` holds {found}, which cannot be read as {expected}: {source}")]
+    #[error("execution context key `{key}` holds {found}, which cannot be read as {expected}")]
     WrongType { key: String, found: String, expected: &'static str, source: serde_json::Error },
-    #[error("stored execution context of {owner} is not valid JSON ({source}); the row starts with `{start}`")]
+    #[error("stored execution context of {owner} is not valid JSON; the row starts with `{start}`")]
     Corrupt { owner: String, start: String, source: serde_json::Error },
     #[error("stored execution context of {owner} is JSON but not an object: `{start}`")]
     NotAnObject { owner: String, start: String },
-    #[error("value for execution context key `{key}` cannot be stored as JSON: {source}")]
+    #[error("value for execution context key `{key}` cannot be stored as JSON")]
     Unserializable { key: String, source: serde_json::Error },
 }
 

@@ -26,13 +26,13 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// A failure of the job repository itself.
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
-    #[error("cannot open the job repository at `{url}`: {source}")]
+    #[error("cannot open the job repository at `{url}`")]
     Unreachable {
         url: String,
         #[source]
         source: sqlx::Error,
     },
-    #[error("job repository: {action} failed: {source}")]
+    #[error("job repository: {action} failed")]
     Database {
         action: String,
         #[source]
@@ -44,9 +44,9 @@ pub enum RepositoryError {
     OptimisticLock { what: String, expected: i64 },
     #[error("table {table} of the job repository does not have the Spring Batch 5 layout: {problem}")]
     SchemaMismatch { table: String, problem: String },
-    #[error("corrupt row in the job repository: {0}")]
+    #[error("corrupt row in the job repository")]
     Context(#[from] ContextError),
-    #[error("corrupt row in the job repository: {0}")]
+    #[error("corrupt row in the job repository")]
     Parameter(#[from] ParameterError),
     #[error("corrupt row in the job repository: {what}: {problem}")]
     Corrupt { what: String, problem: String },
@@ -65,7 +65,7 @@ impl RepositoryError {
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
     #[error(
-        "job instance {instance_id} of `{job_name}` with parameters [{parameters}] is already complete; launch it with other identifying parameters to start a new instance"
+        "job instance {instance_id} of `{job_name}` with {parameters} is already complete; launch it with other identifying parameters to start a new instance"
     )]
     AlreadyComplete { job_name: String, instance_id: i64, parameters: String },
     #[error(
@@ -103,7 +103,10 @@ pub fn check_restartable(
                 return Err(LaunchError::AlreadyComplete {
                     job_name: instance.job_name.clone(),
                     instance_id: instance.id,
-                    parameters: parameters.identifying().to_string(),
+                    parameters: match parameters.identifying() {
+                        p if p.is_empty() => "no identifying parameters".to_owned(),
+                        p => format!("identifying parameters [{p}]"),
+                    },
                 });
             }
             BatchStatus::Unknown => {

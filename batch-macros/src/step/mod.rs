@@ -32,3 +32,4 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(error) => expand::fallback(&item, &config.runtime, error),
     }
 }
+

@@ -1,0 +1,324 @@
+//! The command-line runner every example uses:
+//!
+//! ```text
+//! cargo run --example NAME -- [--db URL] [name=value[,type[,identifying]] ...]
+//! ```
+//!
+//! It opens the job repository (default `sqlite:batch.db` in the working directory),
+//! launches the job with the parameters, shows progress on a terminal, prints the job
+//! execution and its step executions, and exits with a status a scheduler can act on:
+//!
+//! | exit | meaning |
+//! |---|---|
+//! | 0 | COMPLETED |
+//! | 1 | FAILED or STOPPED (restart by running the same command again) |
+//! | 2 | usage or parameter error, or the repository cannot be used |
+//! | 3 | the job instance is already complete |
+//! | 4 | the job instance is already running |
+//!
+//! Ctrl-C asks the running step to stop at its next chunk boundary: the job ends
+//! STOPPED and the same command restarts it.
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::{Arg, ArgAction, Command};
+use indicatif::{ProgressBar, ProgressStyle};
+use sqlx::SqlitePool;
+
+use crate::error::{Error, Result};
+use crate::execution::{BatchStatus, JobExecution, StepExecution};
+use crate::job::IntoJob;
+use crate::launch::JobLauncher;
+use crate::params::JobParameters;
+use crate::repository::{LaunchError, SqliteJobRepository};
+use crate::step::ChunkListener;
+
+/// The default repository: a SQLite file in the working directory.
+pub const DEFAULT_DB: &str = "sqlite:batch.db";
+
+/// What a setup hook gets before the launch.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// The repository database's pool (steps also get it as `Res<SqlitePool>`).
+    pub pool: SqlitePool,
+    pub parameters: JobParameters,
+}
+
+type SetupFn = Box<dyn FnOnce(Setup) -> Pin<Box<dyn Future<Output = Result<()>>>>>;
+
+/// A configurable runner; [`run`] is `Runner::new().run(job)`.
+#[derive(Default)]
+pub struct Runner {
+    setup: Option<SetupFn>,
+    configure: Option<Box<dyn FnOnce(JobLauncher) -> JobLauncher>>,
+    about: Option<String>,
+}
+
+/// Runs `job` from the command line. See the module documentation.
+pub fn run(job: impl IntoJob) -> ExitCode {
+    Runner::new().run(job)
+}
+
+impl Runner {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A line of help text describing the job.
+    pub fn about(mut self, about: impl Into<String>) -> Self {
+        self.about = Some(about.into());
+        self
+    }
+
+    /// Prepares the database before the launch (creating the job's own tables, say).
+    pub fn setup<F, Fut>(mut self, f: F) -> Self
+    where
+        F: FnOnce(Setup) -> Fut + 'static,
+        Fut: Future<Output = Result<()>> + 'static,
+    {
+        self.setup = Some(Box::new(move |s| Box::pin(f(s))));
+        self
+    }
+
+    /// Adjusts the launcher (resources, listeners) before the launch.
+    pub fn configure(mut self, f: impl FnOnce(JobLauncher) -> JobLauncher + 'static) -> Self {
+        self.configure = Some(Box::new(f));
+        self
+    }
+
+    /// Parses the command line, runs the job and returns the exit status.
+    pub fn run(self, job: impl IntoJob) -> ExitCode {
+        let job = job.into_job();
+        let about = self.about.clone().unwrap_or_else(|| format!("Runs the batch job `{}`.", job.name()));
+        let cmd = Command::new(job.name().to_owned())
+            .about(about)
+            .arg(
+                Arg::new("db")
+                    .long("db")
+                    .value_name("URL")
+                    .default_value(DEFAULT_DB)
+                    .help("job repository database (sqlite:FILE)"),
+            )
+            .arg(
+                Arg::new("params")
+                    .value_name("name=value[,type[,identifying]]")
+                    .action(ArgAction::Append)
+                    .help("job parameters; type is string (default), long, double, date, datetime or bool; identifying is true (default) or false"),
+            );
+        let matches = match cmd.try_get_matches() {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = e.print();
+                return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            }
+        };
+        init_logging();
+        let db = matches.get_one::<String>("db").cloned().unwrap_or_else(|| DEFAULT_DB.into());
+        let raw: Vec<String> = matches.get_many::<String>("params").into_iter().flatten().cloned().collect();
+        let parameters = match JobParameters::parse_args(&raw) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("error: cannot start the async runtime: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        runtime.block_on(self.launch(job, db, parameters))
+    }
+
+    async fn launch(self, job: crate::job::Job, db: String, parameters: JobParameters) -> ExitCode {
+        if !db.starts_with("sqlite:") {
+            eprintln!(
+                "error: --db `{db}`: only sqlite:FILE job repositories are supported by this build (e.g. --db sqlite:batch.db)"
+            );
+            return ExitCode::from(2);
+        }
+        let repository = match SqliteJobRepository::open(&db).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {}", Error::new(e).report());
+                return ExitCode::from(2);
+            }
+        };
+        let pool = repository.pool().clone();
+        if let Some(setup) = self.setup
+            && let Err(e) = setup(Setup { pool: pool.clone(), parameters: parameters.clone() }).await
+        {
+            eprintln!("error: preparing the job's data failed: {}", e.report());
+            return ExitCode::from(2);
+        }
+        let progress = Arc::new(Progress::new());
+        let mut launcher = JobLauncher::new(repository).resource(pool).chunk_listener(progress.clone());
+        if let Some(configure) = self.configure {
+            launcher = configure(launcher);
+        }
+        let stop = launcher.stop_signal();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nstop requested: the step stops at its next chunk boundary (Ctrl-C again to kill)");
+                stop.stop();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        });
+        let outcome = launcher.run(job, parameters).await;
+        progress.finish();
+        match outcome {
+            Ok(execution) => {
+                print!("{}", summary(&execution));
+                match execution.status {
+                    BatchStatus::Completed => ExitCode::SUCCESS,
+                    _ => ExitCode::from(1),
+                }
+            }
+            Err(e) => {
+                let code = match e {
+                    LaunchError::AlreadyComplete { .. } => 3,
+                    LaunchError::AlreadyRunning { .. } => 4,
+                    LaunchError::NotRestartable { .. } | LaunchError::Repository(_) => 2,
+                };
+                eprintln!("error: {}", Error::new(e).report());
+                ExitCode::from(code)
+            }
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = match std::env::var("BATCH_LOG").as_deref() {
+        Ok("trace") => LevelFilter::TRACE,
+        Ok("debug") => LevelFilter::DEBUG,
+        Ok("info") => LevelFilter::INFO,
+        Ok("error") => LevelFilter::ERROR,
+        Ok("off") => LevelFilter::OFF,
+        _ => LevelFilter::WARN,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}
+
+/// Shows, on a terminal, how far the running step is.
+struct Progress {
+    bar: Mutex<Option<(String, ProgressBar)>>,
+    enabled: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self { bar: Mutex::new(None), enabled: std::io::stderr().is_terminal() }
+    }
+
+    fn finish(&self) {
+        if let Some((_, bar)) = self.bar.lock().expect("progress lock").take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl ChunkListener for Progress {
+    fn after_chunk(&self, step: &StepExecution) {
+        if !self.enabled {
+            return;
+        }
+        let mut slot = self.bar.lock().expect("progress lock");
+        if slot.as_ref().is_none_or(|(name, _)| *name != step.step_name) {
+            if let Some((_, old)) = slot.take() {
+                old.finish_and_clear();
+            }
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix}: {msg} [{elapsed}]")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_prefix(step.step_name.clone());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            *slot = Some((step.step_name.clone(), bar));
+        }
+        if let Some((_, bar)) = slot.as_ref() {
+            let c = &step.counts;
+            bar.set_message(format!(
+                "read {} written {} filtered {} skipped {} commits {}",
+                c.read,
+                c.write,
+                c.filter,
+                c.skip(),
+                c.commit
+            ));
+        }
+    }
+}
+
+fn seconds(d: Option<chrono::Duration>) -> String {
+    match d {
+        Some(d) => format!("{:.3} s", d.num_milliseconds() as f64 / 1000.0),
+        None => "-".into(),
+    }
+}
+
+/// The end-of-run report: the job execution and each step execution.
+pub fn summary(execution: &JobExecution) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "job `{}` instance {} execution {}: {} (exit {}) in {}",
+        execution.instance.job_name,
+        execution.instance.id,
+        execution.id,
+        execution.status,
+        execution.exit_status.code,
+        seconds(execution.duration()),
+    );
+    if !execution.parameters.is_empty() {
+        let _ = writeln!(out, "  parameters: {}", execution.parameters);
+    }
+    let name_width = execution.step_executions.iter().map(|s| s.step_name.len()).max().unwrap_or(4).max(4);
+    let _ = writeln!(
+        out,
+        "  {:<name_width$}  {:<9}  {:<9}  {:>7} {:>7} {:>7} {:>7} {:>8} {:>6} {:>6} {:>6}  duration",
+        "step", "status", "exit", "read", "write", "filter", "commit", "rollback", "r.skip", "p.skip", "w.skip"
+    );
+    for s in &execution.step_executions {
+        let c = &s.counts;
+        let _ = writeln!(
+            out,
+            "  {:<name_width$}  {:<9}  {:<9}  {:>7} {:>7} {:>7} {:>7} {:>8} {:>6} {:>6} {:>6}  {}",
+            s.step_name,
+            s.status.as_str(),
+            s.exit_status.code,
+            c.read,
+            c.write,
+            c.filter,
+            c.commit,
+            c.rollback,
+            c.read_skip,
+            c.process_skip,
+            c.write_skip,
+            seconds(s.duration()),
+        );
+    }
+    if execution.status != BatchStatus::Completed && !execution.exit_status.description.is_empty() {
+        let _ = writeln!(out, "  exit description: {}", execution.exit_status.description);
+    }
+    if execution.step_executions.is_empty() && execution.status == BatchStatus::Completed {
+        let _ = writeln!(out, "  (every step had already completed in an earlier execution)");
+    }
+    out
+}

@@ -1,0 +1,551 @@
+//! The core against real repositories: launch rules, counters, restart with the failed
+//! step's context, the 2500 rule, optimistic locking, the writer in the chunk
+//! transaction, flows. Each test opens its own SQLite file.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use batch::chunk::read_write;
+use batch::execution::{BatchStatus, JobExecution, StepExecution};
+use batch::prelude::*;
+use batch::repository::{LaunchError, RepositoryError};
+use batch::step::{ChunkListener, StepBuilder, StepDef, StepExecutionListener};
+use sqlx::{Row, SqlitePool};
+
+struct Db {
+    _dir: tempfile::TempDir,
+    url: String,
+}
+
+fn db() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("batch.db").display());
+    Db { _dir: dir, url }
+}
+
+async fn open(db: &Db) -> SqliteJobRepository {
+    SqliteJobRepository::open(&db.url).await.unwrap()
+}
+
+async fn pool(db: &Db) -> SqlitePool {
+    SqlitePool::connect(&db.url).await.unwrap()
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed on {0}")]
+struct FailedOn(String);
+
+/// A chunk step over `items` whose reader fails on `fail_on`; the reader keeps its
+/// position under `list.read.count`.
+fn list_step(name: &str, chunk: u64, items: Vec<&'static str>, fail_on: Option<&'static str>) -> StepDef {
+    let items: Vec<String> = items.into_iter().map(String::from).collect();
+    StepBuilder::new(name).chunk_size(chunk).chunk(move |_scope| {
+        let items = items.clone();
+        async move {
+            let reader = FailingReader { inner: ListReader::new(items).restartable("list"), fail_on };
+            Ok(read_write(reader, |_: &[String]| Ok::<_, Error>(())))
+        }
+    })
+}
+
+struct FailingReader {
+    inner: ListReader<String>,
+    fail_on: Option<&'static str>,
+}
+
+impl ItemReader<String> for FailingReader {
+    async fn read(&mut self) -> Result<Option<String>> {
+        let item = self.inner.read().await?;
+        match item {
+            Some(i) if Some(i.as_str()) == self.fail_on => Err(FailedOn(i).into()),
+            other => Ok(other),
+        }
+    }
+    fn open(&mut self, ctx: &ExecutionContext) -> Result<()> {
+        self.inner.open(ctx)
+    }
+    fn update(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
+        self.inner.update(ctx)
+    }
+}
+
+fn job(name: &str, steps: Vec<StepDef>) -> Job {
+    let mut it = steps.into_iter();
+    let mut flow = Flow::start(it.next().unwrap());
+    for s in it {
+        flow = flow.next(s);
+    }
+    Job::new(name, flow)
+}
+
+fn only_step(e: &JobExecution) -> &StepExecution {
+    assert_eq!(e.step_executions.len(), 1, "{e:?}");
+    &e.step_executions[0]
+}
+
+#[tokio::test]
+async fn commit_count_includes_the_final_empty_chunk() {
+    let db = db();
+    let launcher = JobLauncher::new(open(&db).await);
+    for (n, chunk, commits) in [(4usize, 2u64, 3u64), (0, 2, 1), (5, 2, 3), (6, 2, 4), (3, 10, 1)] {
+        let items: Vec<&'static str> = ["a", "b", "c", "d", "e", "f"][..n].to_vec();
+        let exec = launcher
+            .run(job("counting", vec![list_step("s", chunk, items, None)]), JobParameters::new().with("n", n as i64).with("chunk", chunk as i64))
+            .await
+            .unwrap();
+        assert_eq!(exec.status, BatchStatus::Completed);
+        let s = only_step(&exec);
+        assert_eq!((s.counts.read, s.counts.write, s.counts.commit), (n as u64, n as u64, commits), "{n} items, chunk {chunk}");
+    }
+    // The persisted row says the same.
+    let p = pool(&db).await;
+    let row = sqlx::query(
+        "SELECT S.COMMIT_COUNT, S.READ_COUNT, S.WRITE_COUNT FROM BATCH_STEP_EXECUTION S \
+         JOIN BATCH_JOB_EXECUTION_PARAMS P ON P.JOB_EXECUTION_ID = S.JOB_EXECUTION_ID \
+         WHERE P.PARAMETER_NAME = 'n' AND P.PARAMETER_VALUE = '4'",
+    )
+    .fetch_one(&p)
+    .await
+    .unwrap();
+    assert_eq!((row.get::<i64, _>(0), row.get::<i64, _>(1), row.get::<i64, _>(2)), (3, 4, 4));
+}
+
+#[tokio::test]
+async fn a_completed_instance_cannot_run_again_even_without_identifying_parameters() {
+    let db = db();
+    let launcher = JobLauncher::new(open(&db).await);
+    let make = || job("once", vec![list_step("s", 2, vec!["a"], None)]);
+    launcher.run(make(), JobParameters::new().with_non_identifying("x", 1i64)).await.unwrap();
+    let err = launcher.run(make(), JobParameters::new().with_non_identifying("x", 2i64)).await.unwrap_err();
+    assert!(matches!(err, LaunchError::AlreadyComplete { .. }), "{err}");
+    assert!(err.to_string().contains("already complete"), "{err}");
+
+    let with_id = JobParameters::new().with("date", "2024-01-01");
+    launcher.run(make(), with_id.clone()).await.unwrap();
+    let err = launcher.run(make(), with_id).await.unwrap_err();
+    assert!(matches!(err, LaunchError::AlreadyComplete { .. }));
+    // Another identifying value is another instance.
+    let e = launcher.run(make(), JobParameters::new().with("date", "2024-01-02")).await.unwrap();
+    assert_eq!(e.status, BatchStatus::Completed);
+}
+
+#[tokio::test]
+async fn a_running_instance_cannot_start_twice_across_connections() {
+    let db = db();
+    // Two independent repositories on one file stand for two processes.
+    let first = open(&db).await;
+    let second = open(&db).await;
+    let params = JobParameters::new().with("k", "v");
+    let running = first.create_job_execution("j", &params).await.unwrap();
+    assert_eq!(running.status, BatchStatus::Starting);
+    let err = second.create_job_execution("j", &params).await.unwrap_err();
+    match err {
+        LaunchError::AlreadyRunning { execution_id, .. } => assert_eq!(execution_id, running.id),
+        other => panic!("expected already running, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn concurrent_launches_of_one_instance_let_exactly_one_through() {
+    let db = db();
+    let params = JobParameters::new().with("k", "race");
+    let mut handles = Vec::new();
+    for _ in 0..6 {
+        let url = db.url.clone();
+        let params = params.clone();
+        handles.push(tokio::spawn(async move {
+            let repo = SqliteJobRepository::open(&url).await.unwrap();
+            repo.create_job_execution("race", &params).await
+        }));
+    }
+    let mut ok = 0;
+    let mut running = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(LaunchError::AlreadyRunning { .. }) => running += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((ok, running), (1, 5));
+}
+
+#[tokio::test]
+async fn restart_hands_the_failed_step_its_context_and_skips_completed_steps() {
+    let db = db();
+    let launcher = JobLauncher::new(open(&db).await);
+    let first_runs = Arc::new(AtomicUsize::new(0));
+    let counter = first_runs.clone();
+    let first = StepBuilder::new("first").tasklet(move |_| {
+        let counter = counter.clone();
+        async move {
+            Ok(move |_: &mut TaskletContext<'_>| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, Error>(RepeatStatus::Finished)
+            })
+        }
+    });
+    let items = vec!["A", "B", "C", "D", "E"];
+    let make = |fail: Option<&'static str>| job("restartable", vec![first.clone(), list_step("second", 2, items.clone(), fail)]);
+
+    let failed = launcher.run(make(Some("C")), JobParameters::new()).await.unwrap();
+    assert_eq!(failed.status, BatchStatus::Failed);
+    assert_eq!(failed.exit_status.code, "FAILED");
+    let second = failed.step("second").unwrap();
+    assert_eq!(second.status, BatchStatus::Failed);
+    assert_eq!((second.counts.commit, second.counts.read, second.counts.write, second.counts.rollback), (1, 2, 2, 1));
+    assert!(second.exit_status.description.contains("failed on C"), "{:?}", second.exit_status);
+    // The context as it stood at the failure is in the table.
+    let p = pool(&db).await;
+    let short: String = sqlx::query_scalar("SELECT SHORT_CONTEXT FROM BATCH_STEP_EXECUTION_CONTEXT WHERE STEP_EXECUTION_ID = ?1")
+        .bind(second.id)
+        .fetch_one(&p)
+        .await
+        .unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&short).unwrap();
+    assert_eq!(saved["list.read.count"], 2);
+
+    let restarted = launcher.run(make(None), JobParameters::new()).await.unwrap();
+    assert_eq!(restarted.status, BatchStatus::Completed);
+    assert_eq!(restarted.instance.id, failed.instance.id, "same instance");
+    assert_ne!(restarted.id, failed.id, "a second execution");
+    assert!(restarted.step("first").is_none(), "a completed step is not run again");
+    assert_eq!(first_runs.load(Ordering::SeqCst), 1);
+    let second = only_step(&restarted);
+    assert_eq!((second.counts.read, second.counts.write, second.counts.commit), (3, 3, 2));
+    assert_eq!(second.context.get::<u64>("list.read.count").unwrap(), Some(5));
+
+    let err = launcher.run(make(None), JobParameters::new()).await.unwrap_err();
+    assert!(matches!(err, LaunchError::AlreadyComplete { .. }));
+}
+
+#[tokio::test]
+async fn allow_start_if_complete_and_start_limit() {
+    let db = db();
+    let launcher = JobLauncher::new(open(&db).await);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    let always = StepBuilder::new("always").allow_start_if_complete(true).tasklet(move |_| {
+        let counter = counter.clone();
+        async move {
+            Ok(move |_: &mut TaskletContext<'_>| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, Error>(RepeatStatus::Finished)
+            })
+        }
+    });
+    let limited = |fail| {
+        StepBuilder::new("limited").start_limit(2).tasklet(move |_| async move {
+            Ok(move |_: &mut TaskletContext<'_>| {
+                if fail { Err(Error::msg("boom")) } else { Ok(RepeatStatus::Finished) }
+            })
+        })
+    };
+    let make = |fail| job("limits", vec![always.clone(), limited(fail)]);
+    assert_eq!(launcher.run(make(true), JobParameters::new()).await.unwrap().status, BatchStatus::Failed);
+    assert_eq!(launcher.run(make(true), JobParameters::new()).await.unwrap().status, BatchStatus::Failed);
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "allow_start_if_complete runs the completed step again");
+    let third = launcher.run(make(false), JobParameters::new()).await.unwrap();
+    assert_eq!(third.status, BatchStatus::Failed);
+    assert!(third.exit_status.description.contains("start limit is 2"), "{:?}", third.exit_status);
+    assert!(third.step("limited").is_none(), "no third execution of the limited step");
+}
+
+#[tokio::test]
+async fn the_2500_rule_in_the_table() {
+    let db = db();
+    let launcher = JobLauncher::new(open(&db).await);
+    let big = StepBuilder::new("big").tasklet(|_| async {
+        Ok(|cx: &mut TaskletContext<'_>| {
+            cx.step_context().put("blob", &"x".repeat(3000))?;
+            cx.step_context().put("small", &1)?;
+            Ok::<_, Error>(RepeatStatus::Finished)
+        })
+    });
+    let exec = launcher.run(job("big", vec![big]), JobParameters::new()).await.unwrap();
+    let step_id = only_step(&exec).id;
+    let p = pool(&db).await;
+    let row = sqlx::query("SELECT SHORT_CONTEXT, SERIALIZED_CONTEXT FROM BATCH_STEP_EXECUTION_CONTEXT WHERE STEP_EXECUTION_ID = ?1")
+        .bind(step_id)
+        .fetch_one(&p)
+        .await
+        .unwrap();
+    let short: String = row.get(0);
+    let long: Option<String> = row.get(1);
+    assert_eq!(short.chars().count(), 2496);
+    assert!(short.ends_with(" ..."));
+    let long = long.expect("SERIALIZED_CONTEXT holds the whole context");
+    let v: serde_json::Value = serde_json::from_str(&long).unwrap();
+    assert_eq!(v["blob"].as_str().unwrap().len(), 3000);
+    assert_eq!(v["small"], 1);
+}
+
+#[tokio::test]
+async fn optimistic_locking_refuses_a_stale_copy() {
+    let db = db();
+    let repo = open(&db).await;
+    let mut job_exec = repo.create_job_execution("locking", &JobParameters::new()).await.unwrap();
+    let mut stale = job_exec.clone();
+    repo.update_job_execution(&mut job_exec).await.unwrap();
+    let err = repo.update_job_execution(&mut stale).await.unwrap_err();
+    assert!(matches!(err, RepositoryError::OptimisticLock { .. }), "{err}");
+    assert!(err.to_string().contains("job execution"), "{err}");
+
+    let mut step = StepExecution {
+        id: 0,
+        version: 0,
+        step_name: "s".into(),
+        job_execution_id: job_exec.id,
+        create_time: batch::execution::now(),
+        start_time: None,
+        end_time: None,
+        status: BatchStatus::Starting,
+        counts: Default::default(),
+        exit_status: ExitStatus::executing(),
+        last_updated: None,
+        context: ExecutionContext::new(),
+    };
+    repo.add_step_execution(&mut step).await.unwrap();
+    let mut stale = step.clone();
+    repo.update_step_execution(&mut step).await.unwrap();
+    assert_eq!(step.version, 1);
+    let err = repo.update_step_execution(&mut stale).await.unwrap_err();
+    assert!(matches!(err, RepositoryError::OptimisticLock { .. }), "{err}");
+    let version: i64 = sqlx::query_scalar("SELECT VERSION FROM BATCH_STEP_EXECUTION WHERE STEP_EXECUTION_ID = ?1")
+        .bind(step.id)
+        .fetch_one(&pool(&db).await)
+        .await
+        .unwrap();
+    assert_eq!(version, 1);
+}
+
+/// Writes each item into `out` inside the chunk transaction; fails on `fail_on` after
+/// writing the items before it.
+struct TableWriter {
+    fail_on: Option<i64>,
+}
+
+impl ItemWriter<i64> for TableWriter {
+    async fn write(&mut self, items: &[i64], cx: &mut WriteContext<'_>) -> Result<()> {
+        let conn = cx.sqlite()?;
+        for &n in items {
+            if Some(n) == self.fail_on {
+                return Err(Error::msg(format!("cannot write {n}")));
+            }
+            sqlx::query("INSERT INTO out (n) VALUES (?1)").bind(n).execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_writer_commits_with_the_chunk_or_not_at_all() {
+    let db = db();
+    let repo = open(&db).await;
+    let p = repo.pool().clone();
+    sqlx::query("CREATE TABLE out (n INTEGER NOT NULL)").execute(&p).await.unwrap();
+    let launcher = JobLauncher::new(repo);
+    let step = |fail_on| {
+        StepBuilder::new("copy").chunk_size(3).chunk(move |_| async move {
+            Ok(read_write(ListReader::new(1..=8i64).restartable("numbers"), TableWriter { fail_on }))
+        })
+    };
+    let failed = launcher.run(job("copy", vec![step(Some(5))]), JobParameters::new()).await.unwrap();
+    assert_eq!(failed.status, BatchStatus::Failed);
+    let written: Vec<i64> = sqlx::query_scalar("SELECT n FROM out ORDER BY n").fetch_all(&p).await.unwrap();
+    assert_eq!(written, vec![1, 2, 3], "4 was written in the failed chunk and rolled back with it");
+    let s = only_step(&failed);
+    assert_eq!((s.counts.write, s.counts.commit, s.counts.rollback), (3, 1, 1));
+
+    let done = launcher.run(job("copy", vec![step(None)]), JobParameters::new()).await.unwrap();
+    assert_eq!(done.status, BatchStatus::Completed);
+    let written: Vec<i64> = sqlx::query_scalar("SELECT n FROM out ORDER BY n").fetch_all(&p).await.unwrap();
+    assert_eq!(written, (1..=8).collect::<Vec<_>>(), "nothing lost, nothing repeated");
+}
+
+#[tokio::test]
+async fn the_tables_and_columns_are_spring_batch_5s() {
+    let db = db();
+    let _repo = open(&db).await;
+    let p = pool(&db).await;
+    let columns = |table: &'static str| {
+        let p = p.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT name FROM pragma_table_info(?1)")
+                .bind(table)
+                .fetch_all(&p)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(columns("BATCH_JOB_INSTANCE").await, ["JOB_INSTANCE_ID", "VERSION", "JOB_NAME", "JOB_KEY"]);
+    assert_eq!(
+        columns("BATCH_STEP_EXECUTION").await,
+        [
+            "STEP_EXECUTION_ID", "VERSION", "STEP_NAME", "JOB_EXECUTION_ID", "CREATE_TIME", "START_TIME",
+            "END_TIME", "STATUS", "COMMIT_COUNT", "READ_COUNT", "FILTER_COUNT", "WRITE_COUNT",
+            "READ_SKIP_COUNT", "WRITE_SKIP_COUNT", "PROCESS_SKIP_COUNT", "ROLLBACK_COUNT", "EXIT_CODE",
+            "EXIT_MESSAGE", "LAST_UPDATED"
+        ]
+    );
+    assert_eq!(
+        columns("BATCH_JOB_EXECUTION_PARAMS").await,
+        ["JOB_EXECUTION_ID", "PARAMETER_NAME", "PARAMETER_TYPE", "PARAMETER_VALUE", "IDENTIFYING"]
+    );
+    for t in ["BATCH_JOB_EXECUTION_CONTEXT", "BATCH_STEP_EXECUTION_CONTEXT"] {
+        assert_eq!(columns(t).await[1..], ["SHORT_CONTEXT", "SERIALIZED_CONTEXT"]);
+    }
+    for t in ["BATCH_JOB_SEQ", "BATCH_JOB_EXECUTION_SEQ", "BATCH_STEP_EXECUTION_SEQ"] {
+        assert_eq!(columns(t).await, ["ID"]);
+    }
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&p).await.unwrap();
+    assert_eq!(journal, "wal");
+}
+
+#[tokio::test]
+async fn parameters_and_job_key_are_stored_as_spring_does() {
+    let db = db();
+    let launcher = JobLauncher::new(open(&db).await);
+    let params = JobParameters::parse_args(["targetDate=2024-01-02,date", "run=3,long,false"]).unwrap();
+    launcher.run(job("keyed", vec![list_step("s", 1, vec![], None)]), params.clone()).await.unwrap();
+    let p = pool(&db).await;
+    let key: String = sqlx::query_scalar("SELECT JOB_KEY FROM BATCH_JOB_INSTANCE").fetch_one(&p).await.unwrap();
+    assert_eq!(key, params.job_key());
+    let rows = sqlx::query("SELECT PARAMETER_NAME, PARAMETER_TYPE, PARAMETER_VALUE, IDENTIFYING FROM BATCH_JOB_EXECUTION_PARAMS ORDER BY PARAMETER_NAME")
+        .fetch_all(&p)
+        .await
+        .unwrap();
+    let got: Vec<(String, String, String, String)> =
+        rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
+    assert_eq!(
+        got,
+        [
+            ("run".into(), "java.lang.Long".into(), "3".into(), "N".into()),
+            ("targetDate".into(), "java.time.LocalDate".into(), "2024-01-02".into(), "Y".into()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_schema_and_a_corrupt_context_are_named() {
+    let db = db();
+    {
+        let p = SqlitePool::connect(&format!("{}?mode=rwc", db.url)).await.unwrap();
+        sqlx::query("CREATE TABLE BATCH_STEP_EXECUTION (STEP_EXECUTION_ID INTEGER, STEP_NAME TEXT)")
+            .execute(&p)
+            .await
+            .unwrap();
+        p.close().await;
+    }
+    let err = SqliteJobRepository::open(&db.url).await.err().expect("a wrong schema is refused");
+    drop(db);
+    let text = err.to_string();
+    assert!(text.contains("BATCH_STEP_EXECUTION") && text.contains("COMMIT_COUNT"), "{text}");
+
+    let fresh = self::db();
+    let launcher = JobLauncher::new(open(&fresh).await);
+    let make = |fail| job("corrupt", vec![list_step("s", 2, vec!["A", "B", "C"], fail)]);
+    launcher.run(make(Some("C")), JobParameters::new()).await.unwrap();
+    sqlx::query("UPDATE BATCH_STEP_EXECUTION_CONTEXT SET SHORT_CONTEXT = '{\"list.read.count\": 2'")
+        .execute(&pool(&fresh).await)
+        .await
+        .unwrap();
+    // The restart fails with the row named; the row itself is left as it is.
+    let exec = launcher.run(make(None), JobParameters::new()).await.unwrap();
+    assert_eq!(exec.status, BatchStatus::Failed);
+    let text = &exec.exit_status.description;
+    assert!(text.contains("not valid JSON") && text.contains("step execution 1"), "{text}");
+    assert_eq!(text.matches("not valid JSON").count(), 1, "each cause once: {text}");
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_named() {
+    let err = SqliteJobRepository::open("sqlite:/nonexistent-dir/sub/batch.db").await.err().unwrap();
+    assert!(err.to_string().contains("/nonexistent-dir/sub/batch.db"), "{err}");
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+impl StepExecutionListener for Recorder {
+    fn before_step(&self, step: &mut StepExecution) {
+        self.0.lock().unwrap().push(format!("before {}", step.step_name));
+    }
+    fn after_step(&self, step: &mut StepExecution) -> Option<ExitStatus> {
+        self.0.lock().unwrap().push(format!("after {} {}", step.step_name, step.status));
+        (step.step_name == "check").then(|| ExitStatus::new("NOOP"))
+    }
+}
+
+impl ChunkListener for Recorder {
+    fn after_chunk(&self, step: &StepExecution) {
+        self.0.lock().unwrap().push(format!("chunk {} {}", step.step_name, step.counts.commit));
+    }
+    fn after_chunk_error(&self, step: &StepExecution, error: &Error) {
+        self.0.lock().unwrap().push(format!("rollback {} {error}", step.step_name));
+    }
+}
+
+#[tokio::test]
+async fn transitions_follow_exit_codes_and_listeners_see_each_chunk() {
+    let launcher_rec = Arc::new(Recorder::default());
+    let launcher = JobLauncher::new(InMemoryJobRepository::new())
+        .step_listener(launcher_rec.clone())
+        .chunk_listener(launcher_rec.clone());
+    let ok = |name: &str| list_step(name, 2, vec!["a", "b", "c"], None);
+    // check exits NOOP (from its listener) → skip_load; FAILED → cleanup; otherwise load.
+    let flow = Flow::start(ok("check"))
+        .on("NOOP")
+        .to(ok("skip_load"))
+        .from(ok("check"))
+        .on("FAILED")
+        .to(ok("cleanup"))
+        .from(ok("check"))
+        .next(ok("load"))
+        .build();
+    let exec = launcher.run(Job::new("routing", flow), JobParameters::new()).await.unwrap();
+    assert_eq!(exec.status, BatchStatus::Completed);
+    let names: Vec<_> = exec.step_executions.iter().map(|s| s.step_name.as_str()).collect();
+    assert_eq!(names, ["check", "skip_load"]);
+    assert_eq!(exec.step_executions[0].exit_status.code, "NOOP");
+    let log = launcher_rec.0.lock().unwrap().clone();
+    assert_eq!(&log[..5], ["before check", "chunk check 1", "chunk check 2", "after check COMPLETED", "before skip_load"]);
+
+    // A failing step with no transition for FAILED ends the job FAILED.
+    let flow = Flow::start(list_step("a", 2, vec!["x", "y", "z"], Some("z"))).next(ok("b")).build();
+    let exec = launcher.run(Job::new("failing", flow), JobParameters::new()).await.unwrap();
+    assert_eq!(exec.status, BatchStatus::Failed);
+    assert_eq!(exec.step_executions.len(), 1);
+    let log = launcher_rec.0.lock().unwrap().clone();
+    assert!(log.iter().any(|l| l == "rollback a failed on z"), "{log:?}");
+}
+
+#[tokio::test]
+async fn a_tasklet_is_called_until_finished_each_call_committing() {
+    let launcher = JobLauncher::new(InMemoryJobRepository::new());
+    let step = StepBuilder::new("countdown").tasklet(|_| async {
+        let mut left = 3;
+        Ok(move |cx: &mut TaskletContext<'_>| {
+            left -= 1;
+            cx.contribution().write += 1;
+            cx.step_context().put("left", &left)?;
+            Ok::<_, Error>(RepeatStatus::continue_if(left > 0))
+        })
+    });
+    let exec = launcher.run(job("countdown", vec![step]), JobParameters::new()).await.unwrap();
+    let s = only_step(&exec);
+    assert_eq!((s.counts.commit, s.counts.write), (3, 3));
+    assert_eq!(s.context.get::<i32>("left").unwrap(), Some(0));
+}
+
+#[tokio::test]
+async fn the_in_memory_repository_keeps_the_same_rules() {
+    let launcher = JobLauncher::new(InMemoryJobRepository::new());
+    let make = |fail| job("mem", vec![list_step("s", 2, vec!["A", "B", "C", "D"], fail)]);
+    let failed = launcher.run(make(Some("C")), JobParameters::new()).await.unwrap();
+    assert_eq!(failed.status, BatchStatus::Failed);
+    let done = launcher.run(make(None), JobParameters::new()).await.unwrap();
+    assert_eq!(done.status, BatchStatus::Completed);
+    assert_eq!(only_step(&done).counts.read, 2, "resumed after A and B");
+    assert!(matches!(launcher.run(make(None), JobParameters::new()).await, Err(LaunchError::AlreadyComplete { .. })));
+}
