@@ -46,6 +46,11 @@ macro_rules! flow {
     };
 }
 
+/// The README's Rust code is compiled as a doctest, so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// What macro expansions name; not for direct use.
 #[doc(hidden)]
 #[deprecated = "implementation detail of the batch macros"]

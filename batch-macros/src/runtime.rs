@@ -45,6 +45,8 @@ macro_rules! private_names {
 }
 
 private_names! {
+    /// `Result<T>` with the framework's error.
+    result => Result,
     /// A configured step, what `IntoStep::into_step` returns.
     step_def => StepDef,
     /// `StepBuilder::new(name)…chunk(factory)` / `…tasklet(factory)`.

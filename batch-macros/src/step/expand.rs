@@ -9,7 +9,9 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{FnArg, Ident, LitStr, ReturnType};
+use syn::{
+    FnArg, Ident, LitStr, PathArguments, ReturnType, Type, TypeGroup, TypeParen, TypePath,
+};
 
 pub(crate) fn step(f: &StepFn, config: &StepConfig) -> TokenStream {
     let item = user_fn(f.item);
@@ -20,11 +22,13 @@ pub(crate) fn step(f: &StepFn, config: &StepConfig) -> TokenStream {
     let step_def = rt.step_def();
     let ident = &f.item.sig.ident;
     let builder = builder(f, config);
+    let helper = returns_result(f).then(|| output_of_result(rt));
     quote! {
         #item
         #companion
         #(#cfgs)*
         const _: () = {
+            #helper
             #[allow(deprecated)]
             impl #into_step for #ident {
                 fn into_step(self) -> #step_def {
@@ -32,6 +36,42 @@ pub(crate) fn step(f: &StepFn, config: &StepConfig) -> TokenStream {
                 }
             }
         };
+    }
+}
+
+/// Whether the function is written to return `Result<…>` (any path ending in
+/// `Result`, such as `batch::Result<impl Tasklet>`).
+fn returns_result(f: &StepFn) -> bool {
+    let ReturnType::Type(_, ty) = &f.item.sig.output else {
+        return false;
+    };
+    let mut ty = &**ty;
+    while let Type::Paren(TypeParen { elem, .. }) | Type::Group(TypeGroup { elem, .. }) = ty {
+        ty = elem;
+    }
+    matches!(ty, Type::Path(TypePath { qself: None, path })
+        if path.segments.last().is_some_and(|last| {
+            last.ident == "Result" && matches!(last.arguments, PathArguments::AngleBracketed(_))
+        }))
+}
+
+/// `IntoStepOutput` is implemented both for any `X` and for `Result<X, E>`, so for a
+/// `Result<impl ChunkStep<..>, E>` value rustc sees two candidates and cannot pick
+/// `X` ("type annotations needed"): nothing else in the call names the step's type,
+/// and an `impl Trait` type cannot be written out. Passing the value through this
+/// function fixes `X` to the `Ok` type by unification, which selects the `Result`
+/// impl.
+fn output_of_result(rt: &Runtime) -> TokenStream {
+    let result = runtime::core_result();
+    let batch_result = rt.result();
+    let into_step_output = rt.into_step_output();
+    quote! {
+        fn __batch_output_of_result<X, E>(value: #result<X, E>) -> #batch_result<X>
+        where
+            #result<X, E>: #into_step_output<X>,
+        {
+            <#result<X, E> as #into_step_output<X>>::into_step_output(value)
+        }
     }
 }
 
@@ -96,7 +136,11 @@ fn factory(f: &StepFn, rt: &Runtime) -> TokenStream {
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => ident.span(),
     };
-    let output = quote_spanned!(output_span=> #into_step_output::into_step_output(#call));
+    let output = if returns_result(f) {
+        quote_spanned!(output_span=> __batch_output_of_result(#call))
+    } else {
+        quote_spanned!(output_span=> #into_step_output::into_step_output(#call))
+    };
 
     let scope_pattern = if f.inputs.is_empty() {
         quote!(_)

@@ -1,0 +1,170 @@
+//! The seed-002 examples run as a user runs them (the compiled example binaries, in a
+//! fresh directory), their exit statuses and the Spring Batch tables read back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sqlx::{Row, SqlitePool};
+
+/// `cargo test` builds the examples next to the test binaries.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is built by `cargo test`", path.display());
+    path
+}
+
+fn run(dir: &Path, name: &str, args: &[&str]) -> (i32, String, String) {
+    let Output { status, stdout, stderr } =
+        Command::new(example(name)).args(args).current_dir(dir).env("NO_COLOR", "1").output().unwrap();
+    (
+        status.code().expect("exited normally"),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+async fn open(dir: &Path) -> SqlitePool {
+    SqlitePool::connect(&format!("sqlite:{}", dir.join("batch.db").display())).await.unwrap()
+}
+
+#[derive(Debug, PartialEq)]
+struct StepRow {
+    name: String,
+    status: String,
+    read: i64,
+    write: i64,
+    filter: i64,
+    commit: i64,
+    rollback: i64,
+}
+
+async fn steps(pool: &SqlitePool) -> Vec<StepRow> {
+    sqlx::query(
+        "SELECT STEP_NAME, STATUS, READ_COUNT, WRITE_COUNT, FILTER_COUNT, COMMIT_COUNT, ROLLBACK_COUNT \
+         FROM BATCH_STEP_EXECUTION ORDER BY STEP_EXECUTION_ID",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| StepRow {
+        name: r.get(0),
+        status: r.get(1),
+        read: r.get(2),
+        write: r.get(3),
+        filter: r.get(4),
+        commit: r.get(5),
+        rollback: r.get(6),
+    })
+    .collect()
+}
+
+fn row(name: &str, status: &str, [read, write, filter, commit, rollback]: [i64; 5]) -> StepRow {
+    StepRow { name: name.into(), status: status.into(), read, write, filter, commit, rollback }
+}
+
+#[tokio::test]
+async fn transfer_new_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, out, err) = run(d, "transfer_new_user", &["targetDate=2024-01-02,date"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.matches("saving user =>").count(), 6, "{out}");
+
+    let (code, _, err) = run(d, "transfer_new_user", &["targetDate=2024-01-02,date"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("already complete"), "{err}");
+
+    let (code, out, _) = run(d, "transfer_new_user", &["targetDate=2024-01-03,date"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.matches("saving user =>").count(), 0, "{out}");
+
+    let pool = open(d).await;
+    assert_eq!(
+        steps(&pool).await,
+        [
+            row("transferNewUserStep", "COMPLETED", [6, 6, 0, 4, 0]),
+            row("transferNewUserStep", "COMPLETED", [6, 0, 6, 4, 0]),
+        ]
+    );
+    let instances: Vec<(String, String)> =
+        sqlx::query("SELECT JOB_NAME, JOB_KEY FROM BATCH_JOB_INSTANCE ORDER BY JOB_INSTANCE_ID")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+    assert_eq!(instances.len(), 2, "another date is another instance");
+    assert_eq!(
+        instances[0].1,
+        batch::params::JobParameters::parse_args(["targetDate=2024-01-02,date"]).unwrap().job_key()
+    );
+    let statuses: Vec<(String, String)> =
+        sqlx::query("SELECT STATUS, EXIT_CODE FROM BATCH_JOB_EXECUTION ORDER BY JOB_EXECUTION_ID")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+    assert_eq!(statuses, [("COMPLETED".into(), "COMPLETED".into()), ("COMPLETED".into(), "COMPLETED".into())]);
+}
+
+#[tokio::test]
+async fn transfer_new_user_names_a_bad_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(dir.path(), "transfer_new_user", &["targetDate=2024-13-01,date"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("targetDate") && err.contains("2024-13-01") && err.contains("YYYY-MM-DD"), "{err}");
+    let (code, _, err) = run(dir.path(), "transfer_new_user", &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("targetDate") && err.contains("required"), "{err}");
+    let (code, _, err) = run(dir.path(), "transfer_new_user", &["--db", "postgres://x/y", "targetDate=2024-01-01,date"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--db"), "{err}");
+}
+
+#[tokio::test]
+async fn execution_context_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, out, err) = run(d, "execution_context_restart", &["fail.on=C,string,false"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains(r#"Writing items: ["a", "b"]"#), "{out}");
+    assert!(out.contains("Processing failed for item: C"), "{out}");
+
+    let pool = open(d).await;
+    assert_eq!(steps(&pool).await, [row("STEP", "FAILED", [2, 2, 0, 1, 1])]);
+    let job_status: String = sqlx::query_scalar("SELECT STATUS FROM BATCH_JOB_EXECUTION").fetch_one(&pool).await.unwrap();
+    assert_eq!(job_status, "FAILED");
+    let ctx: String = sqlx::query_scalar("SELECT SHORT_CONTEXT FROM BATCH_STEP_EXECUTION_CONTEXT").fetch_one(&pool).await.unwrap();
+    let ctx: serde_json::Value = serde_json::from_str(&ctx).unwrap();
+    assert_eq!(ctx["current.index"], 2);
+
+    let (code, out, err) = run(d, "execution_context_restart", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(r#"Writing items: ["c", "d"]"#) && out.contains(r#"Writing items: ["e"]"#), "{out}");
+    assert!(!out.contains(r#""a""#), "a restart does not repeat committed items: {out}");
+    let executions: Vec<(i64, i64, String)> = sqlx::query(
+        "SELECT JOB_EXECUTION_ID, JOB_INSTANCE_ID, STATUS FROM BATCH_JOB_EXECUTION ORDER BY JOB_EXECUTION_ID",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect();
+    assert_eq!(executions.len(), 2);
+    assert_eq!(executions[0].1, executions[1].1, "the same instance, restarted");
+    assert_eq!(executions[1].2, "COMPLETED");
+    assert_eq!(
+        steps(&pool).await,
+        [row("STEP", "FAILED", [2, 2, 0, 1, 1]), row("STEP", "COMPLETED", [3, 3, 0, 2, 0])]
+    );
+
+    let (code, _, err) = run(d, "execution_context_restart", &[]);
+    assert_eq!(code, 3, "{err}");
+}

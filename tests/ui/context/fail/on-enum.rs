@@ -1,0 +1,9 @@
+use batch::prelude::*;
+
+#[derive(ExecutionContext)]
+enum Phase {
+    Reading,
+    Writing,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use batch::prelude::*;
+
+#[step]
+fn load(#[param] region: String) {
+    println!("{region}");
+}
+
+fn main() {}

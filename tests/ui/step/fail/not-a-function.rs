@@ -1,0 +1,6 @@
+use batch::prelude::*;
+
+#[step(chunk = 2)]
+struct Copy;
+
+fn main() {}
