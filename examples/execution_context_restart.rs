@@ -49,7 +49,9 @@ impl ItemReader<String> for LetterReader {
     }
 
     fn update(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
-        ctx.store(&ReaderState { current_index: self.current_index })?;
+        ctx.store(&ReaderState {
+            current_index: self.current_index,
+        })?;
         Ok(())
     }
 }
@@ -57,7 +59,11 @@ impl ItemReader<String> for LetterReader {
 #[step(name = "STEP", chunk = 2)]
 fn letters(#[param("fail.on")] fail_on: Option<String>) -> impl ChunkStep<String, String> {
     chunk(
-        LetterReader { data: vec!["A", "B", "C", "D", "E"], current_index: 0, fail_on },
+        LetterReader {
+            data: vec!["A", "B", "C", "D", "E"],
+            current_index: 0,
+            fail_on,
+        },
         |item: &String| Ok::<_, Error>(Some(item.to_lowercase())),
         |items: &[String]| {
             println!("Writing items: {items:?}");

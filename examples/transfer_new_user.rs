@@ -47,7 +47,13 @@ pub struct UserPagingReader {
 
 impl UserPagingReader {
     pub fn new(pool: SqlitePool, page_size: i64) -> Self {
-        Self { pool, page_size, page: VecDeque::new(), last_id: 0, exhausted: false }
+        Self {
+            pool,
+            page_size,
+            page: VecDeque::new(),
+            last_id: 0,
+            exhausted: false,
+        }
     }
 
     async fn fetch_page(&mut self) -> Result<()> {
@@ -89,7 +95,9 @@ impl ItemReader<User> for UserPagingReader {
     }
 
     fn update(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
-        ctx.store(&ReaderPosition { last_id: self.last_id })?;
+        ctx.store(&ReaderPosition {
+            last_id: self.last_id,
+        })?;
         Ok(())
     }
 }
@@ -135,7 +143,9 @@ pub async fn prepare_users(pool: &SqlitePool, target_date: NaiveDate) -> Result<
     )
     .execute(pool)
     .await?;
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await?;
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(pool)
+        .await?;
     if count == 0 {
         let names = ["kim", "lee", "park", "choi", "jung", "kang"];
         for (i, name) in names.iter().enumerate() {
@@ -153,7 +163,9 @@ pub async fn prepare_users(pool: &SqlitePool, target_date: NaiveDate) -> Result<
 #[allow(dead_code)]
 fn main() -> std::process::ExitCode {
     Runner::new()
-        .about("Seed 002: transfers the users registered on targetDate (targetDate=YYYY-MM-DD,date)")
+        .about(
+            "Seed 002: transfers the users registered on targetDate (targetDate=YYYY-MM-DD,date)",
+        )
         .setup(|setup| async move {
             let target_date: NaiveDate = setup.parameters.get_as("targetDate")?;
             prepare_users(&setup.pool, target_date).await

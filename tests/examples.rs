@@ -16,8 +16,16 @@ fn example(name: &str) -> PathBuf {
 }
 
 fn run(dir: &Path, name: &str, args: &[&str]) -> (i32, String, String) {
-    let Output { status, stdout, stderr } =
-        Command::new(example(name)).args(args).current_dir(dir).env("NO_COLOR", "1").output().unwrap();
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(example(name))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
     (
         status.code().expect("exited normally"),
         String::from_utf8_lossy(&stdout).into_owned(),
@@ -26,7 +34,9 @@ fn run(dir: &Path, name: &str, args: &[&str]) -> (i32, String, String) {
 }
 
 async fn open(dir: &Path) -> SqlitePool {
-    SqlitePool::connect(&format!("sqlite:{}", dir.join("batch.db").display())).await.unwrap()
+    SqlitePool::connect(&format!("sqlite:{}", dir.join("batch.db").display()))
+        .await
+        .unwrap()
 }
 
 #[derive(Debug, PartialEq)]
@@ -62,7 +72,15 @@ async fn steps(pool: &SqlitePool) -> Vec<StepRow> {
 }
 
 fn row(name: &str, status: &str, [read, write, filter, commit, rollback]: [i64; 5]) -> StepRow {
-    StepRow { name: name.into(), status: status.into(), read, write, filter, commit, rollback }
+    StepRow {
+        name: name.into(),
+        status: status.into(),
+        read,
+        write,
+        filter,
+        commit,
+        rollback,
+    }
 }
 
 #[tokio::test]
@@ -100,7 +118,9 @@ async fn transfer_new_user() {
     assert_eq!(instances.len(), 2, "another date is another instance");
     assert_eq!(
         instances[0].1,
-        batch::params::JobParameters::parse_args(["targetDate=2024-01-02,date"]).unwrap().job_key()
+        batch::params::JobParameters::parse_args(["targetDate=2024-01-02,date"])
+            .unwrap()
+            .job_key()
     );
     let statuses: Vec<(String, String)> =
         sqlx::query("SELECT STATUS, EXIT_CODE FROM BATCH_JOB_EXECUTION ORDER BY JOB_EXECUTION_ID")
@@ -110,19 +130,39 @@ async fn transfer_new_user() {
             .iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect();
-    assert_eq!(statuses, [("COMPLETED".into(), "COMPLETED".into()), ("COMPLETED".into(), "COMPLETED".into())]);
+    assert_eq!(
+        statuses,
+        [
+            ("COMPLETED".into(), "COMPLETED".into()),
+            ("COMPLETED".into(), "COMPLETED".into())
+        ]
+    );
 }
 
 #[tokio::test]
 async fn transfer_new_user_names_a_bad_parameter() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, err) = run(dir.path(), "transfer_new_user", &["targetDate=2024-13-01,date"]);
+    let (code, _, err) = run(
+        dir.path(),
+        "transfer_new_user",
+        &["targetDate=2024-13-01,date"],
+    );
     assert_eq!(code, 2);
-    assert!(err.contains("targetDate") && err.contains("2024-13-01") && err.contains("YYYY-MM-DD"), "{err}");
+    assert!(
+        err.contains("targetDate") && err.contains("2024-13-01") && err.contains("YYYY-MM-DD"),
+        "{err}"
+    );
     let (code, _, err) = run(dir.path(), "transfer_new_user", &[]);
     assert_eq!(code, 2);
-    assert!(err.contains("targetDate") && err.contains("required"), "{err}");
-    let (code, _, err) = run(dir.path(), "transfer_new_user", &["--db", "postgres://x/y", "targetDate=2024-01-01,date"]);
+    assert!(
+        err.contains("targetDate") && err.contains("required"),
+        "{err}"
+    );
+    let (code, _, err) = run(
+        dir.path(),
+        "transfer_new_user",
+        &["--db", "postgres://x/y", "targetDate=2024-01-01,date"],
+    );
     assert_eq!(code, 2);
     assert!(err.contains("--db"), "{err}");
 }
@@ -138,16 +178,28 @@ async fn execution_context_restart() {
 
     let pool = open(d).await;
     assert_eq!(steps(&pool).await, [row("STEP", "FAILED", [2, 2, 0, 1, 1])]);
-    let job_status: String = sqlx::query_scalar("SELECT STATUS FROM BATCH_JOB_EXECUTION").fetch_one(&pool).await.unwrap();
+    let job_status: String = sqlx::query_scalar("SELECT STATUS FROM BATCH_JOB_EXECUTION")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(job_status, "FAILED");
-    let ctx: String = sqlx::query_scalar("SELECT SHORT_CONTEXT FROM BATCH_STEP_EXECUTION_CONTEXT").fetch_one(&pool).await.unwrap();
+    let ctx: String = sqlx::query_scalar("SELECT SHORT_CONTEXT FROM BATCH_STEP_EXECUTION_CONTEXT")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let ctx: serde_json::Value = serde_json::from_str(&ctx).unwrap();
     assert_eq!(ctx["current.index"], 2);
 
     let (code, out, err) = run(d, "execution_context_restart", &[]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains(r#"Writing items: ["c", "d"]"#) && out.contains(r#"Writing items: ["e"]"#), "{out}");
-    assert!(!out.contains(r#""a""#), "a restart does not repeat committed items: {out}");
+    assert!(
+        out.contains(r#"Writing items: ["c", "d"]"#) && out.contains(r#"Writing items: ["e"]"#),
+        "{out}"
+    );
+    assert!(
+        !out.contains(r#""a""#),
+        "a restart does not repeat committed items: {out}"
+    );
     let executions: Vec<(i64, i64, String)> = sqlx::query(
         "SELECT JOB_EXECUTION_ID, JOB_INSTANCE_ID, STATUS FROM BATCH_JOB_EXECUTION ORDER BY JOB_EXECUTION_ID",
     )
@@ -158,11 +210,17 @@ async fn execution_context_restart() {
     .map(|r| (r.get(0), r.get(1), r.get(2)))
     .collect();
     assert_eq!(executions.len(), 2);
-    assert_eq!(executions[0].1, executions[1].1, "the same instance, restarted");
+    assert_eq!(
+        executions[0].1, executions[1].1,
+        "the same instance, restarted"
+    );
     assert_eq!(executions[1].2, "COMPLETED");
     assert_eq!(
         steps(&pool).await,
-        [row("STEP", "FAILED", [2, 2, 0, 1, 1]), row("STEP", "COMPLETED", [3, 3, 0, 2, 0])]
+        [
+            row("STEP", "FAILED", [2, 2, 0, 1, 1]),
+            row("STEP", "COMPLETED", [3, 3, 0, 2, 0])
+        ]
     );
 
     let (code, _, err) = run(d, "execution_context_restart", &[]);

@@ -16,7 +16,7 @@ use std::marker::PhantomData;
 
 use crate::context::ExecutionContext;
 use crate::error::{Error, Result};
-use crate::execution::{Contribution, StepCounts};
+use crate::execution::Contribution;
 use crate::item::{ItemProcessor, ItemReader, ItemWriter, WriteContext};
 use crate::repeat::{Next, RepeatContext, RepeatStatus, RepeatTemplate, SimpleCompletionPolicy};
 use crate::repository::{BoxFuture, ChunkTx};
@@ -52,12 +52,20 @@ pub struct NoProcessor;
 /// A chunk step that reads with `reader`, turns each item into zero or one output with
 /// `processor`, and writes each chunk with `writer`.
 pub fn chunk<R, P, W>(reader: R, processor: P, writer: W) -> ChunkSpec<R, WithProcessor<P>, W> {
-    ChunkSpec { reader, processor: WithProcessor(processor), writer }
+    ChunkSpec {
+        reader,
+        processor: WithProcessor(processor),
+        writer,
+    }
 }
 
 /// A chunk step with no processor.
 pub fn read_write<R, W>(reader: R, writer: W) -> ChunkSpec<R, NoProcessor, W> {
-    ChunkSpec { reader, processor: NoProcessor, writer }
+    ChunkSpec {
+        reader,
+        processor: NoProcessor,
+        writer,
+    }
 }
 
 impl<I, O, R, P, W> ChunkStep<I, O> for ChunkSpec<R, WithProcessor<P>, W>
@@ -131,12 +139,17 @@ impl<I: Sync + Send> ChunkProcessor<I, I> for NoProcessor {
     }
 }
 
-/// The transaction boundary of one chunk (or one tasklet call): remembers the counters
-/// and VERSION as they were, so a rollback leaves the step execution as the database
-/// has it.
+/// The transaction boundary of one chunk (or one tasklet call), with Spring Batch's
+/// accounting: what a failed attempt read, filtered or skipped still counts (its
+/// contribution is applied before the rollback, as `TaskletStep` does), ROLLBACK_COUNT
+/// goes up by one; when the commit itself fails, the version, the write, filter and
+/// commit counters and the context go back to what they were when the chunk began.
 pub(crate) struct ChunkBoundary {
-    counts: StepCounts,
     version: i64,
+    write: u64,
+    filter: u64,
+    commit: u64,
+    context: ExecutionContext,
 }
 
 impl ChunkBoundary {
@@ -144,13 +157,18 @@ impl ChunkBoundary {
         for l in &rt.listeners.chunk {
             l.before_chunk(rt.execution);
         }
-        Self { counts: rt.execution.counts, version: rt.execution.version }
+        let e = &rt.execution;
+        Self {
+            version: e.version,
+            write: e.counts.write,
+            filter: e.counts.filter,
+            commit: e.counts.commit,
+            context: e.context.clone(),
+        }
     }
 
     /// Applies the contribution, lets the streams save their state, and commits the
-    /// step execution and context in `tx`. If the commit fails the context is put back
-    /// as it was before the streams saved into it, so a failed commit never records a
-    /// position past what was written.
+    /// step execution and context in `tx`.
     pub(crate) async fn commit(
         self,
         rt: &mut StepRuntime<'_>,
@@ -158,12 +176,16 @@ impl ChunkBoundary {
         contribution: &Contribution,
         update_streams: impl FnOnce(&mut ExecutionContext) -> Result<()>,
     ) -> Result<()> {
-        let before = rt.execution.context.clone();
         let execution = &mut *rt.execution;
         execution.counts.apply(contribution);
-        execution.counts.commit += 1;
         let outcome = match update_streams(&mut execution.context) {
-            Ok(()) => rt.repository.commit_chunk(tx, execution).await.map_err(Error::from),
+            Ok(()) => {
+                execution.counts.commit += 1;
+                rt.repository
+                    .commit_chunk(tx, execution)
+                    .await
+                    .map_err(Error::from)
+            }
             Err(e) => {
                 let _ = rt.repository.rollback_chunk(tx).await;
                 Err(e)
@@ -177,17 +199,24 @@ impl ChunkBoundary {
                 Ok(())
             }
             Err(e) => {
-                rt.execution.context = before;
-                Err(self.rolled_back(rt, e))
+                let e_counts = &mut rt.execution.counts;
+                e_counts.write = self.write;
+                e_counts.filter = self.filter;
+                e_counts.commit = self.commit;
+                rt.execution.version = self.version;
+                rt.execution.context = self.context;
+                Err(rolled_back(rt, e))
             }
         }
     }
 
-    /// Rolls `tx` back (when there is one) and counts the rollback.
+    /// Rolls `tx` back (when there is one), applies what the attempt contributed and
+    /// counts the rollback.
     pub(crate) async fn rollback(
         self,
         rt: &mut StepRuntime<'_>,
         tx: Option<ChunkTx>,
+        contribution: &Contribution,
         error: Error,
     ) -> Error {
         if let Some(tx) = tx
@@ -195,30 +224,36 @@ impl ChunkBoundary {
         {
             tracing::warn!(error = %e, "rolling a chunk back failed; the database discards it anyway");
         }
-        self.rolled_back(rt, error)
-    }
-
-    fn rolled_back(self, rt: &mut StepRuntime<'_>, error: Error) -> Error {
-        rt.execution.counts = self.counts;
-        rt.execution.version = self.version;
-        rt.execution.counts.rollback += 1;
-        for l in &rt.listeners.chunk {
-            l.after_chunk_error(rt.execution, &error);
-        }
-        error
+        rt.execution.counts.apply(contribution);
+        rolled_back(rt, error)
     }
 }
+
+fn rolled_back(rt: &mut StepRuntime<'_>, error: Error) -> Error {
+    rt.execution.counts.rollback += 1;
+    for l in &rt.listeners.chunk {
+        l.after_chunk_error(rt.execution, &error);
+    }
+    error
+}
+
+/// Names the spec and item types a runner works with, without owning any.
+type Marker<S, I, O> = PhantomData<fn() -> (S, I, O)>;
 
 /// Builds the parts from the scope when the step starts and runs the chunk loop.
 pub(crate) struct ChunkRunner<F, S, I, O> {
     factory: F,
     chunk_size: u64,
-    _types: PhantomData<fn() -> (S, I, O)>,
+    _types: Marker<S, I, O>,
 }
 
 impl<F, S, I, O> ChunkRunner<F, S, I, O> {
     pub(crate) fn new(factory: F, chunk_size: u64) -> Self {
-        Self { factory, chunk_size, _types: PhantomData }
+        Self {
+            factory,
+            chunk_size,
+            _types: PhantomData,
+        }
     }
 }
 
@@ -234,7 +269,12 @@ where
         Box::pin(async move {
             let spec = (self.factory)(scope).await?;
             let (reader, processor, writer) = spec.into_parts();
-            let mut parts = Parts { reader, processor, writer, _types: PhantomData };
+            let mut parts = Parts {
+                reader,
+                processor,
+                writer,
+                _types: PhantomData,
+            };
             parts.open(&rt.execution.context)?;
             let policy = SimpleCompletionPolicy::new(self.chunk_size);
             let outcome = run_chunks(&mut parts, policy, self.chunk_size as usize, rt).await;
@@ -301,7 +341,15 @@ where
         if rt.stop.is_stopped() {
             break Err(Error::new(StepInterrupted(rt.execution.step_name.clone())));
         }
-        let result = one_chunk(parts, &chunk_loop, &step_ctx, &mut inputs, &mut outputs, &mut rt).await;
+        let result = one_chunk(
+            parts,
+            &chunk_loop,
+            &step_ctx,
+            &mut inputs,
+            &mut outputs,
+            &mut rt,
+        )
+        .await;
         match step_loop.after(&step_ctx, result) {
             Ok(Next::Continue) => {}
             Ok(Next::Stop) => break Ok(()),
@@ -330,19 +378,29 @@ where
     let boundary = ChunkBoundary::begin(rt);
     let mut contribution = Contribution::default();
     let mut tx = None;
-    let produced =
-        provide_process_write(parts, chunk_loop, step_ctx, inputs, outputs, &mut contribution, &mut tx, rt)
-            .await;
+    let produced = provide_process_write(
+        parts,
+        chunk_loop,
+        step_ctx,
+        inputs,
+        outputs,
+        &mut contribution,
+        &mut tx,
+        rt,
+    )
+    .await;
     match produced {
         Ok(status) => {
             let tx = match tx {
                 Some(tx) => tx,
                 None => rt.repository.begin_chunk().await?,
             };
-            boundary.commit(rt, tx, &contribution, |ctx| parts.update(ctx)).await?;
+            boundary
+                .commit(rt, tx, &contribution, |ctx| parts.update(ctx))
+                .await?;
             Ok(status)
         }
-        Err(e) => Err(boundary.rollback(rt, tx, e).await),
+        Err(e) => Err(boundary.rollback(rt, tx, &contribution, e).await),
     }
 }
 
@@ -394,10 +452,16 @@ where
     if inputs.is_empty() {
         return Ok(RepeatStatus::continue_if(!end));
     }
-    let items = parts.processor.process_chunk(inputs, outputs, &mut contribution.filter).await?;
+    let items = parts
+        .processor
+        .process_chunk(inputs, outputs, &mut contribution.filter)
+        .await?;
     let chunk_tx = tx.insert(rt.repository.begin_chunk().await?);
     if !items.is_empty() {
-        parts.writer.write(items, &mut WriteContext::new(chunk_tx, rt.identity)).await?;
+        parts
+            .writer
+            .write(items, &mut WriteContext::new(chunk_tx, rt.identity))
+            .await?;
         contribution.write += items.len() as u64;
     }
     Ok(RepeatStatus::continue_if(!end))

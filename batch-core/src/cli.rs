@@ -94,7 +94,10 @@ impl Runner {
     /// Parses the command line, runs the job and returns the exit status.
     pub fn run(self, job: impl IntoJob) -> ExitCode {
         let job = job.into_job();
-        let about = self.about.clone().unwrap_or_else(|| format!("Runs the batch job `{}`.", job.name()));
+        let about = self
+            .about
+            .clone()
+            .unwrap_or_else(|| format!("Runs the batch job `{}`.", job.name()));
         let cmd = Command::new(job.name().to_owned())
             .about(about)
             .arg(
@@ -118,8 +121,16 @@ impl Runner {
             }
         };
         init_logging();
-        let db = matches.get_one::<String>("db").cloned().unwrap_or_else(|| DEFAULT_DB.into());
-        let raw: Vec<String> = matches.get_many::<String>("params").into_iter().flatten().cloned().collect();
+        let db = matches
+            .get_one::<String>("db")
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_DB.into());
+        let raw: Vec<String> = matches
+            .get_many::<String>("params")
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
         let parameters = match JobParameters::parse_args(&raw) {
             Ok(p) => p,
             Err(e) => {
@@ -127,7 +138,10 @@ impl Runner {
                 return ExitCode::from(2);
             }
         };
-        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
             Ok(rt) => rt,
             Err(e) => {
                 eprintln!("error: cannot start the async runtime: {e}");
@@ -153,20 +167,28 @@ impl Runner {
         };
         let pool = repository.pool().clone();
         if let Some(setup) = self.setup
-            && let Err(e) = setup(Setup { pool: pool.clone(), parameters: parameters.clone() }).await
+            && let Err(e) = setup(Setup {
+                pool: pool.clone(),
+                parameters: parameters.clone(),
+            })
+            .await
         {
             eprintln!("error: preparing the job's data failed: {}", e.report());
             return ExitCode::from(2);
         }
         let progress = Arc::new(Progress::new());
-        let mut launcher = JobLauncher::new(repository).resource(pool).chunk_listener(progress.clone());
+        let mut launcher = JobLauncher::new(repository)
+            .resource(pool)
+            .chunk_listener(progress.clone());
         if let Some(configure) = self.configure {
             launcher = configure(launcher);
         }
         let stop = launcher.stop_signal();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nstop requested: the step stops at its next chunk boundary (Ctrl-C again to kill)");
+                eprintln!(
+                    "\nstop requested: the step stops at its next chunk boundary (Ctrl-C again to kill)"
+                );
                 stop.stop();
                 if tokio::signal::ctrl_c().await.is_ok() {
                     std::process::exit(130);
@@ -222,7 +244,10 @@ struct Progress {
 
 impl Progress {
     fn new() -> Self {
-        Self { bar: Mutex::new(None), enabled: std::io::stderr().is_terminal() }
+        Self {
+            bar: Mutex::new(None),
+            enabled: std::io::stderr().is_terminal(),
+        }
     }
 
     fn finish(&self) {
@@ -238,7 +263,10 @@ impl ChunkListener for Progress {
             return;
         }
         let mut slot = self.bar.lock().expect("progress lock");
-        if slot.as_ref().is_none_or(|(name, _)| *name != step.step_name) {
+        if slot
+            .as_ref()
+            .is_none_or(|(name, _)| *name != step.step_name)
+        {
             if let Some((_, old)) = slot.take() {
                 old.finish_and_clear();
             }
@@ -289,11 +317,27 @@ pub fn summary(execution: &JobExecution) -> String {
     if !execution.parameters.is_empty() {
         let _ = writeln!(out, "  parameters: {}", execution.parameters);
     }
-    let name_width = execution.step_executions.iter().map(|s| s.step_name.len()).max().unwrap_or(4).max(4);
+    let name_width = execution
+        .step_executions
+        .iter()
+        .map(|s| s.step_name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let _ = writeln!(
         out,
         "  {:<name_width$}  {:<9}  {:<9}  {:>7} {:>7} {:>7} {:>7} {:>8} {:>6} {:>6} {:>6}  duration",
-        "step", "status", "exit", "read", "write", "filter", "commit", "rollback", "r.skip", "p.skip", "w.skip"
+        "step",
+        "status",
+        "exit",
+        "read",
+        "write",
+        "filter",
+        "commit",
+        "rollback",
+        "r.skip",
+        "p.skip",
+        "w.skip"
     );
     for s in &execution.step_executions {
         let c = &s.counts;
@@ -315,10 +359,17 @@ pub fn summary(execution: &JobExecution) -> String {
         );
     }
     if execution.status != BatchStatus::Completed && !execution.exit_status.description.is_empty() {
-        let _ = writeln!(out, "  exit description: {}", execution.exit_status.description);
+        let _ = writeln!(
+            out,
+            "  exit description: {}",
+            execution.exit_status.description
+        );
     }
     if execution.step_executions.is_empty() && execution.status == BatchStatus::Completed {
-        let _ = writeln!(out, "  (every step had already completed in an earlier execution)");
+        let _ = writeln!(
+            out,
+            "  (every step had already completed in an earlier execution)"
+        );
     }
     out
 }

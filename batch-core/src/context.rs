@@ -15,13 +15,25 @@ pub const SHORT_CONTEXT_LENGTH: usize = 2500;
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
     #[error("execution context key `{key}` holds {found}, which cannot be read as {expected}")]
-    WrongType { key: String, found: String, expected: &'static str, source: serde_json::Error },
+    WrongType {
+        key: String,
+        found: String,
+        expected: &'static str,
+        source: serde_json::Error,
+    },
     #[error("stored execution context of {owner} is not valid JSON; the row starts with `{start}`")]
-    Corrupt { owner: String, start: String, source: serde_json::Error },
+    Corrupt {
+        owner: String,
+        start: String,
+        source: serde_json::Error,
+    },
     #[error("stored execution context of {owner} is JSON but not an object: `{start}`")]
     NotAnObject { owner: String, start: String },
     #[error("value for execution context key `{key}` cannot be stored as JSON")]
-    Unserializable { key: String, source: serde_json::Error },
+    Unserializable {
+        key: String,
+        source: serde_json::Error,
+    },
 }
 
 /// Key → JSON value, with a flag telling whether it changed since it was last saved.
@@ -43,8 +55,10 @@ impl ExecutionContext {
         value: &T,
     ) -> Result<(), ContextError> {
         let key = key.into();
-        let value = serde_json::to_value(value)
-            .map_err(|source| ContextError::Unserializable { key: key.clone(), source })?;
+        let value = serde_json::to_value(value).map_err(|source| ContextError::Unserializable {
+            key: key.clone(),
+            source,
+        })?;
         self.put_value(key, value);
         Ok(())
     }
@@ -61,12 +75,14 @@ impl ExecutionContext {
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ContextError> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => T::deserialize(v).map(Some).map_err(|source| ContextError::WrongType {
-                key: key.to_owned(),
-                found: abbreviate(&v.to_string(), 60),
-                expected: std::any::type_name::<T>(),
-                source,
-            }),
+            Some(v) => T::deserialize(v)
+                .map(Some)
+                .map_err(|source| ContextError::WrongType {
+                    key: key.to_owned(),
+                    found: abbreviate(&v.to_string(), 60),
+                    expected: std::any::type_name::<T>(),
+                    source,
+                }),
         }
     }
 
@@ -137,7 +153,10 @@ impl ExecutionContext {
         })?;
         match value {
             Value::Object(map) => Ok(Self { map, dirty: false }),
-            _ => Err(ContextError::NotAnObject { owner: owner.to_owned(), start: start() }),
+            _ => Err(ContextError::NotAnObject {
+                owner: owner.to_owned(),
+                start: start(),
+            }),
         }
     }
 
@@ -210,7 +229,9 @@ mod tests {
 
         // 2500 characters exactly still fits.
         let mut exact = ExecutionContext::new();
-        exact.put("k", &"x".repeat(2500 - r#"{"k":""}"#.len())).unwrap();
+        exact
+            .put("k", &"x".repeat(2500 - r#"{"k":""}"#.len()))
+            .unwrap();
         assert_eq!(exact.serialize().chars().count(), 2500);
         assert!(exact.to_columns().1.is_none());
 
@@ -221,7 +242,10 @@ mod tests {
         assert_eq!(short.chars().count(), 2496);
         assert!(short.ends_with(" ..."));
         let back = ExecutionContext::from_columns("t", &short, Some(&long)).unwrap();
-        assert_eq!(back.get::<String>("k").unwrap().unwrap().chars().count(), 3000);
+        assert_eq!(
+            back.get::<String>("k").unwrap().unwrap().chars().count(),
+            3000
+        );
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// Wraps any error.
     pub fn new<E: StdError + Send + Sync + 'static>(error: E) -> Self {
-        Self { inner: Box::new(error) }
+        Self {
+            inner: Box::new(error),
+        }
     }
 
     /// An error made of a message alone.
@@ -75,7 +77,10 @@ impl Error {
 
     /// Wraps this error as the source of a new message.
     pub fn context(self, message: impl fmt::Display) -> Self {
-        Self::new(Contextual { message: message.to_string(), source: self.inner })
+        Self::new(Contextual {
+            message: message.to_string(),
+            source: self.inner,
+        })
     }
 }
 

@@ -66,7 +66,9 @@ impl fmt::Display for BatchStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a batch status (expected COMPLETED, STARTING, STARTED, STOPPING, STOPPED, FAILED, ABANDONED or UNKNOWN)")]
+#[error(
+    "`{0}` is not a batch status (expected COMPLETED, STARTING, STARTED, STOPPING, STOPPED, FAILED, ABANDONED or UNKNOWN)"
+)]
 pub struct UnknownStatus(pub String);
 
 impl FromStr for BatchStatus {
@@ -103,7 +105,10 @@ impl ExitStatus {
     pub const STOPPED: &'static str = "STOPPED";
 
     pub fn new(code: impl Into<String>) -> Self {
-        Self { code: code.into(), description: String::new() }
+        Self {
+            code: code.into(),
+            description: String::new(),
+        }
     }
 
     pub fn unknown() -> Self {
@@ -282,7 +287,10 @@ impl JobExecution {
     }
 
     pub fn step(&self, name: &str) -> Option<&StepExecution> {
-        self.step_executions.iter().rev().find(|s| s.step_name == name)
+        self.step_executions
+            .iter()
+            .rev()
+            .find(|s| s.step_name == name)
     }
 }
 
@@ -290,7 +298,8 @@ impl JobExecution {
 /// everywhere), as Spring's `LocalDateTime.now()`.
 pub fn now() -> NaiveDateTime {
     let t = chrono::Local::now().naive_local();
-    t.with_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t)
+    t.with_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(t)
 }
 
 use chrono::Timelike;
@@ -308,7 +317,10 @@ mod tests {
         assert_eq!(s.code, "FAILED");
         let s = ExitStatus::completed().and(ExitStatus::new("COMPLETED WITH SKIPS"));
         assert_eq!(s.code, "COMPLETED WITH SKIPS");
-        assert_eq!(ExitStatus::executing().and(ExitStatus::completed()).code, "COMPLETED");
+        assert_eq!(
+            ExitStatus::executing().and(ExitStatus::completed()).code,
+            "COMPLETED"
+        );
     }
 
     #[test]

@@ -165,7 +165,11 @@ pub struct ListReader<T> {
 
 impl<T> ListReader<T> {
     pub fn new(items: impl IntoIterator<Item = T>) -> Self {
-        Self { items: items.into_iter().collect(), read: 0, count_key: None }
+        Self {
+            items: items.into_iter().collect(),
+            read: 0,
+            count_key: None,
+        }
     }
 
     /// Keeps the count of items returned in the step context under `{name}.read.count`.

@@ -43,7 +43,10 @@ impl Flow {
     /// Starts a flow with its first step.
     #[allow(clippy::new_ret_no_self)]
     pub fn start(step: impl IntoStep) -> FlowBuilder {
-        let mut b = FlowBuilder { nodes: Vec::new(), current: 0 };
+        let mut b = FlowBuilder {
+            nodes: Vec::new(),
+            current: 0,
+        };
         b.current = b.node(step.into_step());
         b
     }
@@ -88,7 +91,9 @@ pub struct FlowBuilder {
 
 impl fmt::Debug for FlowBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FlowBuilder").field("steps", &self.nodes.len()).finish()
+        f.debug_struct("FlowBuilder")
+            .field("steps", &self.nodes.len())
+            .finish()
     }
 }
 
@@ -97,7 +102,11 @@ impl FlowBuilder {
         if let Some(i) = self.nodes.iter().position(|n| n.step.name == step.name) {
             return i;
         }
-        self.nodes.push(Node { step, transitions: Vec::new(), next: None });
+        self.nodes.push(Node {
+            step,
+            transitions: Vec::new(),
+            next: None,
+        });
         self.nodes.len() - 1
     }
 
@@ -112,7 +121,10 @@ impl FlowBuilder {
     /// A transition from the current step for exit codes matching `pattern` (`*` any
     /// run of characters, `?` one character).
     pub fn on(self, pattern: &str) -> TransitionBuilder {
-        TransitionBuilder { flow: self, pattern: pattern.to_owned() }
+        TransitionBuilder {
+            flow: self,
+            pattern: pattern.to_owned(),
+        }
     }
 
     /// Makes an already declared step current, to declare its transitions.
@@ -126,7 +138,12 @@ impl FlowBuilder {
             .nodes
             .iter()
             .position(|n| n.step.name == step.name)
-            .unwrap_or_else(|| panic!("flow: `from({})` names a step that is not in the flow yet", step.name));
+            .unwrap_or_else(|| {
+                panic!(
+                    "flow: `from({})` names a step that is not in the flow yet",
+                    step.name
+                )
+            });
         self
     }
 
@@ -150,7 +167,10 @@ pub struct TransitionBuilder {
 impl TransitionBuilder {
     fn add(mut self, target: Target) -> FlowBuilder {
         let current = self.flow.current;
-        self.flow.nodes[current].transitions.push(Transition { pattern: self.pattern, target });
+        self.flow.nodes[current].transitions.push(Transition {
+            pattern: self.pattern,
+            target,
+        });
         self.flow
     }
 
@@ -213,13 +233,20 @@ pub struct Job {
 
 impl fmt::Debug for Job {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Job").field("name", &self.name).field("flow", &self.flow).finish()
+        f.debug_struct("Job")
+            .field("name", &self.name)
+            .field("flow", &self.flow)
+            .finish()
     }
 }
 
 impl Job {
     pub fn new(name: &str, flow: impl Into<Flow>) -> Self {
-        Self { name: name.to_owned(), flow: flow.into(), listeners: Vec::new() }
+        Self {
+            name: name.to_owned(),
+            flow: flow.into(),
+            listeners: Vec::new(),
+        }
     }
 
     pub fn listener(mut self, listener: Arc<dyn JobExecutionListener>) -> Self {

@@ -80,19 +80,30 @@ impl JobLauncher {
         parameters: JobParameters,
     ) -> Result<JobExecution, LaunchError> {
         let job = job.into_job();
-        let mut execution = self.repository.create_job_execution(&job.name, &parameters).await?;
+        let mut execution = self
+            .repository
+            .create_job_execution(&job.name, &parameters)
+            .await?;
         execution.start_time = Some(now());
         execution.status = BatchStatus::Started;
         self.repository.update_job_execution(&mut execution).await?;
         tracing::info!(job = %job.name, instance = execution.instance.id, execution = execution.id, parameters = %parameters, "job started");
 
-        let listeners: Vec<_> = job.listeners.iter().chain(&self.job_listeners).cloned().collect();
+        let listeners: Vec<_> = job
+            .listeners
+            .iter()
+            .chain(&self.job_listeners)
+            .cloned()
+            .collect();
         for l in &listeners {
             l.before_job(&mut execution);
         }
         let (status, exit) = match self.run_flow(&job, &mut execution).await {
             Ok(end) => end,
-            Err(e) => (BatchStatus::Failed, ExitStatus::failed().with_description(e.report())),
+            Err(e) => (
+                BatchStatus::Failed,
+                ExitStatus::failed().with_description(e.report()),
+            ),
         };
         execution.status = status;
         execution.exit_status = exit;

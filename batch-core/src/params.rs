@@ -113,9 +113,9 @@ impl ParamValue {
             ParamType::String => Self::String(text.to_owned()),
             ParamType::Long => Self::Long(text.trim().parse().map_err(|_| bad())?),
             ParamType::Double => Self::Double(text.trim().parse().map_err(|_| bad())?),
-            ParamType::Date => Self::Date(
-                NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| bad())?,
-            ),
+            ParamType::Date => {
+                Self::Date(NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| bad())?)
+            }
             ParamType::DateTime => Self::DateTime(parse_datetime(text.trim()).ok_or_else(bad)?),
             ParamType::Bool => match text.trim() {
                 "true" => Self::Bool(true),
@@ -162,9 +162,14 @@ impl fmt::Display for ParamValue {
 }
 
 fn parse_datetime(text: &str) -> Option<NaiveDateTime> {
-    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
 }
 
 /// `java.time.LocalDateTime.toString()`: seconds only when non-zero, the fraction in
@@ -195,10 +200,18 @@ pub fn java_double_to_string(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if v > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if v.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     // Rust's `{:e}` gives the shortest round-tripping digits, as Java does.
     let sci = format!("{:e}", v.abs());
@@ -210,13 +223,26 @@ pub fn java_double_to_string(v: f64) -> String {
     if (1e-3..1e7).contains(&abs) {
         let point = exp + 1; // digits before the decimal point
         let (int, frac) = if point <= 0 {
-            ("0".to_owned(), format!("{}{}", "0".repeat((-point) as usize), digits))
+            (
+                "0".to_owned(),
+                format!("{}{}", "0".repeat((-point) as usize), digits),
+            )
         } else if point as usize >= digits.len() {
-            (format!("{}{}", digits, "0".repeat(point as usize - digits.len())), String::new())
+            (
+                format!("{}{}", digits, "0".repeat(point as usize - digits.len())),
+                String::new(),
+            )
         } else {
-            (digits[..point as usize].to_owned(), digits[point as usize..].to_owned())
+            (
+                digits[..point as usize].to_owned(),
+                digits[point as usize..].to_owned(),
+            )
         };
-        let frac = if frac.is_empty() { "0".to_owned() } else { frac };
+        let frac = if frac.is_empty() {
+            "0".to_owned()
+        } else {
+            frac
+        };
         format!("{sign}{int}.{frac}")
     } else {
         let frac = if digits.len() > 1 { &digits[1..] } else { "0" };
@@ -233,7 +259,10 @@ pub struct JobParameter {
 
 impl JobParameter {
     pub fn new(value: impl Into<ParamValue>, identifying: bool) -> Self {
-        Self { value: value.into(), identifying }
+        Self {
+            value: value.into(),
+            identifying,
+        }
     }
 
     /// `{value=…, type=class java.lang.…, identifying=…}`, as Spring's `JobParameter.toString()`.
@@ -314,7 +343,14 @@ impl JobParameters {
 
     /// Only the identifying parameters.
     pub fn identifying(&self) -> Self {
-        Self { entries: self.entries.iter().filter(|(_, p)| p.identifying).cloned().collect() }
+        Self {
+            entries: self
+                .entries
+                .iter()
+                .filter(|(_, p)| p.identifying)
+                .cloned()
+                .collect(),
+        }
     }
 
     /// The JOB_KEY: MD5 hex of the identifying parameters, sorted by name, each as
@@ -339,7 +375,10 @@ impl JobParameters {
     /// A value may contain commas only when the type is spelled out after it
     /// (`note=a,b,string`), so that a comma never silently changes the type.
     pub fn parse_one(text: &str) -> Result<(String, JobParameter), ParameterError> {
-        let err = |problem: String| ParameterError { text: text.to_owned(), problem };
+        let err = |problem: String| ParameterError {
+            text: text.to_owned(),
+            problem,
+        };
         let (name, rest) = text
             .split_once('=')
             .ok_or_else(|| err("expected `name=value[,type[,identifying]]`".into()))?;
@@ -354,9 +393,17 @@ impl JobParameters {
             && parse_identifying(fields[n - 1]).is_some()
         {
             let ty = ParamType::parse(fields[n - 2]).unwrap();
-            (fields[..n - 2].join(","), ty, parse_identifying(fields[n - 1]).unwrap())
+            (
+                fields[..n - 2].join(","),
+                ty,
+                parse_identifying(fields[n - 1]).unwrap(),
+            )
         } else if n >= 2 && ParamType::parse(fields[n - 1]).is_some() {
-            (fields[..n - 1].join(","), ParamType::parse(fields[n - 1]).unwrap(), true)
+            (
+                fields[..n - 1].join(","),
+                ParamType::parse(fields[n - 1]).unwrap(),
+                true,
+            )
         } else if n == 1 {
             (fields[0].to_owned(), ParamType::String, true)
         } else if n == 2 {
@@ -398,9 +445,15 @@ impl JobParameters {
         value: Option<&str>,
         identifying: bool,
     ) -> Result<(String, JobParameter), ParameterError> {
-        let err = |problem: String| ParameterError { text: name.to_owned(), problem };
-        let ty = ParamType::parse(java_type)
-            .ok_or_else(|| err(format!("stored type `{java_type}` is not one of {TYPE_NAMES}")))?;
+        let err = |problem: String| ParameterError {
+            text: name.to_owned(),
+            problem,
+        };
+        let ty = ParamType::parse(java_type).ok_or_else(|| {
+            err(format!(
+                "stored type `{java_type}` is not one of {TYPE_NAMES}"
+            ))
+        })?;
         let value = ParamValue::parse(ty, value.unwrap_or("")).map_err(err)?;
         Ok((name.to_owned(), JobParameter { value, identifying }))
     }
@@ -569,7 +622,10 @@ mod tests {
     use super::*;
 
     fn md5_hex(s: &str) -> String {
-        Md5::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+        Md5::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     #[test]
@@ -595,12 +651,21 @@ mod tests {
                 "a={value=x, type=class java.lang.String, identifying=true};b={value=2, type=class java.lang.Long, identifying=true};"
             )
         );
-        assert_ne!(a.job_key(), JobParameters::new().with("a", "y").with("b", 2i64).job_key());
+        assert_ne!(
+            a.job_key(),
+            JobParameters::new()
+                .with("a", "y")
+                .with("b", 2i64)
+                .job_key()
+        );
     }
 
     #[test]
     fn job_key_of_no_parameters_is_md5_of_empty_text() {
-        assert_eq!(JobParameters::new().job_key(), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            JobParameters::new().job_key(),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
         let only_non_id = JobParameters::new().with_non_identifying("x", 1i64);
         assert_eq!(only_non_id.job_key(), "d41d8cd98f00b204e9800998ecf8427e");
     }
@@ -623,12 +688,18 @@ mod tests {
             assert_eq!(java_double_to_string(v), s, "{v}");
         }
         let dt = |s: &str| parse_datetime(s).unwrap();
-        assert_eq!(java_local_date_time_to_string(&dt("2024-01-02T03:04:00")), "2024-01-02T03:04");
+        assert_eq!(
+            java_local_date_time_to_string(&dt("2024-01-02T03:04:00")),
+            "2024-01-02T03:04"
+        );
         assert_eq!(
             java_local_date_time_to_string(&dt("2024-01-02T03:04:05.5")),
             "2024-01-02T03:04:05.500"
         );
-        assert_eq!(ParamValue::DateTime(dt("2024-01-02T03:04")).to_iso_text(), "2024-01-02T03:04:00");
+        assert_eq!(
+            ParamValue::DateTime(dt("2024-01-02T03:04")).to_iso_text(),
+            "2024-01-02T03:04:00"
+        );
     }
 
     #[test]
@@ -643,7 +714,9 @@ mod tests {
         .unwrap();
         assert_eq!(
             p.value("targetDate"),
-            Some(&ParamValue::Date(NaiveDate::from_ymd_opt(2024, 1, 2).unwrap()))
+            Some(&ParamValue::Date(
+                NaiveDate::from_ymd_opt(2024, 1, 2).unwrap()
+            ))
         );
         assert!(!p.get("fail.on").unwrap().identifying);
         assert_eq!(p.value("name"), Some(&ParamValue::String("plain".into())));
@@ -654,7 +727,11 @@ mod tests {
     #[test]
     fn malformed_parameters_name_the_problem() {
         let e = JobParameters::parse_one("targetDate=2024-13-01,date").unwrap_err();
-        assert!(e.to_string().contains("`2024-13-01` is not a date as YYYY-MM-DD"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("`2024-13-01` is not a date as YYYY-MM-DD"),
+            "{e}"
+        );
         let e = JobParameters::parse_one("n=abc,long").unwrap_err();
         assert!(e.to_string().contains("whole number"), "{e}");
         let e = JobParameters::parse_one("x=1,lng").unwrap_err();

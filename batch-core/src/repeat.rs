@@ -29,7 +29,11 @@ pub enum RepeatStatus {
 
 impl RepeatStatus {
     pub fn continue_if(more: bool) -> Self {
-        if more { Self::Continuable } else { Self::Finished }
+        if more {
+            Self::Continuable
+        } else {
+            Self::Finished
+        }
     }
 
     pub fn is_continuable(self) -> bool {
@@ -130,15 +134,28 @@ impl RepeatContext {
     }
 
     pub fn set_attribute(&self, key: impl Into<String>, value: Value) {
-        self.inner.attributes.lock().expect("attributes lock").insert(key.into(), value);
+        self.inner
+            .attributes
+            .lock()
+            .expect("attributes lock")
+            .insert(key.into(), value);
     }
 
     pub fn attribute(&self, key: &str) -> Option<Value> {
-        self.inner.attributes.lock().expect("attributes lock").get(key).cloned()
+        self.inner
+            .attributes
+            .lock()
+            .expect("attributes lock")
+            .get(key)
+            .cloned()
     }
 
     pub fn remove_attribute(&self, key: &str) -> Option<Value> {
-        self.inner.attributes.lock().expect("attributes lock").remove(key)
+        self.inner
+            .attributes
+            .lock()
+            .expect("attributes lock")
+            .remove(key)
     }
 }
 
@@ -220,7 +237,9 @@ impl CompositeCompletionPolicy {
 
 impl CompletionPolicy for CompositeCompletionPolicy {
     fn is_complete_with(&self, ctx: &RepeatContext, result: RepeatStatus) -> bool {
-        self.policies.iter().any(|p| p.is_complete_with(ctx, result))
+        self.policies
+            .iter()
+            .any(|p| p.is_complete_with(ctx, result))
     }
     fn is_complete(&self, ctx: &RepeatContext) -> bool {
         self.policies.iter().any(|p| p.is_complete(ctx))
@@ -261,7 +280,11 @@ impl SimpleLimitExceptionHandler {
         limit: u64,
         classifier: impl Fn(&Error) -> bool + Send + Sync + 'static,
     ) -> Self {
-        Self { limit, classifier: Box::new(classifier), count: AtomicU64::new(0) }
+        Self {
+            limit,
+            classifier: Box::new(classifier),
+            count: AtomicU64::new(0),
+        }
     }
 }
 
@@ -271,7 +294,11 @@ impl ExceptionHandler for SimpleLimitExceptionHandler {
             return Err(error);
         }
         let seen = self.count.fetch_add(1, Ordering::Relaxed) + 1;
-        if seen > self.limit { Err(error) } else { Ok(()) }
+        if seen > self.limit {
+            Err(error)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -299,7 +326,9 @@ impl Default for RepeatTemplate {
 
 impl fmt::Debug for RepeatTemplate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RepeatTemplate").field("listeners", &self.listeners.len()).finish()
+        f.debug_struct("RepeatTemplate")
+            .field("listeners", &self.listeners.len())
+            .finish()
     }
 }
 
@@ -320,7 +349,11 @@ impl RepeatTemplate {
     }
 
     pub fn with_policy_box(policy: Box<dyn CompletionPolicy>) -> Self {
-        Self { policy, handler: Box::new(DefaultExceptionHandler), listeners: Vec::new() }
+        Self {
+            policy,
+            handler: Box::new(DefaultExceptionHandler),
+            listeners: Vec::new(),
+        }
     }
 
     pub fn exception_handler(mut self, handler: impl ExceptionHandler + 'static) -> Self {

@@ -16,9 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::chunk::{ChunkRunner, ChunkStep};
 use crate::context::{ContextState, ExecutionContext};
 use crate::error::{Error, Result};
-use crate::execution::{
-    BatchStatus, ExitStatus, JobExecution, StepCounts, StepExecution, now,
-};
+use crate::execution::{BatchStatus, ExitStatus, JobExecution, StepCounts, StepExecution, now};
 use crate::item::StepIdentity;
 use crate::params::{FromParamValue, JobParameters};
 use crate::repository::{BoxFuture, JobRepository};
@@ -33,7 +31,9 @@ pub struct Resources {
 
 impl fmt::Debug for Resources {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Resources").field("count", &self.map.len()).finish()
+        f.debug_struct("Resources")
+            .field("count", &self.map.len())
+            .finish()
     }
 }
 
@@ -43,7 +43,10 @@ impl Resources {
     }
 
     pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        self.map.get(&TypeId::of::<T>()).and_then(|v| v.downcast_ref::<T>()).cloned()
+        self.map
+            .get(&TypeId::of::<T>())
+            .and_then(|v| v.downcast_ref::<T>())
+            .cloned()
     }
 }
 
@@ -64,7 +67,9 @@ pub struct StepScope {
 
 impl fmt::Debug for StepScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StepScope").field("step", &self.inner.identity.step_name).finish()
+        f.debug_struct("StepScope")
+            .field("step", &self.inner.identity.step_name)
+            .finish()
     }
 }
 
@@ -101,7 +106,10 @@ impl StepScope {
     /// error naming the step, the parameter, its value and what was expected.
     pub fn param<T: FromParamValue>(&self, name: &str) -> Result<T> {
         self.inner.parameters.get_as(name).map_err(|e| {
-            Error::new(InjectionError { step: self.inner.identity.step_name.clone(), problem: e.to_string() })
+            Error::new(InjectionError {
+                step: self.inner.identity.step_name.clone(),
+                problem: e.to_string(),
+            })
         })
     }
 
@@ -433,7 +441,9 @@ impl StepBuilder {
 
 /// The step would exceed its start limit.
 #[derive(Debug, thiserror::Error)]
-#[error("step `{step}` has already been started {count} time(s) in this job instance; its start limit is {limit}")]
+#[error(
+    "step `{step}` has already been started {count} time(s) in this job instance; its start limit is {limit}"
+)]
 pub struct StartLimitExceeded {
     pub step: String,
     pub count: u64,
@@ -458,7 +468,9 @@ pub(crate) async fn handle_step(
     extra: &StepListeners,
     stop: &StopSignal,
 ) -> Result<StepOutcome> {
-    let last = repository.last_step_execution(&job.instance, &def.name).await?;
+    let last = repository
+        .last_step_execution(&job.instance, &def.name)
+        .await?;
     if let Some(last) = &last {
         if last.status == BatchStatus::Unknown {
             return Err(Error::msg(format!(
@@ -471,7 +483,9 @@ pub(crate) async fn handle_step(
             return Ok(StepOutcome::AlreadyComplete(last.clone()));
         }
     }
-    let started = repository.step_execution_count(&job.instance, &def.name).await?;
+    let started = repository
+        .step_execution_count(&job.instance, &def.name)
+        .await?;
     if started >= u64::from(def.start_limit) {
         return Err(Error::new(StartLimitExceeded {
             step: def.name.to_string(),
@@ -479,7 +493,9 @@ pub(crate) async fn handle_step(
             limit: def.start_limit,
         }));
     }
-    let restart = last.as_ref().is_some_and(|l| l.status != BatchStatus::Completed);
+    let restart = last
+        .as_ref()
+        .is_some_and(|l| l.status != BatchStatus::Completed);
     let context = match (&last, restart) {
         (Some(l), true) => {
             let mut c = l.context.clone();
@@ -519,7 +535,16 @@ pub(crate) async fn handle_step(
         restart,
     );
     let listeners = def.listeners.merged(extra);
-    execute_step(def, scope, &mut execution, repository, &listeners, &identity, stop).await?;
+    execute_step(
+        def,
+        scope,
+        &mut execution,
+        repository,
+        &listeners,
+        &identity,
+        stop,
+    )
+    .await?;
     Ok(StepOutcome::Ran(execution))
 }
 
@@ -544,7 +569,16 @@ async fn execute_step(
     }
     let outcome = def
         .runner
-        .run(scope, StepRuntime { execution: &mut *execution, repository, listeners, identity, stop })
+        .run(
+            scope,
+            StepRuntime {
+                execution: &mut *execution,
+                repository,
+                listeners,
+                identity,
+                stop,
+            },
+        )
         .await;
     let mut exit = match &outcome {
         Ok(()) => {

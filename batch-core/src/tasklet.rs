@@ -80,7 +80,10 @@ pub(crate) struct TaskletRunner<F, T> {
 
 impl<F, T> TaskletRunner<F, T> {
     pub(crate) fn new(factory: F) -> Self {
-        Self { factory, _types: PhantomData }
+        Self {
+            factory,
+            _types: PhantomData,
+        }
     }
 }
 
@@ -119,7 +122,11 @@ async fn call_once<T: Tasklet>(tasklet: &mut T, rt: &mut StepRuntime<'_>) -> Res
     let boundary = ChunkBoundary::begin(rt);
     let mut tx = match rt.repository.begin_chunk().await {
         Ok(tx) => tx,
-        Err(e) => return Err(boundary.rollback(rt, None, e.into()).await),
+        Err(e) => {
+            return Err(boundary
+                .rollback(rt, None, &Contribution::default(), e.into())
+                .await);
+        }
     };
     let mut contribution = Contribution::default();
     let result = tasklet
@@ -135,6 +142,6 @@ async fn call_once<T: Tasklet>(tasklet: &mut T, rt: &mut StepRuntime<'_>) -> Res
             boundary.commit(rt, tx, &contribution, |_| Ok(())).await?;
             Ok(status)
         }
-        Err(e) => Err(boundary.rollback(rt, Some(tx), e).await),
+        Err(e) => Err(boundary.rollback(rt, Some(tx), &contribution, e).await),
     }
 }

@@ -121,7 +121,9 @@ where
     let key = pair.key.to_token_stream();
     let type_name = std::any::type_name::<N>();
     match &pair.value {
-        Expr::Lit(ExprLit { lit: Lit::Int(lit), .. }) => match lit.base10_parse::<N>() {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(lit), ..
+        }) => match lit.base10_parse::<N>() {
             Ok(n) if n < N::from(1) => {
                 errors.at(pair, zero);
                 None
@@ -136,18 +138,24 @@ where
                 None
             }
         },
-        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => {
             let fix = match s.value().trim().parse::<N>() {
                 Ok(n) if n >= N::from(1) => format!("`{key} = {n}`"),
                 _ => format!("`{key} = 10`"),
             };
             errors.at(
                 pair,
-                format!("`{key}` takes an integer literal, not a string: write {fix} without quotes"),
+                format!(
+                    "`{key}` takes an integer literal, not a string: write {fix} without quotes"
+                ),
             );
             None
         }
-        Expr::Unary(ExprUnary { op: UnOp::Neg(_), .. }) => {
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_), ..
+        }) => {
             errors.at(pair, zero);
             None
         }
@@ -172,14 +180,18 @@ pub(crate) fn non_empty_str<K: ToTokens>(
 ) -> Option<LitStr> {
     let key = pair.key.to_token_stream();
     match &pair.value {
-        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) if s.value().is_empty() => {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) if s.value().is_empty() => {
             errors.at(
                 pair,
                 format!("`{key}` cannot be empty: write `{key} = \"{example}\"`"),
             );
             None
         }
-        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.clone()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s.clone()),
         other => {
             let written = other.to_token_stream().to_string();
             errors.at(
@@ -201,8 +213,16 @@ pub(crate) fn non_empty_str<K: ToTokens>(
 /// `key` (true) or `key = true|false`.
 pub(crate) fn flag<K: ToTokens>(errors: &mut Errors, flag: &Flag<K>) -> Option<LitBool> {
     match &flag.value {
-        None => Some(LitBool::new(true, flag.key.to_token_stream().into_iter().next()?.span())),
-        Some((_, Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }))) => Some(b.clone()),
+        None => Some(LitBool::new(
+            true,
+            flag.key.to_token_stream().into_iter().next()?.span(),
+        )),
+        Some((
+            _,
+            Expr::Lit(ExprLit {
+                lit: Lit::Bool(b), ..
+            }),
+        )) => Some(b.clone()),
         Some((_, other)) => {
             let key = flag.key.to_token_stream();
             errors.at(
@@ -216,11 +236,14 @@ pub(crate) fn flag<K: ToTokens>(errors: &mut Errors, flag: &Flag<K>) -> Option<L
 
 /// `crate = ::path::to::batch`. Relative paths are refused: inside the generated code
 /// they would resolve against whatever module the attribute is used in.
-pub(crate) fn crate_path(errors: &mut Errors, pair: &KeyValue<Token![crate], Path>) -> Option<Runtime> {
+pub(crate) fn crate_path(
+    errors: &mut Errors,
+    pair: &KeyValue<Token![crate], Path>,
+) -> Option<Runtime> {
     let path = &pair.value;
     let first = path.segments.first().map(|s| s.ident.to_string());
-    let absolute = path.leading_colon.is_some()
-        || matches!(first.as_deref(), Some("crate") | Some("$crate"));
+    let absolute =
+        path.leading_colon.is_some() || matches!(first.as_deref(), Some("crate") | Some("$crate"));
     if absolute {
         Some(Runtime::at(path))
     } else {
@@ -270,13 +293,23 @@ mod tests {
             check_int("chunk = \"3\"").unwrap_err(),
             "`chunk` takes an integer literal, not a string: write `chunk = 3` without quotes"
         );
-        assert!(check_int("chunk = SIZE").unwrap_err().contains("integer literal"));
-        assert!(check_int("chunk = 99999999999999999999999").unwrap_err().contains("u64"));
+        assert!(
+            check_int("chunk = SIZE")
+                .unwrap_err()
+                .contains("integer literal")
+        );
+        assert!(
+            check_int("chunk = 99999999999999999999999")
+                .unwrap_err()
+                .contains("u64")
+        );
     }
 
     #[test]
     fn missing_value_names_the_key() {
-        let err = syn::parse_str::<KeyValue<kw::chunk, Expr>>("chunk").err().unwrap();
+        let err = syn::parse_str::<KeyValue<kw::chunk, Expr>>("chunk")
+            .err()
+            .unwrap();
         assert_eq!(err.to_string(), "`chunk` needs a value: write `chunk = …`");
     }
 
@@ -299,7 +332,11 @@ mod tests {
 
     #[test]
     fn crate_paths_must_be_absolute() {
-        for (src, ok) in [("crate = ::batch", true), ("crate = crate::b", true), ("crate = batch", false)] {
+        for (src, ok) in [
+            ("crate = ::batch", true),
+            ("crate = crate::b", true),
+            ("crate = batch", false),
+        ] {
             let mut errors = Errors::default();
             let parsed: KeyValue<Token![crate], Path> = syn::parse_str(src).unwrap();
             assert_eq!(crate_path(&mut errors, &parsed).is_some(), ok, "{src}");

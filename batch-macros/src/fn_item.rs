@@ -55,7 +55,10 @@ impl FnItem {
 
     /// The `#[cfg]` attributes alone, for the `const _` block holding the impls.
     pub(crate) fn cfg_attrs(&self) -> Vec<&Attribute> {
-        self.attrs.iter().filter(|a| a.path().is_ident("cfg")).collect()
+        self.attrs
+            .iter()
+            .filter(|a| a.path().is_ident("cfg"))
+            .collect()
     }
 
     /// Checks shared by `#[step]` and `#[job]`: a free, non-generic, safe function that
@@ -95,7 +98,10 @@ impl FnItem {
             );
         }
         if let Some(variadic) = &sig.variadic {
-            errors.at(variadic, format!("a `#[{attr}]` function cannot be variadic"));
+            errors.at(
+                variadic,
+                format!("a `#[{attr}]` function cannot be variadic"),
+            );
         }
         if let syn::ReturnType::Default = sig.output {
             let ident = &sig.ident;

@@ -18,7 +18,9 @@ pub(crate) struct Runtime {
 
 impl Default for Runtime {
     fn default() -> Self {
-        Runtime { root: quote!(::batch) }
+        Runtime {
+            root: quote!(::batch),
+        }
     }
 }
 
@@ -26,7 +28,9 @@ impl Runtime {
     /// A facade re-exported elsewhere (`crate = ::my_app::batch`). The path has already
     /// been checked to be absolute (see `args::crate_path`).
     pub(crate) fn at(path: &Path) -> Self {
-        Runtime { root: path.to_token_stream() }
+        Runtime {
+            root: path.to_token_stream(),
+        }
     }
 }
 
@@ -93,5 +97,7 @@ pub(crate) fn core_default() -> TokenStream {
 /// The body of a stub emitted next to a compile error: it is never compiled into
 /// anything that runs, because the crate does not build.
 pub(crate) fn unreachable_stub() -> TokenStream {
-    quote!(::core::unreachable!("this item failed to expand; see the compile error"))
+    quote!(::core::unreachable!(
+        "this item failed to expand; see the compile error"
+    ))
 }

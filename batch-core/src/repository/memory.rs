@@ -4,9 +4,7 @@
 
 use std::sync::Mutex;
 
-use super::{
-    BoxFuture, ChunkTx, JobRepository, LaunchError, RepositoryError, check_restartable,
-};
+use super::{BoxFuture, ChunkTx, JobRepository, LaunchError, RepositoryError, check_restartable};
 use crate::context::ExecutionContext;
 use crate::execution::{BatchStatus, ExitStatus, JobExecution, JobInstance, StepExecution, now};
 use crate::params::JobParameters;
@@ -56,12 +54,29 @@ fn update_versioned<T>(
 }
 
 impl State {
-    fn save_step(&mut self, step: &mut StepExecution, with_context: bool) -> Result<(), RepositoryError> {
-        let pos = update_versioned(&mut self.steps, |s| s.id, |s| s.version, step, "step execution")?;
+    fn save_step(
+        &mut self,
+        step: &mut StepExecution,
+        with_context: bool,
+    ) -> Result<(), RepositoryError> {
+        let pos = update_versioned(
+            &mut self.steps,
+            |s| s.id,
+            |s| s.version,
+            step,
+            "step execution",
+        )?;
         step.version += 1;
         step.last_updated = Some(now());
-        let context = if with_context { step.context.clone() } else { self.steps[pos].context.clone() };
-        self.steps[pos] = StepExecution { context, ..step.clone() };
+        let context = if with_context {
+            step.context.clone()
+        } else {
+            self.steps[pos].context.clone()
+        };
+        self.steps[pos] = StepExecution {
+            context,
+            ..step.clone()
+        };
         Ok(())
     }
 }
@@ -75,12 +90,18 @@ impl JobRepository for InMemoryJobRepository {
         Box::pin(async move {
             self.with(|s| {
                 let key = parameters.job_key();
-                let existing =
-                    s.instances.iter().find(|i| i.job_name == job_name && i.job_key == key).cloned();
+                let existing = s
+                    .instances
+                    .iter()
+                    .find(|i| i.job_name == job_name && i.job_key == key)
+                    .cloned();
                 let (instance, context) = match existing {
                     Some(instance) => {
-                        let mut runs: Vec<_> =
-                            s.executions.iter().filter(|e| e.instance.id == instance.id).collect();
+                        let mut runs: Vec<_> = s
+                            .executions
+                            .iter()
+                            .filter(|e| e.instance.id == instance.id)
+                            .collect();
                         let statuses: Vec<_> = runs.iter().map(|e| (e.id, e.status)).collect();
                         check_restartable(&instance, parameters, &statuses)?;
                         runs.sort_by_key(|e| e.id);
@@ -154,7 +175,9 @@ impl JobRepository for InMemoryJobRepository {
                     .executions
                     .iter_mut()
                     .find(|e| e.id == execution.id)
-                    .ok_or_else(|| RepositoryError::NotFound(format!("job execution {}", execution.id)))?;
+                    .ok_or_else(|| {
+                        RepositoryError::NotFound(format!("job execution {}", execution.id))
+                    })?;
                 row.context = execution.context.clone();
                 Ok(())
             })
@@ -192,7 +215,9 @@ impl JobRepository for InMemoryJobRepository {
                     .steps
                     .iter_mut()
                     .find(|r| r.id == step.id)
-                    .ok_or_else(|| RepositoryError::NotFound(format!("step execution {}", step.id)))?;
+                    .ok_or_else(|| {
+                        RepositoryError::NotFound(format!("step execution {}", step.id))
+                    })?;
                 row.context = step.context.clone();
                 Ok(())
             })
@@ -235,7 +260,9 @@ impl JobRepository for InMemoryJobRepository {
                     .collect();
                 Ok(s.steps
                     .iter()
-                    .filter(|st| st.step_name == step_name && executions.contains(&st.job_execution_id))
+                    .filter(|st| {
+                        st.step_name == step_name && executions.contains(&st.job_execution_id)
+                    })
                     .max_by_key(|st| (st.create_time, st.id))
                     .cloned())
             })
@@ -270,7 +297,10 @@ impl JobRepository for InMemoryJobRepository {
         Box::pin(async move {
             let key = parameters.job_key();
             self.with(|s| {
-                Ok(s.instances.iter().find(|i| i.job_name == job_name && i.job_key == key).cloned())
+                Ok(s.instances
+                    .iter()
+                    .find(|i| i.job_name == job_name && i.job_key == key)
+                    .cloned())
             })
         })
     }
@@ -289,8 +319,12 @@ impl JobRepository for InMemoryJobRepository {
                     .collect();
                 out.sort_by_key(|e| std::cmp::Reverse(e.id));
                 for e in &mut out {
-                    e.step_executions =
-                        s.steps.iter().filter(|st| st.job_execution_id == e.id).cloned().collect();
+                    e.step_executions = s
+                        .steps
+                        .iter()
+                        .filter(|st| st.job_execution_id == e.id)
+                        .cloned()
+                        .collect();
                 }
                 Ok(out)
             })

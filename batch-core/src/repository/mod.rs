@@ -42,7 +42,9 @@ pub enum RepositoryError {
         "{what} was changed by someone else: expected version {expected}, the repository holds a newer one (optimistic locking)"
     )]
     OptimisticLock { what: String, expected: i64 },
-    #[error("table {table} of the job repository does not have the Spring Batch 5 layout: {problem}")]
+    #[error(
+        "table {table} of the job repository does not have the Spring Batch 5 layout: {problem}"
+    )]
     SchemaMismatch { table: String, problem: String },
     #[error("corrupt row in the job repository")]
     Context(#[from] ContextError),
@@ -67,13 +69,26 @@ pub enum LaunchError {
     #[error(
         "job instance {instance_id} of `{job_name}` with {parameters} is already complete; launch it with other identifying parameters to start a new instance"
     )]
-    AlreadyComplete { job_name: String, instance_id: i64, parameters: String },
+    AlreadyComplete {
+        job_name: String,
+        instance_id: i64,
+        parameters: String,
+    },
     #[error(
         "job instance {instance_id} of `{job_name}` is already running (execution {execution_id}, status {status}); wait for it, stop it, or recover it if its process died"
     )]
-    AlreadyRunning { job_name: String, instance_id: i64, execution_id: i64, status: BatchStatus },
+    AlreadyRunning {
+        job_name: String,
+        instance_id: i64,
+        execution_id: i64,
+        status: BatchStatus,
+    },
     #[error("job instance {instance_id} of `{job_name}` cannot be restarted: {reason}")]
-    NotRestartable { job_name: String, instance_id: i64, reason: String },
+    NotRestartable {
+        job_name: String,
+        instance_id: i64,
+        reason: String,
+    },
     #[error(transparent)]
     Repository(#[from] RepositoryError),
 }
@@ -150,11 +165,15 @@ impl fmt::Debug for ChunkTx {
 impl ChunkTx {
     /// A chunk with no database transaction.
     pub fn none() -> Self {
-        Self { inner: TxInner::None }
+        Self {
+            inner: TxInner::None,
+        }
     }
 
     pub(crate) fn from_sqlite(tx: sqlx::Transaction<'static, sqlx::Sqlite>) -> Self {
-        Self { inner: TxInner::Sqlite(tx) }
+        Self {
+            inner: TxInner::Sqlite(tx),
+        }
     }
 
     pub(crate) fn into_inner(self) -> TxInner {
@@ -228,7 +247,10 @@ pub trait JobRepository: Send + Sync + 'static {
     ) -> BoxFuture<'a, std::result::Result<(), RepositoryError>>;
 
     /// Rolls the chunk's transaction back.
-    fn rollback_chunk(&self, tx: ChunkTx) -> BoxFuture<'_, std::result::Result<(), RepositoryError>>;
+    fn rollback_chunk(
+        &self,
+        tx: ChunkTx,
+    ) -> BoxFuture<'_, std::result::Result<(), RepositoryError>>;
 
     /// The latest execution of `step_name` in any execution of the instance.
     fn last_step_execution<'a>(

@@ -105,7 +105,10 @@ const SCHEMA: &[&str] = &[
 
 /// The columns each table must have, in Spring Batch 5 order.
 const COLUMNS: &[(&str, &[&str])] = &[
-    ("BATCH_JOB_INSTANCE", &["JOB_INSTANCE_ID", "VERSION", "JOB_NAME", "JOB_KEY"]),
+    (
+        "BATCH_JOB_INSTANCE",
+        &["JOB_INSTANCE_ID", "VERSION", "JOB_NAME", "JOB_KEY"],
+    ),
     (
         "BATCH_JOB_EXECUTION",
         &[
@@ -123,7 +126,13 @@ const COLUMNS: &[(&str, &[&str])] = &[
     ),
     (
         "BATCH_JOB_EXECUTION_PARAMS",
-        &["JOB_EXECUTION_ID", "PARAMETER_NAME", "PARAMETER_TYPE", "PARAMETER_VALUE", "IDENTIFYING"],
+        &[
+            "JOB_EXECUTION_ID",
+            "PARAMETER_NAME",
+            "PARAMETER_TYPE",
+            "PARAMETER_VALUE",
+            "IDENTIFYING",
+        ],
     ),
     (
         "BATCH_STEP_EXECUTION",
@@ -149,8 +158,14 @@ const COLUMNS: &[(&str, &[&str])] = &[
             "LAST_UPDATED",
         ],
     ),
-    ("BATCH_STEP_EXECUTION_CONTEXT", &["STEP_EXECUTION_ID", "SHORT_CONTEXT", "SERIALIZED_CONTEXT"]),
-    ("BATCH_JOB_EXECUTION_CONTEXT", &["JOB_EXECUTION_ID", "SHORT_CONTEXT", "SERIALIZED_CONTEXT"]),
+    (
+        "BATCH_STEP_EXECUTION_CONTEXT",
+        &["STEP_EXECUTION_ID", "SHORT_CONTEXT", "SERIALIZED_CONTEXT"],
+    ),
+    (
+        "BATCH_JOB_EXECUTION_CONTEXT",
+        &["JOB_EXECUTION_ID", "SHORT_CONTEXT", "SERIALIZED_CONTEXT"],
+    ),
     ("BATCH_STEP_EXECUTION_SEQ", &["ID"]),
     ("BATCH_JOB_EXECUTION_SEQ", &["ID"]),
     ("BATCH_JOB_SEQ", &["ID"]),
@@ -167,8 +182,15 @@ impl SqliteJobRepository {
     /// `sqlite://path/to/file.db`, or a bare file path) and makes sure the batch
     /// tables are there with the right columns.
     pub async fn open(url: &str) -> Result<Self, RepositoryError> {
-        let url_owned = if url.starts_with("sqlite:") { url.to_owned() } else { format!("sqlite:{url}") };
-        let unreachable = |source| RepositoryError::Unreachable { url: url.to_owned(), source };
+        let url_owned = if url.starts_with("sqlite:") {
+            url.to_owned()
+        } else {
+            format!("sqlite:{url}")
+        };
+        let unreachable = |source| RepositoryError::Unreachable {
+            url: url.to_owned(),
+            source,
+        };
         let options = SqliteConnectOptions::from_str(&url_owned)
             .map_err(unreachable)?
             .create_if_missing(true)
@@ -198,14 +220,17 @@ impl SqliteJobRepository {
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(RepositoryError::db("opening a transaction to check the schema"))?;
+            .map_err(RepositoryError::db(
+                "opening a transaction to check the schema",
+            ))?;
         for (table, expected) in COLUMNS {
-            let found: Vec<String> =
-                sqlx::query_scalar("SELECT name FROM pragma_table_info(?1)")
-                    .bind(*table)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(RepositoryError::db(format!("reading the columns of {table}")))?;
+            let found: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?1)")
+                .bind(*table)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(RepositoryError::db(format!(
+                    "reading the columns of {table}"
+                )))?;
             if found.is_empty() {
                 continue;
             }
@@ -231,7 +256,9 @@ impl SqliteJobRepository {
                 .await
                 .map_err(RepositoryError::db("creating the Spring Batch tables"))?;
         }
-        tx.commit().await.map_err(RepositoryError::db("committing the schema"))
+        tx.commit()
+            .await
+            .map_err(RepositoryError::db("committing the schema"))
     }
 }
 
@@ -264,14 +291,19 @@ async fn next_id(conn: &mut SqliteConnection, seq: &'static str) -> Result<i64, 
 
 fn status_of(text: Option<String>, what: &str) -> Result<BatchStatus, RepositoryError> {
     let text = text.unwrap_or_else(|| "UNKNOWN".into());
-    text.parse().map_err(|e: crate::execution::UnknownStatus| RepositoryError::Corrupt {
-        what: what.to_owned(),
-        problem: e.to_string(),
-    })
+    text.parse().map_err(
+        |e: crate::execution::UnknownStatus| RepositoryError::Corrupt {
+            what: what.to_owned(),
+            problem: e.to_string(),
+        },
+    )
 }
 
 fn corrupt(what: &str) -> impl FnOnce(sqlx::Error) -> RepositoryError + '_ {
-    move |e| RepositoryError::Corrupt { what: what.to_owned(), problem: e.to_string() }
+    move |e| RepositoryError::Corrupt {
+        what: what.to_owned(),
+        problem: e.to_string(),
+    }
 }
 
 fn count(row: &SqliteRow, column: &str, what: &str) -> Result<u64, RepositoryError> {
@@ -285,7 +317,9 @@ const STEP_COLUMNS: &str = "S.STEP_EXECUTION_ID, S.VERSION, S.STEP_NAME, S.JOB_E
     S.EXIT_MESSAGE, S.LAST_UPDATED, C.SHORT_CONTEXT, C.SERIALIZED_CONTEXT";
 
 fn step_from_row(row: &SqliteRow) -> Result<StepExecution, RepositoryError> {
-    let id: i64 = row.try_get("STEP_EXECUTION_ID").map_err(corrupt("step execution"))?;
+    let id: i64 = row
+        .try_get("STEP_EXECUTION_ID")
+        .map_err(corrupt("step execution"))?;
     let what = format!("step execution {id}");
     let w = what.as_str();
     let short: Option<String> = row.try_get("SHORT_CONTEXT").map_err(corrupt(w))?;
@@ -296,7 +330,10 @@ fn step_from_row(row: &SqliteRow) -> Result<StepExecution, RepositoryError> {
     };
     Ok(StepExecution {
         id,
-        version: row.try_get::<Option<i64>, _>("VERSION").map_err(corrupt(w))?.unwrap_or(0),
+        version: row
+            .try_get::<Option<i64>, _>("VERSION")
+            .map_err(corrupt(w))?
+            .unwrap_or(0),
         step_name: row.try_get("STEP_NAME").map_err(corrupt(w))?,
         job_execution_id: row.try_get("JOB_EXECUTION_ID").map_err(corrupt(w))?,
         create_time: row.try_get("CREATE_TIME").map_err(corrupt(w))?,
@@ -314,7 +351,10 @@ fn step_from_row(row: &SqliteRow) -> Result<StepExecution, RepositoryError> {
             write_skip: count(row, "WRITE_SKIP_COUNT", w)?,
         },
         exit_status: ExitStatus {
-            code: row.try_get::<Option<String>, _>("EXIT_CODE").map_err(corrupt(w))?.unwrap_or_default(),
+            code: row
+                .try_get::<Option<String>, _>("EXIT_CODE")
+                .map_err(corrupt(w))?
+                .unwrap_or_default(),
             description: row
                 .try_get::<Option<String>, _>("EXIT_MESSAGE")
                 .map_err(corrupt(w))?
@@ -356,7 +396,10 @@ async fn update_step_row(
     .bind(step.id)
     .execute(&mut *conn)
     .await
-    .map_err(RepositoryError::db(format!("updating step execution {}", step.id)))?;
+    .map_err(RepositoryError::db(format!(
+        "updating step execution {}",
+        step.id
+    )))?;
     if done.rows_affected() == 0 {
         return Err(RepositoryError::OptimisticLock {
             what: format!("step execution {} ({})", step.id, step.step_name),
@@ -397,7 +440,9 @@ async fn write_context(
         .bind(id)
         .execute(&mut *conn)
         .await
-        .map_err(RepositoryError::db(format!("saving the context of {owner} execution {id}")))?;
+        .map_err(RepositoryError::db(format!(
+            "saving the context of {owner} execution {id}"
+        )))?;
     Ok(())
 }
 
@@ -412,7 +457,9 @@ async fn read_params(
     .bind(execution_id)
     .fetch_all(&mut *conn)
     .await
-    .map_err(RepositoryError::db(format!("reading the parameters of job execution {execution_id}")))?;
+    .map_err(RepositoryError::db(format!(
+        "reading the parameters of job execution {execution_id}"
+    )))?;
     let mut params = JobParameters::new();
     for row in rows {
         let what = format!("parameters of job execution {execution_id}");
@@ -463,7 +510,9 @@ impl JobRepository for SqliteJobRepository {
                     .bind(instance.id)
                     .fetch_all(&mut *tx)
                     .await
-                    .map_err(RepositoryError::db("reading the executions of the instance"))?;
+                    .map_err(RepositoryError::db(
+                        "reading the executions of the instance",
+                    ))?;
                     let mut statuses = Vec::with_capacity(rows.len());
                     for row in &rows {
                         let id: i64 = row.get(0);
@@ -504,8 +553,12 @@ impl JobRepository for SqliteJobRepository {
                     .execute(&mut *tx)
                     .await
                     .map_err(RepositoryError::db("creating the job instance"))?;
-                    let instance =
-                        JobInstance { id, version: 0, job_name: job_name.to_owned(), job_key: key };
+                    let instance = JobInstance {
+                        id,
+                        version: 0,
+                        job_name: job_name.to_owned(),
+                        job_key: key,
+                    };
                     (instance, ExecutionContext::new())
                 }
             };
@@ -541,7 +594,9 @@ impl JobRepository for SqliteJobRepository {
                 .map_err(RepositoryError::db(format!("saving job parameter `{name}`")))?;
             }
             write_context(&mut tx, false, id, &context, true).await?;
-            tx.commit().await.map_err(RepositoryError::db("committing the launch"))?;
+            tx.commit()
+                .await
+                .map_err(RepositoryError::db("committing the launch"))?;
             Ok(JobExecution {
                 id,
                 version: 0,
@@ -599,7 +654,11 @@ impl JobRepository for SqliteJobRepository {
         execution: &'a JobExecution,
     ) -> BoxFuture<'a, Result<(), RepositoryError>> {
         Box::pin(async move {
-            let mut conn = self.pool.acquire().await.map_err(RepositoryError::db("connecting"))?;
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .map_err(RepositoryError::db("connecting"))?;
             write_context(&mut conn, false, execution.id, &execution.context, false).await
         })
     }
@@ -609,11 +668,13 @@ impl JobRepository for SqliteJobRepository {
         step: &'a mut StepExecution,
     ) -> BoxFuture<'a, Result<(), RepositoryError>> {
         Box::pin(async move {
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(RepositoryError::db("opening a transaction for a new step execution"))?;
+            let mut tx =
+                self.pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(RepositoryError::db(
+                        "opening a transaction for a new step execution",
+                    ))?;
             let id = next_id(&mut tx, "BATCH_STEP_EXECUTION_SEQ").await?;
             let c = &step.counts;
             sqlx::query(
@@ -645,7 +706,9 @@ impl JobRepository for SqliteJobRepository {
             .await
             .map_err(RepositoryError::db(format!("creating the execution of step `{}`", step.step_name)))?;
             write_context(&mut tx, true, id, &step.context, true).await?;
-            tx.commit().await.map_err(RepositoryError::db("committing a new step execution"))?;
+            tx.commit()
+                .await
+                .map_err(RepositoryError::db("committing a new step execution"))?;
             step.id = id;
             step.version = 0;
             step.context.clear_dirty();
@@ -658,7 +721,11 @@ impl JobRepository for SqliteJobRepository {
         step: &'a mut StepExecution,
     ) -> BoxFuture<'a, Result<(), RepositoryError>> {
         Box::pin(async move {
-            let mut conn = self.pool.acquire().await.map_err(RepositoryError::db("connecting"))?;
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .map_err(RepositoryError::db("connecting"))?;
             update_step_row(&mut conn, step).await
         })
     }
@@ -668,7 +735,11 @@ impl JobRepository for SqliteJobRepository {
         step: &'a StepExecution,
     ) -> BoxFuture<'a, Result<(), RepositoryError>> {
         Box::pin(async move {
-            let mut conn = self.pool.acquire().await.map_err(RepositoryError::db("connecting"))?;
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .map_err(RepositoryError::db("connecting"))?;
             write_context(&mut conn, true, step.id, &step.context, false).await
         })
     }
@@ -692,12 +763,11 @@ impl JobRepository for SqliteJobRepository {
         Box::pin(async move {
             let mut tx = match tx.into_inner() {
                 TxInner::Sqlite(tx) => tx,
-                TxInner::None => {
-                    self.pool
-                        .begin_with("BEGIN IMMEDIATE")
-                        .await
-                        .map_err(RepositoryError::db("beginning a chunk transaction"))?
-                }
+                TxInner::None => self
+                    .pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(RepositoryError::db("beginning a chunk transaction"))?,
             };
             update_step_row(&mut tx, step).await?;
             if step.context.is_dirty() {
@@ -715,9 +785,10 @@ impl JobRepository for SqliteJobRepository {
     fn rollback_chunk(&self, tx: ChunkTx) -> BoxFuture<'_, Result<(), RepositoryError>> {
         Box::pin(async move {
             match tx.into_inner() {
-                TxInner::Sqlite(tx) => {
-                    tx.rollback().await.map_err(RepositoryError::db("rolling a chunk back"))
-                }
+                TxInner::Sqlite(tx) => tx
+                    .rollback()
+                    .await
+                    .map_err(RepositoryError::db("rolling a chunk back")),
                 TxInner::None => Ok(()),
             }
         })
@@ -741,7 +812,9 @@ impl JobRepository for SqliteJobRepository {
                 .bind(step_name)
                 .fetch_optional(&self.pool)
                 .await
-                .map_err(RepositoryError::db(format!("finding the last execution of step `{step_name}`")))?;
+                .map_err(RepositoryError::db(format!(
+                    "finding the last execution of step `{step_name}`"
+                )))?;
             row.as_ref().map(step_from_row).transpose()
         })
     }
@@ -761,7 +834,9 @@ impl JobRepository for SqliteJobRepository {
             .bind(step_name)
             .fetch_one(&self.pool)
             .await
-            .map_err(RepositoryError::db(format!("counting the executions of step `{step_name}`")))?;
+            .map_err(RepositoryError::db(format!(
+                "counting the executions of step `{step_name}`"
+            )))?;
             Ok(n as u64)
         })
     }
@@ -795,7 +870,11 @@ impl JobRepository for SqliteJobRepository {
         instance: &'a JobInstance,
     ) -> BoxFuture<'a, Result<Vec<JobExecution>, RepositoryError>> {
         Box::pin(async move {
-            let mut conn = self.pool.acquire().await.map_err(RepositoryError::db("connecting"))?;
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .map_err(RepositoryError::db("connecting"))?;
             let rows = sqlx::query(
                 "SELECT E.JOB_EXECUTION_ID, E.VERSION, E.CREATE_TIME, E.START_TIME, E.END_TIME, E.STATUS, \
                  E.EXIT_CODE, E.EXIT_MESSAGE, E.LAST_UPDATED, C.SHORT_CONTEXT, C.SERIALIZED_CONTEXT \
@@ -816,7 +895,8 @@ impl JobRepository for SqliteJobRepository {
                     Some(s) => ExecutionContext::from_columns(
                         &what,
                         &s,
-                        row.get::<Option<String>, _>("SERIALIZED_CONTEXT").as_deref(),
+                        row.get::<Option<String>, _>("SERIALIZED_CONTEXT")
+                            .as_deref(),
                     )?,
                     None => ExecutionContext::new(),
                 };
@@ -836,15 +916,23 @@ impl JobRepository for SqliteJobRepository {
                     .collect::<Result<Vec<_>, _>>()?;
                 out.push(JobExecution {
                     id,
-                    version: row.try_get::<Option<i64>, _>("VERSION").map_err(corrupt(&what))?.unwrap_or(0),
+                    version: row
+                        .try_get::<Option<i64>, _>("VERSION")
+                        .map_err(corrupt(&what))?
+                        .unwrap_or(0),
                     instance: instance.clone(),
                     parameters,
-                    create_time: row.try_get::<NaiveDateTime, _>("CREATE_TIME").map_err(corrupt(&what))?,
+                    create_time: row
+                        .try_get::<NaiveDateTime, _>("CREATE_TIME")
+                        .map_err(corrupt(&what))?,
                     start_time: row.try_get("START_TIME").map_err(corrupt(&what))?,
                     end_time: row.try_get("END_TIME").map_err(corrupt(&what))?,
                     status: status_of(row.try_get("STATUS").map_err(corrupt(&what))?, &what)?,
                     exit_status: ExitStatus {
-                        code: row.try_get::<Option<String>, _>("EXIT_CODE").map_err(corrupt(&what))?.unwrap_or_default(),
+                        code: row
+                            .try_get::<Option<String>, _>("EXIT_CODE")
+                            .map_err(corrupt(&what))?
+                            .unwrap_or_default(),
                         description: row
                             .try_get::<Option<String>, _>("EXIT_MESSAGE")
                             .map_err(corrupt(&what))?

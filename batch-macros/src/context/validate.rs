@@ -42,7 +42,11 @@ pub(crate) fn model<'a>(input: &ContextStruct<'a>, errors: &mut Errors) -> Conte
             ),
         }
     }
-    let prefix = prefix.get().flatten().map(|p| p.value()).unwrap_or_default();
+    let prefix = prefix
+        .get()
+        .flatten()
+        .map(|p| p.value())
+        .unwrap_or_default();
 
     let mut fields = Vec::new();
     let mut seen: HashMap<String, &Ident> = HashMap::new();

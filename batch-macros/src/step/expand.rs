@@ -9,9 +9,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{
-    FnArg, Ident, LitStr, PathArguments, ReturnType, Type, TypeGroup, TypeParen, TypePath,
-};
+use syn::{FnArg, Ident, LitStr, PathArguments, ReturnType, Type, TypeGroup, TypeParen, TypePath};
 
 pub(crate) fn step(f: &StepFn, config: &StepConfig) -> TokenStream {
     let item = user_fn(f.item);
@@ -50,9 +48,9 @@ fn returns_result(f: &StepFn) -> bool {
         ty = elem;
     }
     matches!(ty, Type::Path(TypePath { qself: None, path })
-        if path.segments.last().is_some_and(|last| {
-            last.ident == "Result" && matches!(last.arguments, PathArguments::AngleBracketed(_))
-        }))
+    if path.segments.last().is_some_and(|last| {
+        last.ident == "Result" && matches!(last.arguments, PathArguments::AngleBracketed(_))
+    }))
 }
 
 /// `IntoStepOutput` is implemented both for any `X` and for `Result<X, E>`, so for a
@@ -164,7 +162,9 @@ pub(crate) fn user_fn(item: &FnItem) -> TokenStream {
             arg.attrs.retain(|a| !is_param(a));
         }
     }
-    let FnItem { attrs, vis, body, .. } = item;
+    let FnItem {
+        attrs, vis, body, ..
+    } = item;
     quote!(#(#attrs)* #vis #sig #body)
 }
 

@@ -32,4 +32,3 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(error) => expand::fallback(&item, &config.runtime, error),
     }
 }
-

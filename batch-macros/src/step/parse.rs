@@ -133,8 +133,7 @@ pub(crate) fn is_param(attr: &Attribute) -> bool {
     attr.path().is_ident("param")
 }
 
-const PARAM_FORMS: &str =
-    "write `#[param]` to use the argument's name, or `#[param(\"targetDate\")]` / \
+const PARAM_FORMS: &str = "write `#[param]` to use the argument's name, or `#[param(\"targetDate\")]` / \
      `#[param(name = \"targetDate\")]` to name the job parameter";
 
 /// `#[param]` → `Ok(None)`, `#[param("x")]` / `#[param(name = "x")]` → `Ok(Some("x"))`.
@@ -173,7 +172,8 @@ struct ParamArgs(LitStr);
 
 impl Parse for ParamArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let malformed = |span| syn::Error::new(span, format!("malformed `#[param(...)]`: {PARAM_FORMS}"));
+        let malformed =
+            |span| syn::Error::new(span, format!("malformed `#[param(...)]`: {PARAM_FORMS}"));
         if input.is_empty() {
             return Err(malformed(input.span()));
         }
@@ -207,7 +207,10 @@ mod tests {
         .unwrap();
         assert_eq!(args.args.len(), 5);
         assert!(matches!(args.args[1], StepArg::Chunk(_)));
-        assert!(matches!(args.args[3], StepArg::AllowStartIfComplete(Flag { value: None, .. })));
+        assert!(matches!(
+            args.args[3],
+            StepArg::AllowStartIfComplete(Flag { value: None, .. })
+        ));
         assert!(parse("").unwrap().args.is_empty());
     }
 
@@ -223,7 +226,10 @@ mod tests {
 
     #[test]
     fn missing_comma_is_reported() {
-        assert_eq!(parse("chunk = 3 name = \"x\"").err().unwrap().to_string(), "expected `,`");
+        assert_eq!(
+            parse("chunk = 3 name = \"x\"").err().unwrap().to_string(),
+            "expected `,`"
+        );
     }
 
     fn inputs(src: &str) -> (Vec<String>, Vec<String>) {
