@@ -4,6 +4,7 @@
 //! Users depend on the `batch` facade crate; this crate holds the machinery.
 
 pub mod chunk;
+pub mod classify;
 pub mod context;
 pub mod error;
 pub mod execution;

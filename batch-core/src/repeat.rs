@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::classify::{Classifier, ErrorMatcher};
 use crate::error::{Error, Result};
 
 /// What an iteration says about the loop.
@@ -246,6 +247,79 @@ impl CompletionPolicy for CompositeCompletionPolicy {
     }
 }
 
+/// Complete once a count reaches `max`. Each iteration adds what `delta` says (1 by
+/// default, or e.g. the bytes an iteration handled); the count lives in the loop's
+/// context, or with [`use_parent`](Self::use_parent) in the enclosing loop's, where it
+/// carries over from one inner loop to the next.
+pub struct CountingCompletionPolicy {
+    max: u64,
+    use_parent: bool,
+    delta: Box<dyn Fn(&RepeatContext) -> u64 + Send + Sync>,
+}
+
+impl fmt::Debug for CountingCompletionPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CountingCompletionPolicy")
+            .field("max", &self.max)
+            .field("use_parent", &self.use_parent)
+            .finish()
+    }
+}
+
+const COUNT_KEY: &str = "CountingCompletionPolicy.COUNT";
+
+impl CountingCompletionPolicy {
+    pub fn new(max: u64) -> Self {
+        Self {
+            max,
+            use_parent: false,
+            delta: Box::new(|_| 1),
+        }
+    }
+
+    pub fn use_parent(mut self, use_parent: bool) -> Self {
+        self.use_parent = use_parent;
+        self
+    }
+
+    /// How much each iteration adds to the count.
+    pub fn counting(
+        mut self,
+        delta: impl Fn(&RepeatContext) -> u64 + Send + Sync + 'static,
+    ) -> Self {
+        self.delta = Box::new(delta);
+        self
+    }
+
+    fn holder<'a>(&self, ctx: &'a RepeatContext) -> &'a RepeatContext {
+        if self.use_parent {
+            ctx.parent().unwrap_or(ctx)
+        } else {
+            ctx
+        }
+    }
+
+    /// The count so far.
+    pub fn count(&self, ctx: &RepeatContext) -> u64 {
+        self.holder(ctx)
+            .attribute(COUNT_KEY)
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0)
+    }
+}
+
+impl CompletionPolicy for CountingCompletionPolicy {
+    fn is_complete(&self, ctx: &RepeatContext) -> bool {
+        self.count(ctx) >= self.max
+    }
+
+    fn update(&self, ctx: &RepeatContext) {
+        ctx.increment();
+        let count = self.count(ctx) + (self.delta)(ctx);
+        self.holder(ctx).set_attribute(COUNT_KEY, count.into());
+    }
+}
+
 /// Decides what an error from an iteration does to the loop: `Err` ends the loop
 /// with that error, `Ok` swallows it and the loop goes on.
 pub trait ExceptionHandler: Send + Sync {
@@ -262,43 +336,165 @@ impl ExceptionHandler for DefaultExceptionHandler {
     }
 }
 
-/// Swallows up to `limit` errors accepted by `classifier`, rethrowing the next one
-/// and every error it does not accept.
-pub struct SimpleLimitExceptionHandler {
-    limit: u64,
-    classifier: Box<dyn Fn(&Error) -> bool + Send + Sync>,
-    count: AtomicU64,
+/// Counts errors per kind and rethrows one once its kind has been seen more often
+/// than its threshold. Kinds without a threshold are rethrown at once. The counts live
+/// in the loop's context (or, with [`use_parent`](Self::use_parent), in the enclosing
+/// loop's, so they carry over from one inner loop to the next).
+#[derive(Clone, Debug)]
+pub struct RethrowOnThresholdExceptionHandler {
+    classifier: Classifier<Option<usize>>,
+    thresholds: Vec<u64>,
+    use_parent: bool,
 }
 
-impl SimpleLimitExceptionHandler {
-    /// Counts every error.
-    pub fn new(limit: u64) -> Self {
-        Self::with_classifier(limit, |_| true)
-    }
-
-    pub fn with_classifier(
-        limit: u64,
-        classifier: impl Fn(&Error) -> bool + Send + Sync + 'static,
-    ) -> Self {
+impl Default for RethrowOnThresholdExceptionHandler {
+    fn default() -> Self {
         Self {
-            limit,
-            classifier: Box::new(classifier),
-            count: AtomicU64::new(0),
+            classifier: Classifier::new(None),
+            thresholds: Vec::new(),
+            use_parent: false,
         }
     }
 }
 
-impl ExceptionHandler for SimpleLimitExceptionHandler {
-    fn handle(&self, _ctx: &RepeatContext, error: Error) -> Result<()> {
-        if !(self.classifier)(&error) {
+impl RethrowOnThresholdExceptionHandler {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Errors matching `matcher` are tolerated `threshold` times.
+    pub fn threshold(mut self, matcher: ErrorMatcher, threshold: u64) -> Self {
+        self.classifier.push(matcher, Some(self.thresholds.len()));
+        self.thresholds.push(threshold);
+        self
+    }
+
+    pub fn use_parent(mut self, use_parent: bool) -> Self {
+        self.use_parent = use_parent;
+        self
+    }
+}
+
+impl ExceptionHandler for RethrowOnThresholdExceptionHandler {
+    fn handle(&self, ctx: &RepeatContext, error: Error) -> Result<()> {
+        let Some(kind) = self.classifier.classify(&error) else {
             return Err(error);
-        }
-        let seen = self.count.fetch_add(1, Ordering::Relaxed) + 1;
-        if seen > self.limit {
+        };
+        let holder = if self.use_parent {
+            ctx.parent().unwrap_or(ctx)
+        } else {
+            ctx
+        };
+        let key = format!("RethrowOnThresholdExceptionHandler.{kind}");
+        let count = holder.attribute(&key).and_then(|v| v.as_u64()).unwrap_or(0) + 1;
+        holder.set_attribute(key, count.into());
+        if count > self.thresholds[kind] {
             Err(error)
         } else {
             Ok(())
         }
+    }
+}
+
+/// Swallows up to `limit` errors of the listed kinds (any error by default) and
+/// rethrows the next; `fatal` kinds are rethrown at once.
+#[derive(Clone, Debug)]
+pub struct SimpleLimitExceptionHandler {
+    limit: u64,
+    kinds: Vec<ErrorMatcher>,
+    fatal: Vec<ErrorMatcher>,
+    use_parent: bool,
+}
+
+impl SimpleLimitExceptionHandler {
+    pub fn new(limit: u64) -> Self {
+        Self {
+            limit,
+            kinds: vec![ErrorMatcher::any()],
+            fatal: Vec::new(),
+            use_parent: false,
+        }
+    }
+
+    /// Only these kinds are counted; others are rethrown at once.
+    pub fn kinds(mut self, kinds: Vec<ErrorMatcher>) -> Self {
+        self.kinds = kinds;
+        self
+    }
+
+    pub fn fatal(mut self, fatal: Vec<ErrorMatcher>) -> Self {
+        self.fatal = fatal;
+        self
+    }
+
+    /// Count in the enclosing loop's context.
+    pub fn use_parent(mut self, use_parent: bool) -> Self {
+        self.use_parent = use_parent;
+        self
+    }
+
+    fn delegate(&self) -> RethrowOnThresholdExceptionHandler {
+        let mut d = RethrowOnThresholdExceptionHandler::new().use_parent(self.use_parent);
+        for k in &self.kinds {
+            d = d.threshold(k.clone(), self.limit);
+        }
+        for f in &self.fatal {
+            d = d.threshold(f.clone(), 0);
+        }
+        d
+    }
+}
+
+impl ExceptionHandler for SimpleLimitExceptionHandler {
+    fn handle(&self, ctx: &RepeatContext, error: Error) -> Result<()> {
+        self.delegate().handle(ctx, error)
+    }
+}
+
+/// What [`LogOrRethrowExceptionHandler`] does with an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogOrRethrow {
+    Rethrow,
+    Error,
+    Warn,
+    Debug,
+}
+
+/// Rethrows errors the classifier says to rethrow (and unclassified ones); logs the
+/// others at the level it names and lets the loop go on.
+#[derive(Clone, Debug)]
+pub struct LogOrRethrowExceptionHandler {
+    classifier: Classifier<LogOrRethrow>,
+}
+
+impl Default for LogOrRethrowExceptionHandler {
+    fn default() -> Self {
+        Self {
+            classifier: Classifier::new(LogOrRethrow::Rethrow),
+        }
+    }
+}
+
+impl LogOrRethrowExceptionHandler {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn on(mut self, matcher: ErrorMatcher, action: LogOrRethrow) -> Self {
+        self.classifier.push(matcher, action);
+        self
+    }
+}
+
+impl ExceptionHandler for LogOrRethrowExceptionHandler {
+    fn handle(&self, _ctx: &RepeatContext, error: Error) -> Result<()> {
+        match self.classifier.classify(&error) {
+            LogOrRethrow::Rethrow => return Err(error),
+            LogOrRethrow::Error => tracing::error!(error = %error.report(), "error in repeat loop"),
+            LogOrRethrow::Warn => tracing::warn!(error = %error.report(), "error in repeat loop"),
+            LogOrRethrow::Debug => tracing::debug!(error = %error.report(), "error in repeat loop"),
+        }
+        Ok(())
     }
 }
 
@@ -529,6 +725,126 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(calls, 1);
+    }
+
+    #[tokio::test]
+    async fn simple_limit_counts_per_loop_unless_kept_in_the_parent() {
+        let handler = SimpleLimitExceptionHandler::new(1);
+        let t =
+            RepeatTemplate::new(SimpleCompletionPolicy::new(1)).exception_handler(handler.clone());
+        // Each loop tolerates one error: the count starts afresh.
+        for _ in 0..2 {
+            let r = t.iterate(None, async |_| Err(Error::msg("once"))).await;
+            assert!(r.is_ok(), "one error per loop is tolerated");
+        }
+        let outer = RepeatContext::new(None);
+        let t = RepeatTemplate::new(SimpleCompletionPolicy::new(1))
+            .exception_handler(handler.use_parent(true));
+        assert!(
+            t.iterate(Some(&outer), async |_| Err(Error::msg("1")))
+                .await
+                .is_ok()
+        );
+        assert!(
+            t.iterate(Some(&outer), async |_| Err(Error::msg("2")))
+                .await
+                .is_err()
+        );
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("fatal")]
+    struct Fatal;
+
+    #[tokio::test]
+    async fn fatal_kinds_are_rethrown_at_once_and_thresholds_are_per_kind() {
+        let t = RepeatTemplate::new(SimpleCompletionPolicy::new(10)).exception_handler(
+            SimpleLimitExceptionHandler::new(5).fatal(vec![ErrorMatcher::of::<Fatal>()]),
+        );
+        let mut calls = 0;
+        let r = t
+            .iterate(None, async |_| {
+                calls += 1;
+                Err(Fatal.into())
+            })
+            .await;
+        assert!(r.unwrap_err().is::<Fatal>());
+        assert_eq!(calls, 1);
+
+        let h = RethrowOnThresholdExceptionHandler::new().threshold(ErrorMatcher::of::<Fatal>(), 2);
+        let ctx = RepeatContext::new(None);
+        assert!(h.handle(&ctx, Fatal.into()).is_ok());
+        assert!(h.handle(&ctx, Fatal.into()).is_ok());
+        assert!(h.handle(&ctx, Fatal.into()).is_err());
+        assert!(h.handle(&ctx, Error::msg("unclassified")).is_err());
+    }
+
+    #[tokio::test]
+    async fn log_or_rethrow_logs_what_it_is_told_to() {
+        let t = RepeatTemplate::new(SimpleCompletionPolicy::new(3)).exception_handler(
+            LogOrRethrowExceptionHandler::new().on(ErrorMatcher::any(), LogOrRethrow::Warn),
+        );
+        let mut calls = 0;
+        let r = t
+            .iterate(None, async |_| {
+                calls += 1;
+                Err(Error::msg("logged"))
+            })
+            .await;
+        assert!(r.is_ok());
+        assert_eq!(calls, 3);
+        let rethrow = LogOrRethrowExceptionHandler::new()
+            .on(ErrorMatcher::of::<Fatal>(), LogOrRethrow::Debug);
+        assert!(
+            rethrow
+                .handle(&RepeatContext::new(None), Error::msg("other"))
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn counting_policy_completes_at_max_and_carries_over_in_the_parent() {
+        let p = CountingCompletionPolicy::new(2);
+        let ctx = p.start(None);
+        p.update(&ctx);
+        assert!(!p.is_complete(&ctx));
+        p.update(&ctx);
+        assert!(p.is_complete(&ctx));
+
+        let outer = RepeatContext::new(None);
+        let t = RepeatTemplate::new(CountingCompletionPolicy::new(2).use_parent(true));
+        let mut calls = 0;
+        t.iterate(Some(&outer), async |_| {
+            calls += 1;
+            Ok(RepeatStatus::Continuable)
+        })
+        .await
+        .unwrap();
+        assert_eq!(calls, 2);
+        t.iterate(Some(&outer), async |_| {
+            calls += 1;
+            Ok(RepeatStatus::Continuable)
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            calls, 3,
+            "the count kept in the parent completes the next loop after one iteration"
+        );
+    }
+
+    #[test]
+    fn simple_policy_counts_updates() {
+        let p = SimpleCompletionPolicy::new(5);
+        let ctx = p.start(None);
+        for _ in 0..4 {
+            p.update(&ctx);
+        }
+        assert!(!p.is_complete(&ctx));
+        p.update(&ctx);
+        assert!(p.is_complete(&ctx));
+        let fresh = p.start(None);
+        assert!(p.is_complete_with(&fresh, RepeatStatus::Finished));
     }
 
     #[test]
