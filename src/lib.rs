@@ -64,4 +64,6 @@ pub mod __private {
         FromStepScope, IntoStep, IntoStepOutput, StepBuilder, StepDef, StepScope,
     };
     pub use batch_core::tasklet::Tasklet;
+    pub use serde::Serialize;
+    pub use serde::de::DeserializeOwned;
 }

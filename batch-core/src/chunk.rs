@@ -20,7 +20,7 @@ use crate::execution::Contribution;
 use crate::item::{ItemProcessor, ItemReader, ItemWriter, WriteContext};
 use crate::repeat::{Next, RepeatContext, RepeatStatus, RepeatTemplate, SimpleCompletionPolicy};
 use crate::repository::{BoxFuture, ChunkTx};
-use crate::step::{StepInterrupted, StepRunner, StepRuntime, StepScope};
+use crate::step::{StepInterrupted, StepOutput, StepRunner, StepRuntime, StepScope};
 
 /// The parts of a chunk step: a reader of `I`, a processor from `I` to `O` (or none,
 /// when `I` is written as read) and a writer of `O`. Made by [`chunk`] or
@@ -29,7 +29,7 @@ use crate::step::{StepInterrupted, StepRunner, StepRuntime, StepScope};
     message = "`{Self}` is not a chunk step from `{I}` to `{O}`",
     note = "build it with `chunk(reader, processor, writer)` or `read_write(reader, writer)`; a tasklet step is a `#[step]` without `chunk = N`"
 )]
-pub trait ChunkStep<I, O>: Send {
+pub trait ChunkStep<I, O>: StepOutput + Send {
     type Reader: ItemReader<I>;
     type Processor: ChunkProcessor<I, O>;
     type Writer: ItemWriter<O>;
@@ -42,6 +42,8 @@ pub struct ChunkSpec<R, P, W> {
     pub processor: P,
     pub writer: W,
 }
+
+impl<R, P, W> StepOutput for ChunkSpec<R, P, W> {}
 
 /// A processor given to [`chunk`].
 pub struct WithProcessor<P>(pub P);

@@ -217,18 +217,30 @@ impl<T> std::ops::Deref for Res<T> {
     }
 }
 
+/// What a step function builds: the parts of a chunk step or a tasklet. It keeps
+/// [`IntoStepOutput`] unambiguous (a `Result` is never a step's parts), and needs no
+/// implementing by hand: every [`Tasklet`] and every chunk spec has it.
+pub trait StepOutput {}
+
+impl<T: Tasklet> StepOutput for T {}
+
 /// Lets a step function return its parts either plainly or in a `Result`.
+#[diagnostic::on_unimplemented(
+    message = "a step function must return its parts (a chunk step or a tasklet), or a `Result` of them whose error converts into `batch::Error`",
+    label = "`{Self}` is neither",
+    note = "an error type converts when it implements `std::error::Error + Send + Sync + 'static`"
+)]
 pub trait IntoStepOutput<X> {
     fn into_step_output(self) -> Result<X>;
 }
 
-impl<X> IntoStepOutput<X> for X {
+impl<X: StepOutput> IntoStepOutput<X> for X {
     fn into_step_output(self) -> Result<X> {
         Ok(self)
     }
 }
 
-impl<X, E: Into<Error>> IntoStepOutput<X> for std::result::Result<X, E> {
+impl<X: StepOutput, E: Into<Error>> IntoStepOutput<X> for std::result::Result<X, E> {
     fn into_step_output(self) -> Result<X> {
         self.map_err(Into::into)
     }

@@ -11,7 +11,7 @@ use crate::execution::Contribution;
 use crate::item::StepIdentity;
 use crate::repeat::{Next, RepeatStatus, RepeatTemplate};
 use crate::repository::{BoxFuture, ChunkTx};
-use crate::step::{StepInterrupted, StepRunner, StepRuntime, StepScope};
+use crate::step::{StepInterrupted, StepOutput, StepRunner, StepRuntime, StepScope};
 
 /// What a tasklet call gets: the step ExecutionContext, the call's transaction and
 /// counters it may add to.
@@ -53,7 +53,7 @@ impl TaskletContext<'_> {
     message = "`{Self}` is not a tasklet",
     note = "implement `Tasklet`, or use a closure `|cx: &mut TaskletContext<'_>| -> Result<RepeatStatus, E>`; a chunk step needs `chunk = N` in `#[step]`"
 )]
-pub trait Tasklet: Send {
+pub trait Tasklet: StepOutput + Send {
     fn execute(
         &mut self,
         cx: &mut TaskletContext<'_>,

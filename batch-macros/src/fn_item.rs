@@ -34,10 +34,20 @@ impl FnItem {
     /// item unchanged and an error saying where the attribute belongs.
     pub(crate) fn parse_or_explain(item: TokenStream, attr: &str) -> Result<FnItem, TokenStream> {
         syn::parse2::<FnItem>(item.clone()).map_err(|error| {
-            let error = syn::Error::new(
-                error.span(),
-                format!("`#[{attr}]` goes on a free `fn`: {error}"),
-            );
+            let error = match syn::parse2::<syn::Item>(item.clone())
+                .ok()
+                .and_then(|i| kind_of(&i))
+            {
+                Some((keyword, kind)) => syn::Error::new_spanned(
+                    keyword,
+                    format!("`#[{attr}]` goes on a free `fn`, not on {kind}"),
+                ),
+                // A function with a syntax error in its signature, or something else.
+                None => syn::Error::new(
+                    error.span(),
+                    format!("`#[{attr}]` goes on a free `fn`: {error}"),
+                ),
+            };
             let error = error.to_compile_error();
             quote!(#item #error)
         })
@@ -112,6 +122,24 @@ impl FnItem {
             ));
         }
     }
+}
+
+/// The keyword of an item that is not a function, and what to call it in a message.
+fn kind_of(item: &syn::Item) -> Option<(TokenStream, &'static str)> {
+    use syn::Item;
+    Some(match item {
+        Item::Struct(i) => (i.struct_token.to_token_stream(), "a struct"),
+        Item::Enum(i) => (i.enum_token.to_token_stream(), "an enum"),
+        Item::Union(i) => (i.union_token.to_token_stream(), "a union"),
+        Item::Impl(i) => (i.impl_token.to_token_stream(), "an `impl` block"),
+        Item::Trait(i) => (i.trait_token.to_token_stream(), "a trait"),
+        Item::Mod(i) => (i.mod_token.to_token_stream(), "a module"),
+        Item::Const(i) => (i.const_token.to_token_stream(), "a constant"),
+        Item::Static(i) => (i.static_token.to_token_stream(), "a static"),
+        Item::Type(i) => (i.type_token.to_token_stream(), "a type alias"),
+        Item::Use(i) => (i.use_token.to_token_stream(), "a `use` declaration"),
+        _ => return None,
+    })
 }
 
 impl ToTokens for FnItem {

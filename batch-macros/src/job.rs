@@ -124,7 +124,7 @@ fn check_fn(item: &FnItem, errors: &mut Errors) {
 
 fn job(item: &FnItem, config: &JobConfig) -> TokenStream {
     let rt = &config.runtime;
-    let into_job = rt.into_job();
+    let into_job = rt.trait_into_job();
     let job = rt.job();
     let ident = &item.sig.ident;
     let name = config
@@ -155,7 +155,7 @@ fn fallback(item: &FnItem, rt: &Runtime, error: syn::Error) -> TokenStream {
     if item.sig.receiver().is_some() {
         return quote!(#error #item);
     }
-    let into_job = rt.into_job();
+    let into_job = rt.trait_into_job();
     let job = rt.job();
     let ident = &item.sig.ident;
     let companion = companion_struct(item);

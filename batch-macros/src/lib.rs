@@ -88,7 +88,12 @@ use proc_macro::TokenStream;
 /// ```
 ///
 /// Without `chunk`, the last call is `.tasklet(…)` instead and the function returns
-/// `impl Tasklet`.
+/// `impl Tasklet`. When the function is written to return `Result<…>`, the value goes
+/// through a small generic helper before `IntoStepOutput`, which tells rustc that the
+/// step is the `Ok` type (it cannot otherwise choose between "the value itself" and
+/// "the value inside the `Result`"). The real expansion names everything by absolute
+/// paths through `::batch::__private`, keeps the helper items inside `const _: () =
+/// { … };`, and emits nothing else.
 #[proc_macro_attribute]
 pub fn step(args: TokenStream, item: TokenStream) -> TokenStream {
     step::expand(args.into(), item.into()).into()

@@ -49,8 +49,6 @@ macro_rules! private_names {
 }
 
 private_names! {
-    /// `Result<T>` with the framework's error.
-    result => Result,
     /// A configured step, what `IntoStep::into_step` returns.
     step_def => StepDef,
     /// `StepBuilder::new(name)…chunk(factory)` / `…tasklet(factory)`.
@@ -58,13 +56,13 @@ private_names! {
     /// What a step factory receives; `StepScope::param::<T>(&scope, name)`.
     step_scope => StepScope,
     /// `<T as FromStepScope>::from_scope(&scope)` for injected arguments.
-    from_step_scope => FromStepScope,
+    trait_from_step_scope => FromStepScope,
     /// Accepts both `X` and `Result<X, E>` from a step function.
-    into_step_output => IntoStepOutput,
+    trait_into_step_output => IntoStepOutput,
     /// Implemented by the companion struct of a `#[step]` function.
-    into_step => IntoStep,
+    trait_into_step => IntoStep,
     /// Implemented by the companion struct of a `#[job]` function.
-    into_job => IntoJob,
+    trait_into_job => IntoJob,
     /// `Job::new(name, flow)`.
     job => Job,
     /// Implemented by `#[derive(ExecutionContext)]`.

@@ -66,7 +66,7 @@ pub(crate) fn context_state(input: &DeriveInput, model: &ContextModel) -> TokenS
 }
 
 /// `FieldType: Serialize + DeserializeOwned + Default` for every field whose type
-/// mentions one of the struct's type parameters. Other fields are concrete, and rustc
+/// mentions one of the struct's type or const parameters. Other fields are concrete, and rustc
 /// checks them directly; bounding them would only move the error away from the field.
 fn field_bounds(input: &DeriveInput, model: &ContextModel, rt: &Runtime) -> Vec<WherePredicate> {
     let params: HashSet<&Ident> = input
@@ -75,7 +75,9 @@ fn field_bounds(input: &DeriveInput, model: &ContextModel, rt: &Runtime) -> Vec<
         .iter()
         .filter_map(|p| match p {
             GenericParam::Type(t) => Some(&t.ident),
-            _ => None,
+            // `[u32; N]` is serializable only for some `N`: bounding it keeps the impl.
+            GenericParam::Const(c) => Some(&c.ident),
+            GenericParam::Lifetime(_) => None,
         })
         .collect();
     if params.is_empty() {

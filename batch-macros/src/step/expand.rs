@@ -9,24 +9,22 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{FnArg, Ident, LitStr, PathArguments, ReturnType, Type, TypeGroup, TypeParen, TypePath};
+use syn::{FnArg, Ident, LitStr, ReturnType, Signature};
 
 pub(crate) fn step(f: &StepFn, config: &StepConfig) -> TokenStream {
     let item = user_fn(f.item);
     let companion = companion_struct(f.item);
     let cfgs = f.item.cfg_attrs();
     let rt = &config.runtime;
-    let into_step = rt.into_step();
+    let into_step = rt.trait_into_step();
     let step_def = rt.step_def();
     let ident = &f.item.sig.ident;
     let builder = builder(f, config);
-    let helper = returns_result(f).then(|| output_of_result(rt));
     quote! {
         #item
         #companion
         #(#cfgs)*
         const _: () = {
-            #helper
             #[allow(deprecated)]
             impl #into_step for #ident {
                 fn into_step(self) -> #step_def {
@@ -34,42 +32,6 @@ pub(crate) fn step(f: &StepFn, config: &StepConfig) -> TokenStream {
                 }
             }
         };
-    }
-}
-
-/// Whether the function is written to return `Result<…>` (any path ending in
-/// `Result`, such as `batch::Result<impl Tasklet>`).
-fn returns_result(f: &StepFn) -> bool {
-    let ReturnType::Type(_, ty) = &f.item.sig.output else {
-        return false;
-    };
-    let mut ty = &**ty;
-    while let Type::Paren(TypeParen { elem, .. }) | Type::Group(TypeGroup { elem, .. }) = ty {
-        ty = elem;
-    }
-    matches!(ty, Type::Path(TypePath { qself: None, path })
-    if path.segments.last().is_some_and(|last| {
-        last.ident == "Result" && matches!(last.arguments, PathArguments::AngleBracketed(_))
-    }))
-}
-
-/// `IntoStepOutput` is implemented both for any `X` and for `Result<X, E>`, so for a
-/// `Result<impl ChunkStep<..>, E>` value rustc sees two candidates and cannot pick
-/// `X` ("type annotations needed"): nothing else in the call names the step's type,
-/// and an `impl Trait` type cannot be written out. Passing the value through this
-/// function fixes `X` to the `Ok` type by unification, which selects the `Result`
-/// impl.
-fn output_of_result(rt: &Runtime) -> TokenStream {
-    let result = runtime::core_result();
-    let batch_result = rt.result();
-    let into_step_output = rt.into_step_output();
-    quote! {
-        fn __batch_output_of_result<X, E>(value: #result<X, E>) -> #batch_result<X>
-        where
-            #result<X, E>: #into_step_output<X>,
-        {
-            <#result<X, E> as #into_step_output<X>>::into_step_output(value)
-        }
     }
 }
 
@@ -93,10 +55,17 @@ fn builder(f: &StepFn, config: &StepConfig) -> TokenStream {
     if let Some(allow) = &config.allow_start_if_complete {
         builder.extend(quote!(.allow_start_if_complete(#allow)));
     }
-    let finish = match config.chunk {
-        Some(_) => quote!(chunk),
-        None => quote!(tasklet),
-    };
+    // Spanned on the return type: when the function returns a chunk step but `chunk`
+    // is missing (or the reverse), the unmet `Tasklet` / `ChunkStep` bound of this
+    // call is reported on the return type, next to the runtime's hint.
+    let finish = Ident::new(
+        if config.chunk.is_some() {
+            "chunk"
+        } else {
+            "tasklet"
+        },
+        output_span(&f.item.sig),
+    );
     let factory = factory(f, rt);
     quote!(#builder.#finish(#factory))
 }
@@ -105,8 +74,8 @@ fn builder(f: &StepFn, config: &StepConfig) -> TokenStream {
 /// from the scope, calls the user's function, and accepts `X` or `Result<X, E>`.
 fn factory(f: &StepFn, rt: &Runtime) -> TokenStream {
     let step_scope = rt.step_scope();
-    let from_step_scope = rt.from_step_scope();
-    let into_step_output = rt.into_step_output();
+    let from_step_scope = rt.trait_from_step_scope();
+    let into_step_output = rt.trait_into_step_output();
     let sig = &f.item.sig;
     let ident = &sig.ident;
 
@@ -129,16 +98,13 @@ fn factory(f: &StepFn, rt: &Runtime) -> TokenStream {
     if sig.asyncness.is_some() {
         call = quote!(#call.await);
     }
-    // An unsuitable return type is reported on the return type.
-    let output_span = match &sig.output {
-        ReturnType::Type(_, ty) => ty.span(),
-        ReturnType::Default => ident.span(),
-    };
-    let output = if returns_result(f) {
-        quote_spanned!(output_span=> __batch_output_of_result(#call))
-    } else {
-        quote_spanned!(output_span=> #into_step_output::into_step_output(#call))
-    };
+    // An unsuitable return type (say, an error type that does not convert into the
+    // framework's) is reported on the return type: the converted value is a single
+    // token carrying that span.
+    let output_span = output_span(sig);
+    let value = Ident::new("__batch_value", output_span);
+    let convert = quote_spanned!(output_span=> #into_step_output::into_step_output(#value));
+    let output = quote!(let #value = #call; #convert);
 
     let scope_pattern = if f.inputs.is_empty() {
         quote!(_)
@@ -150,6 +116,13 @@ fn factory(f: &StepFn, rt: &Runtime) -> TokenStream {
             #(#bindings)*
             #output
         }
+    }
+}
+
+fn output_span(sig: &Signature) -> Span {
+    match &sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => sig.ident.span(),
     }
 }
 
@@ -180,7 +153,7 @@ pub(crate) fn fallback(item: &FnItem, rt: &Runtime, error: syn::Error) -> TokenS
     }
     let companion = companion_struct(item);
     let cfgs = item.cfg_attrs();
-    let into_step = rt.into_step();
+    let into_step = rt.trait_into_step();
     let step_def = rt.step_def();
     let ident = &item.sig.ident;
     let stub = runtime::unreachable_stub();

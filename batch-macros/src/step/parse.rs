@@ -4,9 +4,11 @@
 use crate::args::{self, Flag, KeyValue};
 use crate::errors::{Errors, Once};
 use crate::fn_item::FnItem;
+use proc_macro2::TokenStream;
+use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
-use syn::{Attribute, Expr, FnArg, LitStr, Pat, Path, Token, Type};
+use syn::{Attribute, Expr, ExprLit, FnArg, Ident, Lit, LitStr, Pat, Path, Token, Type};
 
 pub(crate) mod kw {
     syn::custom_keyword!(chunk);
@@ -142,9 +144,18 @@ fn param_name(attr: &Attribute, errors: &mut Errors) -> Result<Option<LitStr>, (
     match &attr.meta {
         syn::Meta::Path(_) => Ok(None),
         syn::Meta::NameValue(nv) => {
+            let fix = match &nv.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(name),
+                    ..
+                }) => {
+                    format!("write `#[param({})]`", name.to_token_stream())
+                }
+                _ => PARAM_FORMS.to_owned(),
+            };
             errors.at(
                 nv,
-                format!("`#[param = …]` is not a form of `#[param]`; {PARAM_FORMS}"),
+                format!("`#[param = …]` is not a form of `#[param]`: {fix}"),
             );
             Err(())
         }
@@ -172,20 +183,29 @@ struct ParamArgs(LitStr);
 
 impl Parse for ParamArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let malformed =
-            |span| syn::Error::new(span, format!("malformed `#[param(...)]`: {PARAM_FORMS}"));
-        if input.is_empty() {
-            return Err(malformed(input.span()));
-        }
-        let name = if input.peek(LitStr) {
+        let lookahead = input.lookahead1();
+        let name = if lookahead.peek(LitStr) {
             input.parse()?
-        } else if input.peek(kw::name) && input.peek2(Token![=]) && input.peek3(LitStr) {
+        } else if lookahead.peek(kw::name) {
             input.parse::<KeyValue<kw::name, LitStr>>()?.value
+        } else if input.peek(Ident::peek_any) {
+            let word = input.call(Ident::parse_any)?;
+            return Err(syn::Error::new(
+                word.span(),
+                format!("unknown key `{word}` in `#[param(...)]`: {PARAM_FORMS}"),
+            ));
         } else {
-            return Err(malformed(input.span()));
+            return Err(syn::Error::new(
+                input.span(),
+                format!("malformed `#[param(...)]`: {PARAM_FORMS}"),
+            ));
         };
         if !input.is_empty() {
-            return Err(malformed(input.span()));
+            let rest: TokenStream = input.parse()?;
+            return Err(syn::Error::new_spanned(
+                &rest,
+                format!("`#[param(...)]` names one job parameter: remove `{}`", rest),
+            ));
         }
         Ok(ParamArgs(name))
     }
@@ -268,10 +288,16 @@ mod tests {
              #[param(\"x\", \"y\")] d: u8, #[param] (e, f): (u8, u8), #[param] #[param] g: u8) -> T {}",
         );
         assert_eq!(errors.len(), 6, "{errors:?}");
-        assert!(errors[0].starts_with("`#[param = …]` is not a form"));
+        assert_eq!(
+            errors[0],
+            "`#[param = …]` is not a form of `#[param]`: write `#[param(\"a\")]`"
+        );
         assert!(errors[1].starts_with("malformed `#[param(...)]`"));
         assert!(errors[2].starts_with("a job parameter name cannot be empty"));
-        assert!(errors[3].starts_with("malformed `#[param(...)]`"));
+        assert_eq!(
+            errors[3],
+            "`#[param(...)]` names one job parameter: remove `, \"y\"`"
+        );
         assert!(errors[4].contains("not a plain name"));
         assert!(errors[5].starts_with("duplicate `param`"));
     }

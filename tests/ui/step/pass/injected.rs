@@ -1,6 +1,7 @@
 //! Arguments without `#[param]` come from `FromStepScope`.
 use batch::prelude::*;
-use batch::step::{StepIdentity, StepScope};
+use batch::item::StepIdentity;
+use batch::step::StepScope;
 
 #[derive(ExecutionContext, Default, Debug)]
 struct Cursor {
