@@ -865,3 +865,69 @@ async fn the_in_memory_repository_keeps_the_same_rules() {
         Err(LaunchError::AlreadyComplete { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_run_whose_process_died_does_not_block_the_restart() {
+    let db = db();
+    let repo = open(&db).await;
+    let params = JobParameters::new().with("k", "crash");
+    // A run owned by a process that has exited, left STARTED as `kill -9` leaves it.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    child.wait().unwrap();
+    let ticks: u64 = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut dead = repo.create_job_execution("crashy", &params).await.unwrap();
+    dead.status = BatchStatus::Started;
+    dead.exit_status = ExitStatus::executing().with_description(format!(
+        "running in process {pid} (started {ticks}) on {}",
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim()
+    ));
+    repo.update_job_execution(&mut dead).await.unwrap();
+
+    // A run owned by this live process blocks a second launch.
+    let mut live = repo
+        .create_job_execution("crashy", &JobParameters::new().with("k", "live"))
+        .await
+        .unwrap();
+    live.status = BatchStatus::Started;
+    live.exit_status =
+        ExitStatus::executing().with_description(batch::repository::owner::current_owner());
+    repo.update_job_execution(&mut live).await.unwrap();
+    let err = repo
+        .create_job_execution("crashy", &JobParameters::new().with("k", "live"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LaunchError::AlreadyRunning { .. }), "{err}");
+
+    let launcher = JobLauncher::new(repo);
+    let restarted = launcher
+        .run(
+            job("crashy", vec![list_step("s", 2, vec!["a", "b"], None)]),
+            params,
+        )
+        .await
+        .unwrap();
+    assert_eq!(restarted.status, BatchStatus::Completed);
+    assert_eq!(restarted.instance.id, dead.instance.id);
+    let p = pool(&db).await;
+    let (status, message): (String, String) = sqlx::query_as(
+        "SELECT STATUS, EXIT_MESSAGE FROM BATCH_JOB_EXECUTION WHERE JOB_EXECUTION_ID = ?1",
+    )
+    .bind(dead.id)
+    .fetch_one(&p)
+    .await
+    .unwrap();
+    assert_eq!(status, "FAILED");
+    assert!(
+        message.contains(&format!("process {pid}")) && message.contains("gone"),
+        "{message}"
+    );
+}

@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::execution::{BatchStatus, ExitStatus, JobExecution, now};
 use crate::job::{IntoJob, Job, JobExecutionListener, Target};
 use crate::params::JobParameters;
-use crate::repository::{JobRepository, LaunchError};
+use crate::repository::{JobRepository, LaunchError, owner};
 use crate::step::{
     ChunkListener, Resources, StepExecutionListener, StepListeners, StepOutcome, StopSignal,
     handle_step,
@@ -86,7 +86,11 @@ impl JobLauncher {
             .await?;
         execution.start_time = Some(now());
         execution.status = BatchStatus::Started;
+        // Until the run ends, EXIT_MESSAGE names its owner, so that a launch finding it
+        // STARTED after this process died can tell (see `repository::owner`).
+        execution.exit_status = ExitStatus::executing().with_description(owner::current_owner());
         self.repository.update_job_execution(&mut execution).await?;
+        let heartbeat = self.start_heartbeat(execution.id);
         tracing::info!(job = %job.name, instance = execution.instance.id, execution = execution.id, parameters = %parameters, "job started");
 
         let listeners: Vec<_> = job
@@ -110,11 +114,28 @@ impl JobLauncher {
         for l in &listeners {
             l.after_job(&mut execution);
         }
+        heartbeat.abort();
         execution.end_time = Some(now());
         self.repository.update_job_context(&execution).await?;
         self.repository.update_job_execution(&mut execution).await?;
         tracing::info!(job = %job.name, execution = execution.id, status = %execution.status, "job finished");
         Ok(execution)
+    }
+
+    /// Refreshes the execution's LAST_UPDATED a few times per lease while it runs.
+    fn start_heartbeat(&self, execution_id: i64) -> tokio::task::JoinHandle<()> {
+        let repository = self.repository.clone();
+        let every = (repository.lease() / 4).max(std::time::Duration::from_millis(50));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = repository.heartbeat(execution_id).await {
+                    tracing::warn!(error = %e, "heartbeat failed");
+                }
+            }
+        })
     }
 
     async fn run_flow(

@@ -4,7 +4,10 @@
 
 use std::sync::Mutex;
 
-use super::{BoxFuture, ChunkTx, JobRepository, LaunchError, RepositoryError, check_restartable};
+use super::{
+    BoxFuture, ChunkTx, ExecutionSummary, JobRepository, LaunchError, RepositoryError,
+    check_restartable, died_message,
+};
 use crate::context::ExecutionContext;
 use crate::execution::{BatchStatus, ExitStatus, JobExecution, JobInstance, StepExecution, now};
 use crate::params::JobParameters;
@@ -54,6 +57,26 @@ fn update_versioned<T>(
 }
 
 impl State {
+    fn mark_dead(&mut self, execution_id: i64, message: &str) {
+        let end = now();
+        for e in self.executions.iter_mut().filter(|e| e.id == execution_id) {
+            e.status = BatchStatus::Failed;
+            e.exit_status = ExitStatus::failed().with_description(message);
+            e.end_time = Some(end);
+            e.version += 1;
+        }
+        for st in self
+            .steps
+            .iter_mut()
+            .filter(|st| st.job_execution_id == execution_id && st.status.is_running())
+        {
+            st.status = BatchStatus::Failed;
+            st.exit_status = ExitStatus::failed().with_description(message);
+            st.end_time = Some(end);
+            st.version += 1;
+        }
+    }
+
     fn save_step(
         &mut self,
         step: &mut StepExecution,
@@ -97,15 +120,34 @@ impl JobRepository for InMemoryJobRepository {
                     .cloned();
                 let (instance, context) = match existing {
                     Some(instance) => {
-                        let mut runs: Vec<_> = s
+                        let summaries: Vec<_> = s
                             .executions
                             .iter()
                             .filter(|e| e.instance.id == instance.id)
+                            .map(|e| ExecutionSummary {
+                                id: e.id,
+                                status: e.status,
+                                exit_message: e.exit_status.description.clone(),
+                                last_updated: e.last_updated,
+                            })
                             .collect();
-                        let statuses: Vec<_> = runs.iter().map(|e| (e.id, e.status)).collect();
-                        check_restartable(&instance, parameters, &statuses)?;
-                        runs.sort_by_key(|e| e.id);
-                        let context = runs.last().map(|e| e.context.clone()).unwrap_or_default();
+                        let dead = check_restartable(
+                            &instance,
+                            parameters,
+                            &summaries,
+                            now(),
+                            self.lease(),
+                        )?;
+                        for (id, reason) in dead {
+                            s.mark_dead(id, &died_message(&reason));
+                        }
+                        let context = s
+                            .executions
+                            .iter()
+                            .filter(|e| e.instance.id == instance.id)
+                            .max_by_key(|e| e.id)
+                            .map(|e| e.context.clone())
+                            .unwrap_or_default();
                         (instance, context)
                     }
                     None => {
@@ -302,6 +344,17 @@ impl JobRepository for InMemoryJobRepository {
                     .find(|i| i.job_name == job_name && i.job_key == key)
                     .cloned())
             })
+        })
+    }
+
+    fn heartbeat(&self, execution_id: i64) -> BoxFuture<'_, Result<(), RepositoryError>> {
+        Box::pin(async move {
+            self.with(|s| {
+                for e in s.executions.iter_mut().filter(|e| e.id == execution_id) {
+                    e.last_updated = Some(now());
+                }
+            });
+            Ok(())
         })
     }
 

@@ -9,6 +9,9 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
 
 use crate::context::ContextError;
 use crate::error::{Error, Result};
@@ -16,6 +19,7 @@ use crate::execution::{BatchStatus, JobExecution, JobInstance, StepExecution};
 use crate::params::{JobParameters, ParameterError};
 
 mod memory;
+pub mod owner;
 mod sqlite;
 
 pub use memory::InMemoryJobRepository;
@@ -93,27 +97,45 @@ pub enum LaunchError {
     Repository(#[from] RepositoryError),
 }
 
+/// What the launch rules need to know of an earlier execution of the instance.
+#[derive(Debug, Clone)]
+pub struct ExecutionSummary {
+    pub id: i64,
+    pub status: BatchStatus,
+    pub exit_message: String,
+    pub last_updated: Option<NaiveDateTime>,
+}
+
 /// Applies the launch rules to the executions of an existing instance: a running one
-/// refuses the launch (already running), a COMPLETED or ABANDONED one refuses it
-/// (already complete, with or without identifying parameters), an UNKNOWN one cannot
-/// be restarted; otherwise the instance restarts.
+/// refuses the launch (already running) unless its owner is dead, a COMPLETED or
+/// ABANDONED one refuses it (already complete, with or without identifying
+/// parameters), an UNKNOWN one cannot be restarted; otherwise the instance restarts.
+///
+/// Returns the running executions whose owner is dead, with the reason: the caller
+/// marks them FAILED in the same transaction before recording the restart.
 pub fn check_restartable(
     instance: &JobInstance,
     parameters: &JobParameters,
-    executions: &[(i64, BatchStatus)],
-) -> std::result::Result<(), LaunchError> {
-    for &(execution_id, status) in executions {
-        if status.is_running() {
-            return Err(LaunchError::AlreadyRunning {
-                job_name: instance.job_name.clone(),
-                instance_id: instance.id,
-                execution_id,
-                status,
-            });
+    executions: &[ExecutionSummary],
+    now: NaiveDateTime,
+    lease: Duration,
+) -> std::result::Result<Vec<(i64, String)>, LaunchError> {
+    let mut dead = Vec::new();
+    for e in executions.iter().filter(|e| e.status.is_running()) {
+        match owner::dead_owner_reason(&e.exit_message, e.last_updated, now, lease) {
+            Some(reason) => dead.push((e.id, reason)),
+            None => {
+                return Err(LaunchError::AlreadyRunning {
+                    job_name: instance.job_name.clone(),
+                    instance_id: instance.id,
+                    execution_id: e.id,
+                    status: e.status,
+                });
+            }
         }
     }
-    for &(execution_id, status) in executions {
-        match status {
+    for e in executions {
+        match e.status {
             BatchStatus::Completed | BatchStatus::Abandoned => {
                 return Err(LaunchError::AlreadyComplete {
                     job_name: instance.job_name.clone(),
@@ -129,14 +151,22 @@ pub fn check_restartable(
                     job_name: instance.job_name.clone(),
                     instance_id: instance.id,
                     reason: format!(
-                        "execution {execution_id} ended in status UNKNOWN; mark it ABANDONED or FAILED first"
+                        "execution {} ended in status UNKNOWN; mark it ABANDONED or FAILED first",
+                        e.id
                     ),
                 });
             }
             _ => {}
         }
     }
-    Ok(())
+    Ok(dead)
+}
+
+/// The exit message of an execution found dead at a launch.
+pub(crate) fn died_message(reason: &str) -> String {
+    format!(
+        "the run was found dead at the next launch ({reason}); marked FAILED so the instance can restart"
+    )
 }
 
 /// The transaction of one chunk on the repository database. A writer that writes to
@@ -272,6 +302,19 @@ pub trait JobRepository: Send + Sync + 'static {
         job_name: &'a str,
         parameters: &'a JobParameters,
     ) -> BoxFuture<'a, std::result::Result<Option<JobInstance>, RepositoryError>>;
+
+    /// Refreshes LAST_UPDATED of a running execution (its owner's heartbeat), without
+    /// touching its VERSION.
+    fn heartbeat(
+        &self,
+        execution_id: i64,
+    ) -> BoxFuture<'_, std::result::Result<(), RepositoryError>>;
+
+    /// How long a running execution may go without a heartbeat before a launch
+    /// presumes its owner dead (when the owner cannot be checked directly).
+    fn lease(&self) -> Duration {
+        owner::DEFAULT_LEASE
+    }
 
     /// Every execution of an instance, newest first, with their step executions.
     fn job_executions<'a>(

@@ -17,8 +17,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqliteConnection};
 
 use super::{
-    BoxFuture, ChunkTx, JobRepository, LaunchError, RepositoryError, TxInner, check_restartable,
-    exit_message,
+    BoxFuture, ChunkTx, ExecutionSummary, JobRepository, LaunchError, RepositoryError, TxInner,
+    check_restartable, died_message, exit_message,
 };
 use crate::context::ExecutionContext;
 use crate::execution::{
@@ -175,6 +175,7 @@ const COLUMNS: &[(&str, &[&str])] = &[
 #[derive(Clone)]
 pub struct SqliteJobRepository {
     pool: SqlitePool,
+    lease: Duration,
 }
 
 impl SqliteJobRepository {
@@ -204,9 +205,19 @@ impl SqliteJobRepository {
             .connect_with(options)
             .await
             .map_err(unreachable)?;
-        let repo = Self { pool };
+        let repo = Self {
+            pool,
+            lease: super::owner::DEFAULT_LEASE,
+        };
         repo.ensure_schema().await?;
         Ok(repo)
+    }
+
+    /// How long a running execution on another host may go without a heartbeat before
+    /// a launch presumes it dead.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
     }
 
     /// The connection pool of the repository's database, for steps whose data lives in
@@ -260,6 +271,38 @@ impl SqliteJobRepository {
             .await
             .map_err(RepositoryError::db("committing the schema"))
     }
+}
+
+/// Marks a dead run and its running steps FAILED.
+async fn mark_dead(
+    conn: &mut SqliteConnection,
+    execution_id: i64,
+    message: &str,
+) -> Result<(), RepositoryError> {
+    let end = now();
+    let message = exit_message(message);
+    sqlx::query(
+        "UPDATE BATCH_JOB_EXECUTION SET STATUS = 'FAILED', EXIT_CODE = 'FAILED', EXIT_MESSAGE = ?1, \
+         END_TIME = ?2, LAST_UPDATED = ?2, VERSION = VERSION + 1 WHERE JOB_EXECUTION_ID = ?3",
+    )
+    .bind(&message)
+    .bind(end)
+    .bind(execution_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(RepositoryError::db(format!("marking dead job execution {execution_id} FAILED")))?;
+    sqlx::query(
+        "UPDATE BATCH_STEP_EXECUTION SET STATUS = 'FAILED', EXIT_CODE = 'FAILED', EXIT_MESSAGE = ?1, \
+         END_TIME = ?2, LAST_UPDATED = ?2, VERSION = VERSION + 1 \
+         WHERE JOB_EXECUTION_ID = ?3 AND STATUS IN ('STARTING', 'STARTED', 'STOPPING')",
+    )
+    .bind(&message)
+    .bind(end)
+    .bind(execution_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(RepositoryError::db(format!("marking the steps of dead job execution {execution_id} FAILED")))?;
+    Ok(())
 }
 
 async fn next_id(conn: &mut SqliteConnection, seq: &'static str) -> Result<i64, RepositoryError> {
@@ -504,7 +547,7 @@ impl JobRepository for SqliteJobRepository {
                         job_key: key.clone(),
                     };
                     let rows = sqlx::query(
-                        "SELECT JOB_EXECUTION_ID, STATUS FROM BATCH_JOB_EXECUTION \
+                        "SELECT JOB_EXECUTION_ID, STATUS, EXIT_MESSAGE, LAST_UPDATED FROM BATCH_JOB_EXECUTION \
                          WHERE JOB_INSTANCE_ID = ?1 ORDER BY JOB_EXECUTION_ID DESC",
                     )
                     .bind(instance.id)
@@ -513,14 +556,27 @@ impl JobRepository for SqliteJobRepository {
                     .map_err(RepositoryError::db(
                         "reading the executions of the instance",
                     ))?;
-                    let mut statuses = Vec::with_capacity(rows.len());
+                    let mut summaries = Vec::with_capacity(rows.len());
                     for row in &rows {
                         let id: i64 = row.get(0);
-                        statuses.push((id, status_of(row.get(1), &format!("job execution {id}"))?));
+                        let what = format!("job execution {id}");
+                        summaries.push(ExecutionSummary {
+                            id,
+                            status: status_of(row.get(1), &what)?,
+                            exit_message: row
+                                .try_get::<Option<String>, _>(2)
+                                .map_err(corrupt(&what))?
+                                .unwrap_or_default(),
+                            last_updated: row.try_get(3).map_err(corrupt(&what))?,
+                        });
                     }
-                    check_restartable(&instance, parameters, &statuses)?;
-                    let context = match statuses.first() {
-                        Some(&(last, _)) => {
+                    let dead =
+                        check_restartable(&instance, parameters, &summaries, now(), self.lease)?;
+                    for (id, reason) in dead {
+                        mark_dead(&mut tx, id, &died_message(&reason)).await?;
+                    }
+                    let context = match summaries.first() {
+                        Some(&ExecutionSummary { id: last, .. }) => {
                             let row = sqlx::query(
                                 "SELECT SHORT_CONTEXT, SERIALIZED_CONTEXT FROM BATCH_JOB_EXECUTION_CONTEXT WHERE JOB_EXECUTION_ID = ?1",
                             )
@@ -863,6 +919,26 @@ impl JobRepository for SqliteJobRepository {
                 job_key: key,
             }))
         })
+    }
+
+    fn heartbeat(&self, execution_id: i64) -> BoxFuture<'_, Result<(), RepositoryError>> {
+        Box::pin(async move {
+            sqlx::query(
+                "UPDATE BATCH_JOB_EXECUTION SET LAST_UPDATED = ?1 WHERE JOB_EXECUTION_ID = ?2",
+            )
+            .bind(now())
+            .bind(execution_id)
+            .execute(&self.pool)
+            .await
+            .map_err(RepositoryError::db(format!(
+                "refreshing the heartbeat of job execution {execution_id}"
+            )))?;
+            Ok(())
+        })
+    }
+
+    fn lease(&self) -> Duration {
+        self.lease
     }
 
     fn job_executions<'a>(
