@@ -90,6 +90,12 @@ pub struct Classifier<T> {
     default: T,
 }
 
+impl<T: Clone + Default> Default for Classifier<T> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
 impl<T: Clone> Classifier<T> {
     pub fn new(default: T) -> Self {
         Self {

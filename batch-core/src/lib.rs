@@ -8,6 +8,7 @@ pub mod classify;
 pub mod context;
 pub mod error;
 pub mod execution;
+pub mod fault;
 pub mod item;
 pub mod job;
 pub mod launch;

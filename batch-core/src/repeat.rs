@@ -178,6 +178,21 @@ pub trait CompletionPolicy: Send + Sync {
     }
 }
 
+impl<P: CompletionPolicy + ?Sized> CompletionPolicy for Arc<P> {
+    fn start(&self, parent: Option<&RepeatContext>) -> RepeatContext {
+        (**self).start(parent)
+    }
+    fn is_complete_with(&self, ctx: &RepeatContext, result: RepeatStatus) -> bool {
+        (**self).is_complete_with(ctx, result)
+    }
+    fn is_complete(&self, ctx: &RepeatContext) -> bool {
+        (**self).is_complete(ctx)
+    }
+    fn update(&self, ctx: &RepeatContext) {
+        (**self).update(ctx)
+    }
+}
+
 /// Complete only when an iteration says FINISHED (the step loop's default).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultResultCompletionPolicy;

@@ -12,13 +12,17 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use crate::chunk::{ChunkRunner, ChunkStep};
+use crate::chunk::{ChunkConfig, ChunkRunner, ChunkStep};
+use crate::classify::ErrorMatcher;
 use crate::context::{ContextState, ExecutionContext};
 use crate::error::{Error, Result};
 use crate::execution::{BatchStatus, ExitStatus, JobExecution, StepCounts, StepExecution, now};
+use crate::fault::{Backoff, FaultToleranceSpec, RetryListener, SkipListener};
 use crate::item::StepIdentity;
 use crate::params::{FromParamValue, JobParameters};
+use crate::repeat::CompletionPolicy;
 use crate::repository::{BoxFuture, JobRepository};
 use crate::tasklet::{Tasklet, TaskletRunner};
 
@@ -372,20 +376,119 @@ impl IntoStep for StepDef {
 pub struct StepBuilder {
     name: String,
     chunk_size: u64,
+    completion: Completion,
     start_limit: u32,
     allow_start_if_complete: bool,
     listeners: StepListeners,
+    fault: FaultToleranceSpec,
+    skip_listeners: Vec<ErasedSkipListener>,
 }
+
+/// When a chunk is complete.
+#[derive(Clone)]
+pub(crate) enum Completion {
+    /// After the chunk size (the default).
+    Size,
+    /// After the chunk size, or once the chunk has taken this long.
+    SizeOrTimeout(Duration),
+    /// As a custom policy says.
+    Policy(Arc<dyn CompletionPolicy>),
+}
+
+/// A `SkipListener<I, O>` whose item types are checked when the step is built for
+/// its reader and writer (the builder itself does not know them).
+pub(crate) type ErasedSkipListener = Arc<dyn Any + Send + Sync>;
 
 impl StepBuilder {
     pub fn new(name: &str) -> Self {
         Self {
             name: name.to_owned(),
             chunk_size: 1,
+            completion: Completion::Size,
             start_limit: u32::MAX,
             allow_start_if_complete: false,
             listeners: StepListeners::default(),
+            fault: FaultToleranceSpec::default(),
+            skip_listeners: Vec::new(),
         }
+    }
+
+    /// A chunk is also complete once it has taken `timeout`, full or not.
+    pub fn chunk_timeout(mut self, timeout: Duration) -> Self {
+        self.completion = Completion::SizeOrTimeout(timeout);
+        self
+    }
+
+    /// A custom policy decides when a chunk is complete (the chunk size still sets how
+    /// much room a chunk's buffer starts with).
+    pub fn completion_policy(mut self, policy: impl CompletionPolicy + 'static) -> Self {
+        self.completion = Completion::Policy(Arc::new(policy));
+        self
+    }
+
+    fn fault_tolerant(mut self, f: impl FnOnce(&mut FaultToleranceSpec)) -> Self {
+        self.fault.enabled = true;
+        f(&mut self.fault);
+        self
+    }
+
+    /// Retry errors that match (found anywhere in the source chain).
+    pub fn retry(self, matcher: ErrorMatcher) -> Self {
+        self.fault_tolerant(|f| f.retry.push(matcher))
+    }
+
+    /// Never retry errors that match, even when `retry` matches them too.
+    pub fn no_retry(self, matcher: ErrorMatcher) -> Self {
+        self.fault_tolerant(|f| f.no_retry.push(matcher))
+    }
+
+    /// Total attempts per item (processor) or chunk (writer), the first included.
+    pub fn retry_limit(self, limit: u32) -> Self {
+        self.fault_tolerant(|f| f.retry_limit = Some(limit))
+    }
+
+    pub fn backoff(self, backoff: Backoff) -> Self {
+        self.fault_tolerant(|f| f.backoff = backoff)
+    }
+
+    /// Skip items whose errors match.
+    pub fn skip(self, matcher: ErrorMatcher) -> Self {
+        self.fault_tolerant(|f| f.skip.push(matcher))
+    }
+
+    /// Never skip errors that match, even when `skip` matches them too.
+    pub fn no_skip(self, matcher: ErrorMatcher) -> Self {
+        self.fault_tolerant(|f| f.no_skip.push(matcher))
+    }
+
+    /// How many items the step may skip in all (default 10).
+    pub fn skip_limit(self, limit: u64) -> Self {
+        self.fault_tolerant(|f| f.skip_limit = Some(limit))
+    }
+
+    /// Errors that leave the chunk's transaction to commit.
+    pub fn no_rollback(self, matcher: ErrorMatcher) -> Self {
+        self.fault_tolerant(|f| f.no_rollback.push(matcher))
+    }
+
+    /// Cache each item's processor output across retries and scans, so each item is
+    /// processed once (for processors with side effects or high cost).
+    pub fn processor_non_transactional(self) -> Self {
+        self.fault_tolerant(|f| f.processor_non_transactional = true)
+    }
+
+    pub fn retry_listener(self, listener: Arc<dyn RetryListener>) -> Self {
+        self.fault_tolerant(|f| f.retry_listeners.push(listener))
+    }
+
+    /// A skip listener for a step reading `I` and writing `O` (it hears nothing unless
+    /// the step skips, i.e. is configured with `skip`).
+    pub fn skip_listener<I: 'static, O: 'static>(
+        mut self,
+        listener: Arc<dyn SkipListener<I, O>>,
+    ) -> Self {
+        self.skip_listeners.push(Arc::new(listener));
+        self
     }
 
     /// Items per chunk (the commit interval).
@@ -425,7 +528,15 @@ impl StepBuilder {
         I: Send + Sync + 'static,
         O: Send + Sync + 'static,
     {
-        let runner = ChunkRunner::new(factory, self.chunk_size);
+        let runner = ChunkRunner::new(
+            factory,
+            ChunkConfig {
+                size: self.chunk_size,
+                completion: self.completion.clone(),
+                fault: self.fault.build(),
+                skip_listeners: self.skip_listeners.clone(),
+            },
+        );
         self.finish(Arc::new(runner))
     }
 

@@ -17,10 +17,18 @@ use std::marker::PhantomData;
 use crate::context::ExecutionContext;
 use crate::error::{Error, Result};
 use crate::execution::Contribution;
+use crate::fault::FaultTolerance;
 use crate::item::{ItemProcessor, ItemReader, ItemWriter, WriteContext};
-use crate::repeat::{Next, RepeatContext, RepeatStatus, RepeatTemplate, SimpleCompletionPolicy};
+use crate::repeat::{
+    CompletionPolicy, CompositeCompletionPolicy, Next, RepeatContext, RepeatStatus, RepeatTemplate,
+    SimpleCompletionPolicy, TimeoutTerminationPolicy,
+};
 use crate::repository::{BoxFuture, ChunkTx};
-use crate::step::{StepInterrupted, StepOutput, StepRunner, StepRuntime, StepScope};
+use crate::step::{
+    Completion, ErasedSkipListener, StepInterrupted, StepOutput, StepRunner, StepRuntime, StepScope,
+};
+
+mod fault_tolerant;
 
 /// The parts of a chunk step: a reader of `I`, a processor from `I` to `O` (or none,
 /// when `I` is written as read) and a writer of `O`. Made by [`chunk`] or
@@ -110,6 +118,19 @@ pub trait ChunkProcessor<I, O>: Send {
         outputs: &'a mut Vec<O>,
         filtered: &'a mut u64,
     ) -> impl Future<Output = Result<&'a [O]>> + Send + 'a;
+
+    /// One item, for the fault-tolerant loop (never called when `pass_through` hands
+    /// every item over as its own output).
+    fn process_item<'a>(
+        &'a mut self,
+        item: &'a I,
+    ) -> impl Future<Output = Result<Option<O>>> + Send + 'a
+    where
+        O: 'a;
+
+    /// `Ok(output)` when the item is its own output (no processor), `Err(item)` when
+    /// it must be processed.
+    fn pass_through(item: I) -> std::result::Result<O, I>;
 }
 
 impl<I: Sync, O: Send + Sync, P: ItemProcessor<I, O>> ChunkProcessor<I, O> for WithProcessor<P> {
@@ -128,6 +149,20 @@ impl<I: Sync, O: Send + Sync, P: ItemProcessor<I, O>> ChunkProcessor<I, O> for W
         }
         Ok(outputs.as_slice())
     }
+
+    fn process_item<'a>(
+        &'a mut self,
+        item: &'a I,
+    ) -> impl Future<Output = Result<Option<O>>> + Send + 'a
+    where
+        O: 'a,
+    {
+        self.0.process(item)
+    }
+
+    fn pass_through(item: I) -> std::result::Result<O, I> {
+        Err(item)
+    }
 }
 
 impl<I: Sync + Send> ChunkProcessor<I, I> for NoProcessor {
@@ -138,6 +173,22 @@ impl<I: Sync + Send> ChunkProcessor<I, I> for NoProcessor {
         _filtered: &'a mut u64,
     ) -> impl Future<Output = Result<&'a [I]>> + Send + 'a {
         std::future::ready(Ok(inputs))
+    }
+
+    fn process_item<'a>(
+        &'a mut self,
+        _item: &'a I,
+    ) -> impl Future<Output = Result<Option<I>>> + Send + 'a
+    where
+        I: 'a,
+    {
+        std::future::ready(Err(Error::msg(
+            "a step without processor has no item to process: its items are their own outputs",
+        )))
+    }
+
+    fn pass_through(item: I) -> std::result::Result<I, I> {
+        Ok(item)
     }
 }
 
@@ -242,18 +293,41 @@ fn rolled_back(rt: &mut StepRuntime<'_>, error: Error) -> Error {
 /// Names the spec and item types a runner works with, without owning any.
 type Marker<S, I, O> = PhantomData<fn() -> (S, I, O)>;
 
+/// How a chunk step runs: its chunk size and completion, and its fault tolerance.
+pub(crate) struct ChunkConfig {
+    pub(crate) size: u64,
+    pub(crate) completion: Completion,
+    pub(crate) fault: Option<FaultTolerance>,
+    pub(crate) skip_listeners: Vec<ErasedSkipListener>,
+}
+
+impl ChunkConfig {
+    /// The chunk loop's completion policy.
+    fn policy(&self) -> Box<dyn CompletionPolicy> {
+        let size = SimpleCompletionPolicy::new(self.size);
+        match &self.completion {
+            Completion::Size => Box::new(size),
+            Completion::SizeOrTimeout(t) => Box::new(CompositeCompletionPolicy::new(vec![
+                Box::new(size),
+                Box::new(TimeoutTerminationPolicy::new(*t)),
+            ])),
+            Completion::Policy(p) => Box::new(p.clone()),
+        }
+    }
+}
+
 /// Builds the parts from the scope when the step starts and runs the chunk loop.
 pub(crate) struct ChunkRunner<F, S, I, O> {
     factory: F,
-    chunk_size: u64,
+    config: ChunkConfig,
     _types: Marker<S, I, O>,
 }
 
 impl<F, S, I, O> ChunkRunner<F, S, I, O> {
-    pub(crate) fn new(factory: F, chunk_size: u64) -> Self {
+    pub(crate) fn new(factory: F, config: ChunkConfig) -> Self {
         Self {
             factory,
-            chunk_size,
+            config,
             _types: PhantomData,
         }
     }
@@ -277,19 +351,37 @@ where
                 writer,
                 _types: PhantomData,
             };
+            let chunk_loop = RepeatTemplate::with_policy_box(self.config.policy());
+            let capacity = self.config.size.min(1 << 16) as usize;
             parts.open(&rt.execution.context)?;
-            let policy = SimpleCompletionPolicy::new(self.chunk_size);
-            let outcome = run_chunks(&mut parts, policy, self.chunk_size as usize, rt).await;
+            let outcome = match &self.config.fault {
+                None => run_chunks(&mut parts, &chunk_loop, capacity, rt).await,
+                Some(fault) => {
+                    let skip_listeners = fault_tolerant::typed_skip_listeners::<I, O>(
+                        &self.config.skip_listeners,
+                        &rt.execution.step_name,
+                    )?;
+                    fault_tolerant::run(
+                        &mut parts,
+                        &chunk_loop,
+                        capacity,
+                        fault,
+                        &skip_listeners,
+                        rt,
+                    )
+                    .await
+                }
+            };
             let closed = parts.close();
             outcome.and(closed)
         })
     }
 }
 
-struct Parts<I, O, R, P, W> {
-    reader: R,
-    processor: P,
-    writer: W,
+pub(crate) struct Parts<I, O, R, P, W> {
+    pub(crate) reader: R,
+    pub(crate) processor: P,
+    pub(crate) writer: W,
     _types: PhantomData<fn() -> (I, O)>,
 }
 
@@ -309,11 +401,22 @@ impl<I, O, R: ItemReader<I>, P, W: ItemWriter<O>> Parts<I, O, R, P, W> {
         let w = self.writer.close();
         r.and(w)
     }
+
+    /// Saves the streams' starting state, so even a step that fails in its first chunk
+    /// leaves a context a restart can use.
+    async fn save_initial_state(&mut self, rt: &mut StepRuntime<'_>) -> Result<()> {
+        self.update(&mut rt.execution.context)?;
+        if rt.execution.context.is_dirty() {
+            rt.repository.update_step_context(rt.execution).await?;
+            rt.execution.context.clear_dirty();
+        }
+        Ok(())
+    }
 }
 
 async fn run_chunks<I, O, R, P, W>(
     parts: &mut Parts<I, O, R, P, W>,
-    policy: SimpleCompletionPolicy,
+    chunk_loop: &RepeatTemplate,
     capacity: usize,
     mut rt: StepRuntime<'_>,
 ) -> Result<()>
@@ -324,15 +427,8 @@ where
     I: Send + Sync,
     O: Send + Sync,
 {
-    // Save the streams' starting state first, so even a step that fails in its first
-    // chunk leaves a context a restart can use.
-    parts.update(&mut rt.execution.context)?;
-    if rt.execution.context.is_dirty() {
-        rt.repository.update_step_context(rt.execution).await?;
-        rt.execution.context.clear_dirty();
-    }
+    parts.save_initial_state(&mut rt).await?;
     let step_loop = RepeatTemplate::default();
-    let chunk_loop = RepeatTemplate::new(policy);
     let step_ctx = step_loop.start(None);
     let mut inputs: Vec<I> = Vec::with_capacity(capacity);
     let mut outputs: Vec<O> = Vec::with_capacity(capacity);
@@ -345,7 +441,7 @@ where
         }
         let result = one_chunk(
             parts,
-            &chunk_loop,
+            chunk_loop,
             &step_ctx,
             &mut inputs,
             &mut outputs,

@@ -1,0 +1,784 @@
+//! The fault-tolerant chunk loop (Spring Batch's `FaultTolerantChunkProvider` and
+//! `FaultTolerantChunkProcessor`).
+//!
+//! A chunk is read once and kept in a buffer until it commits. Each attempt at it is
+//! one transaction: process the buffered items, write the outputs, commit. An attempt
+//! that fails rolls back and the next attempt starts again from the buffer; the reader
+//! is not called again. Retry state is kept per item for the processor and per chunk
+//! for the writer, and survives the rollbacks. When an item's retries are used up (or
+//! its error is not retryable), the next attempt recovers it without calling the
+//! processor: it is skipped if skippable, otherwise the step fails. When a write
+//! cannot be retried any more and its error is skippable, the chunk is scanned: each
+//! item is processed again and written alone, one item per transaction, so the item
+//! that fails can be skipped and the others written.
+//!
+//! Skips are reported to the skip listeners just before the transaction that found
+//! them commits (never for a transaction that rolls back).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{ChunkBoundary, ChunkProcessor, Parts};
+use crate::error::{Error, Result};
+use crate::execution::Contribution;
+use crate::fault::{
+    FaultTolerance, RetryContext, RetryExhausted, RetrySubject, SkipLimitExceeded, SkipListener,
+};
+use crate::item::{ItemReader, ItemWriter, WriteContext};
+use crate::repeat::{Next, RepeatContext, RepeatStatus, RepeatTemplate};
+use crate::repository::ChunkTx;
+use crate::step::{ErasedSkipListener, StepInterrupted, StepRuntime};
+
+/// The skip listeners registered for the step, checked against its item types.
+pub(crate) fn typed_skip_listeners<I: 'static, O: 'static>(
+    erased: &[ErasedSkipListener],
+    step: &str,
+) -> Result<Vec<Arc<dyn SkipListener<I, O>>>> {
+    erased
+        .iter()
+        .map(|l| {
+            l.downcast_ref::<Arc<dyn SkipListener<I, O>>>().cloned().ok_or_else(|| {
+                Error::msg(format!(
+                    "step `{step}`: a skip listener was registered for other item types than the step's `{}` → `{}`",
+                    std::any::type_name::<I>(),
+                    std::any::type_name::<O>()
+                ))
+            })
+        })
+        .collect()
+}
+
+/// A read error that may not be skipped.
+#[derive(Debug, thiserror::Error)]
+#[error("non-skippable error while reading")]
+pub struct NonSkippableRead(#[source] Box<dyn std::error::Error + Send + Sync>);
+
+/// A processor error marked no-rollback that may not be skipped either. It rolls the
+/// chunk back like any failure; the next attempt then fails the step in recovery.
+#[derive(Debug, thiserror::Error)]
+#[error("non-skippable error in the processor; an error marked no_rollback must also be skippable")]
+pub struct NonSkippableProcess(#[source] Box<dyn std::error::Error + Send + Sync>);
+
+/// How many attempts failed for one item or chunk, and the last error.
+#[derive(Default)]
+struct RetryState {
+    failures: u32,
+    last: Option<Arc<Error>>,
+    /// The last write error was marked no-rollback, but a failed write must still
+    /// roll back so the failing item can be located: such a failure is retried and
+    /// then scanned whatever the policies say (Spring's
+    /// `ForceRollbackForWriteSkipException`).
+    forced: bool,
+}
+
+impl RetryState {
+    /// Whether another attempt is allowed (Spring's `canRetry`): always before the
+    /// first failure, then only for a retryable error within the attempt limit.
+    fn can_retry(&self, fault: &FaultTolerance) -> bool {
+        match &self.last {
+            None => true,
+            Some(e) => {
+                let retryable =
+                    self.forced || (fault.retry.is_retryable(e) && !e.is::<NonSkippableProcess>());
+                retryable && self.failures < fault.retry.attempts()
+            }
+        }
+    }
+}
+
+/// One item of the buffered chunk.
+struct Slot<I, O> {
+    input: Option<I>,
+    /// The output kept between attempts: always for a step without processor (the
+    /// input is its own output), and for a non-transactional processor.
+    cached: Option<O>,
+    retry: RetryState,
+    removed: bool,
+}
+
+/// A skip found in the current chunk, reported when a transaction commits.
+enum PendingSkip<O> {
+    Read(Error),
+    Process(usize, Arc<Error>),
+    Write(O, Arc<Error>),
+}
+
+/// The buffered chunk and everything that must survive its rollbacks.
+struct Buffered<I, O> {
+    slots: Vec<Slot<I, O>>,
+    end: bool,
+    provided: bool,
+    /// Writing one item per transaction to find the failing one.
+    scanning: bool,
+    /// Filters found so far; added to FILTER_COUNT by every attempt that gets as far as
+    /// writing, and reset while scanning (Spring's `UserData.filterCount`, whose
+    /// re-counting on write retries is Spring's behaviour too).
+    filtered: u64,
+    /// Retry state of the write, keyed by the positions still in the chunk.
+    write_retry: HashMap<Vec<usize>, RetryState>,
+    skips: Vec<PendingSkip<O>>,
+}
+
+impl<I, O> Buffered<I, O> {
+    fn new() -> Self {
+        Self {
+            slots: Vec::new(),
+            end: false,
+            provided: false,
+            scanning: false,
+            filtered: 0,
+            write_retry: HashMap::new(),
+            skips: Vec::new(),
+        }
+    }
+
+    fn alive(&self) -> impl Iterator<Item = usize> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.removed)
+            .map(|(i, _)| i)
+    }
+
+    /// Nothing is left to write and no skip waits to be reported.
+    fn is_done(&self) -> bool {
+        self.provided && self.alive().next().is_none() && self.skips.is_empty()
+    }
+}
+
+struct Engine<'f, I, O> {
+    fault: &'f FaultTolerance,
+    skip_listeners: &'f [Arc<dyn SkipListener<I, O>>],
+}
+
+impl<I, O> Engine<'_, I, O> {
+    /// Whether `error` may be skipped now, counting the step's skips so far; an error
+    /// when the skip limit is reached.
+    fn may_skip(&self, error: &Error, rt: &StepRuntime<'_>, c: &Contribution) -> Result<bool> {
+        if !self.fault.skip.is_skippable(error) {
+            return Ok(false);
+        }
+        let skipped = rt.execution.counts.skip() + c.read_skip + c.process_skip + c.write_skip;
+        if skipped < self.fault.skip.limit {
+            Ok(true)
+        } else {
+            Err(Error::new(SkipLimitExceeded {
+                limit: self.fault.skip.limit,
+            })
+            .context(error.report()))
+        }
+    }
+
+    fn rolls_back(&self, error: &Error) -> bool {
+        !self.fault.no_rollback.classify(error)
+    }
+
+    /// Whether a slot's output is kept between attempts rather than made again: when
+    /// there is no processor (the input is its own output) or the processor is
+    /// non-transactional.
+    fn keeps_output(&self, slot: &Slot<I, O>) -> bool {
+        slot.input.is_none() || self.fault.processor_non_transactional
+    }
+
+    fn opened(&self, subject: RetrySubject, state: &RetryState) -> Result<()> {
+        let ctx = RetryContext {
+            subject,
+            retry_count: state.failures,
+        };
+        if self.fault.retry_listeners.iter().all(|l| l.open(&ctx)) {
+            Ok(())
+        } else {
+            Err(Error::msg(format!("a retry listener refused {subject}")))
+        }
+    }
+
+    /// Records a failed attempt; returns the error for the attempt's rollback.
+    fn failed(&self, subject: RetrySubject, state: &mut RetryState, error: Error) -> Error {
+        state.failures += 1;
+        let ctx = RetryContext {
+            subject,
+            retry_count: state.failures,
+        };
+        for l in &self.fault.retry_listeners {
+            l.on_error(&ctx, &error);
+        }
+        let report = error.report();
+        let error = Arc::new(error);
+        for l in &self.fault.retry_listeners {
+            l.close(&ctx, Some(&error));
+        }
+        state.last = Some(error);
+        Error::msg(format!("{subject} failed")).context(report)
+    }
+
+    fn succeeded(&self, subject: RetrySubject, state: &RetryState) {
+        let ctx = RetryContext {
+            subject,
+            retry_count: state.failures,
+        };
+        for l in &self.fault.retry_listeners {
+            l.on_success(&ctx);
+            l.close(&ctx, None);
+        }
+    }
+
+    /// Waits before the next attempt when there will be one.
+    async fn backoff(&self, state: &RetryState) {
+        if state.can_retry(self.fault) {
+            let delay = self.fault.retry.backoff.delay(state.failures);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+
+    /// Whether an error that ended an attempt ends the step too (Spring's list of
+    /// errors the step loop never retries). Every other failure rolls the attempt back
+    /// and the buffered chunk is tried again, where retry state and recovery decide
+    /// what becomes of the failing item.
+    fn ends_step(&self, error: &Error) -> bool {
+        error.is::<SkipLimitExceeded>()
+            || error.is::<RetryExhausted>()
+            || error.is::<NonSkippableRead>()
+            || error.is::<StepInterrupted>()
+            || error.is::<crate::repository::RepositoryError>()
+    }
+
+    /// Reports the chunk's skips, in Spring's order: process, write, read.
+    fn report_skips(&self, chunk: &mut Buffered<I, O>) {
+        let skips = std::mem::take(&mut chunk.skips);
+        if self.skip_listeners.is_empty() {
+            return;
+        }
+        for skip in &skips {
+            if let PendingSkip::Process(pos, e) = skip
+                && let Some(input) = chunk.slots[*pos].input.as_ref()
+            {
+                self.skip_listeners
+                    .iter()
+                    .for_each(|l| l.on_skip_in_process(input, e));
+            }
+        }
+        for skip in &skips {
+            if let PendingSkip::Write(out, e) = skip {
+                self.skip_listeners
+                    .iter()
+                    .for_each(|l| l.on_skip_in_write(out, e));
+            }
+        }
+        for skip in &skips {
+            if let PendingSkip::Read(e) = skip {
+                self.skip_listeners
+                    .iter()
+                    .for_each(|l| l.on_skip_in_read(e));
+            }
+        }
+    }
+}
+
+/// Where a chunk stood when a scan transaction committed in its middle: how many of
+/// its items (from its start) are settled. The reader's own position is saved only at
+/// chunk boundaries, so on restart it resumes at the chunk's start and these items are
+/// read past, neither lost nor written twice (Spring's `ChunkMonitor`).
+const CHUNK_OFFSET: &str = "batch.chunk.offset";
+
+/// Reads past the items a scan committed before the step stopped.
+async fn reposition<I, O, R, P, W>(
+    parts: &mut Parts<I, O, R, P, W>,
+    rt: &mut StepRuntime<'_>,
+) -> Result<()>
+where
+    R: ItemReader<I>,
+{
+    let Some(offset) = rt.execution.context.get::<u64>(CHUNK_OFFSET)? else {
+        return Ok(());
+    };
+    for _ in 0..offset {
+        if parts.reader.read().await?.is_none() {
+            break;
+        }
+    }
+    rt.execution.context.remove(CHUNK_OFFSET);
+    Ok(())
+}
+
+/// Runs the fault-tolerant chunk loop until the reader is exhausted or the step fails.
+pub(crate) async fn run<I, O, R, P, W>(
+    parts: &mut Parts<I, O, R, P, W>,
+    chunk_loop: &RepeatTemplate,
+    capacity: usize,
+    fault: &FaultTolerance,
+    skip_listeners: &[Arc<dyn SkipListener<I, O>>],
+    mut rt: StepRuntime<'_>,
+) -> Result<()>
+where
+    R: ItemReader<I>,
+    P: ChunkProcessor<I, O>,
+    W: ItemWriter<O>,
+    I: Send + Sync,
+    O: Send + Sync,
+{
+    reposition(parts, &mut rt).await?;
+    parts.save_initial_state(&mut rt).await?;
+    let engine = Engine {
+        fault,
+        skip_listeners,
+    };
+    let step_loop = RepeatTemplate::default();
+    let step_ctx = step_loop.start(None);
+    let mut chunk: Buffered<I, O> = Buffered::new();
+    let mut work = Work {
+        outputs: Vec::with_capacity(capacity),
+        keys: Vec::with_capacity(capacity),
+    };
+    let outcome = loop {
+        if step_loop.before(&step_ctx) == Next::Stop {
+            break Ok(());
+        }
+        if rt.stop.is_stopped() {
+            break Err(Error::new(StepInterrupted(rt.execution.step_name.clone())));
+        }
+        let result = match attempt(
+            &engine, parts, chunk_loop, &step_ctx, &mut chunk, &mut work, &mut rt,
+        )
+        .await
+        {
+            Ok(()) if chunk.is_done() => {
+                let end = chunk.end;
+                chunk = Buffered::new();
+                Ok(RepeatStatus::continue_if(!end))
+            }
+            Ok(()) => Ok(RepeatStatus::Continuable),
+            Err(e) if engine.ends_step(&e) => break Err(e),
+            // The attempt rolled back; the buffered chunk is tried again.
+            Err(_) => Ok(RepeatStatus::Continuable),
+        };
+        match step_loop.after(&step_ctx, result) {
+            Ok(Next::Continue) => {}
+            Ok(Next::Stop) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    step_loop.close(&step_ctx);
+    outcome
+}
+
+/// The outputs of one attempt and the chunk positions they came from (buffers reused
+/// from attempt to attempt).
+struct Work<O> {
+    outputs: Vec<O>,
+    keys: Vec<usize>,
+}
+
+/// One transaction over the buffered chunk.
+async fn attempt<I, O, R, P, W>(
+    engine: &Engine<'_, I, O>,
+    parts: &mut Parts<I, O, R, P, W>,
+    chunk_loop: &RepeatTemplate,
+    step_ctx: &RepeatContext,
+    chunk: &mut Buffered<I, O>,
+    work: &mut Work<O>,
+    rt: &mut StepRuntime<'_>,
+) -> Result<()>
+where
+    R: ItemReader<I>,
+    P: ChunkProcessor<I, O>,
+    W: ItemWriter<O>,
+    I: Send + Sync,
+    O: Send + Sync,
+{
+    let boundary = ChunkBoundary::begin(rt);
+    let mut contribution = Contribution::default();
+    let mut tx: Option<ChunkTx> = None;
+    let produced = async {
+        if !chunk.provided {
+            provide(
+                engine,
+                parts,
+                chunk_loop,
+                step_ctx,
+                chunk,
+                &mut contribution,
+                rt,
+            )
+            .await?;
+        }
+        if chunk.alive().next().is_none() && chunk.skips.is_empty() {
+            return Ok(());
+        }
+        transform(engine, parts, chunk, work, &mut contribution, rt).await?;
+        contribution.filter += chunk.filtered;
+        let t = tx.insert(rt.repository.begin_chunk().await?);
+        write(engine, parts, chunk, work, &mut contribution, t, rt).await
+    }
+    .await;
+    // Outputs kept between attempts go back to their slots, whatever happened.
+    for (out, pos) in work.outputs.drain(..).zip(work.keys.drain(..)) {
+        let slot = &mut chunk.slots[pos];
+        if !slot.removed && engine.keeps_output(slot) {
+            slot.cached = Some(out);
+        }
+    }
+    match produced {
+        Ok(()) => {
+            engine.report_skips(chunk);
+            let tx = match tx {
+                Some(tx) => tx,
+                None => rt.repository.begin_chunk().await?,
+            };
+            let settled = chunk.slots.iter().take_while(|s| s.removed).count();
+            let finished = settled == chunk.slots.len();
+            boundary
+                .commit(rt, tx, &contribution, |ctx| {
+                    if finished {
+                        ctx.remove(CHUNK_OFFSET);
+                        parts.update(ctx)
+                    } else {
+                        Ok(ctx.put(CHUNK_OFFSET, &settled)?)
+                    }
+                })
+                .await
+        }
+        Err(e) => Err(boundary.rollback(rt, tx, &contribution, e).await),
+    }
+}
+
+/// Reads the chunk; read errors are never retried: a skippable one is skipped (and
+/// reading goes on, the skipped item taking no room in the chunk), one marked
+/// no-rollback is ignored, any other fails the step.
+async fn provide<I, O, R, P, W>(
+    engine: &Engine<'_, I, O>,
+    parts: &mut Parts<I, O, R, P, W>,
+    chunk_loop: &RepeatTemplate,
+    step_ctx: &RepeatContext,
+    chunk: &mut Buffered<I, O>,
+    contribution: &mut Contribution,
+    rt: &StepRuntime<'_>,
+) -> Result<()>
+where
+    R: ItemReader<I>,
+    P: ChunkProcessor<I, O>,
+{
+    let ctx = chunk_loop.start(Some(step_ctx));
+    let outcome = loop {
+        if chunk_loop.before(&ctx) == Next::Stop {
+            break Ok(());
+        }
+        let read = loop {
+            match parts.reader.read().await {
+                Ok(Some(item)) => {
+                    contribution.read += 1;
+                    let (input, cached) = match P::pass_through(item) {
+                        Ok(out) => (None, Some(out)),
+                        Err(item) => (Some(item), None),
+                    };
+                    let retry = RetryState::default();
+                    chunk.slots.push(Slot {
+                        input,
+                        cached,
+                        retry,
+                        removed: false,
+                    });
+                    break Ok(RepeatStatus::Continuable);
+                }
+                Ok(None) => {
+                    chunk.end = true;
+                    break Ok(RepeatStatus::Finished);
+                }
+                Err(e) => match engine.may_skip(&e, rt, contribution) {
+                    Err(limit) => break Err(limit),
+                    Ok(true) => {
+                        contribution.read_skip += 1;
+                        chunk.skips.push(PendingSkip::Read(e));
+                    }
+                    Ok(false) if !engine.rolls_back(&e) => {
+                        tracing::debug!(error = %e.report(), "read error marked no_rollback: ignored");
+                    }
+                    Ok(false) => break Err(Error::new(NonSkippableRead(e.into()))),
+                },
+            }
+        };
+        match chunk_loop.after(&ctx, read) {
+            Ok(Next::Continue) => {}
+            Ok(Next::Stop) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    chunk_loop.close(&ctx);
+    outcome?;
+    chunk.provided = true;
+    Ok(())
+}
+
+/// Processes the items still in the chunk (only the first while scanning), with retry
+/// state per item: an item whose retries are used up is recovered without calling the
+/// processor (skipped, or the step fails).
+async fn transform<I, O, R, P, W>(
+    engine: &Engine<'_, I, O>,
+    parts: &mut Parts<I, O, R, P, W>,
+    chunk: &mut Buffered<I, O>,
+    work: &mut Work<O>,
+    contribution: &mut Contribution,
+    rt: &StepRuntime<'_>,
+) -> Result<()>
+where
+    P: ChunkProcessor<I, O>,
+    I: Send + Sync,
+    O: Send + Sync,
+{
+    if chunk.scanning {
+        chunk.filtered = 0;
+    }
+    let limit = if chunk.scanning { 1 } else { usize::MAX };
+    let mut pos = 0;
+    let mut taken = 0;
+    while pos < chunk.slots.len() && taken < limit {
+        let here = pos;
+        pos += 1;
+        let slot = &mut chunk.slots[here];
+        if slot.removed {
+            continue;
+        }
+        taken += 1;
+        if let Some(cached) = slot.cached.take() {
+            work.outputs.push(cached);
+            work.keys.push(here);
+            continue;
+        }
+        let subject = RetrySubject::Process(here);
+        if !slot.retry.can_retry(engine.fault) {
+            // Recovery: the processor is not called again for this item.
+            let error = slot
+                .retry
+                .last
+                .clone()
+                .expect("a failed item has its error");
+            if engine.may_skip(&error, rt, contribution)? {
+                contribution.process_skip += 1;
+                slot.removed = true;
+                chunk.skips.push(PendingSkip::Process(here, error));
+                continue;
+            }
+            let attempts = slot.retry.failures;
+            return Err(Error::new(RetryExhausted {
+                what: subject.to_string(),
+                attempts,
+            })
+            .context(error.report()));
+        }
+        if !engine.fault.retry_listeners.is_empty() {
+            engine.opened(subject, &slot.retry)?;
+        }
+        let input = slot
+            .input
+            .as_ref()
+            .expect("an item to process keeps its input");
+        match parts.processor.process_item(input).await {
+            Ok(output) => {
+                if slot.retry.failures > 0 || !engine.fault.retry_listeners.is_empty() {
+                    engine.succeeded(subject, &slot.retry);
+                    slot.retry = RetryState::default();
+                }
+                match output {
+                    Some(out) => {
+                        work.outputs.push(out);
+                        work.keys.push(here);
+                    }
+                    None => {
+                        chunk.filtered += 1;
+                        slot.removed = true;
+                    }
+                }
+            }
+            Err(e) if !engine.rolls_back(&e) => {
+                if engine.may_skip(&e, rt, contribution)? {
+                    // Skipped without a rollback: reported at once, as Spring does.
+                    contribution.process_skip += 1;
+                    slot.removed = true;
+                    for l in engine.skip_listeners {
+                        l.on_skip_in_process(input, &e);
+                    }
+                } else {
+                    let e = Error::new(NonSkippableProcess(e.into()));
+                    let failure = engine.failed(subject, &mut slot.retry, e);
+                    return Err(failure);
+                }
+            }
+            Err(e) => {
+                let failure = engine.failed(subject, &mut slot.retry, e);
+                engine.backoff(&slot.retry).await;
+                return Err(failure);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the outputs: the whole chunk in one call with retry state per chunk, or,
+/// while scanning, the first item alone.
+#[allow(clippy::too_many_arguments)]
+async fn write<I, O, R, P, W>(
+    engine: &Engine<'_, I, O>,
+    parts: &mut Parts<I, O, R, P, W>,
+    chunk: &mut Buffered<I, O>,
+    work: &mut Work<O>,
+    contribution: &mut Contribution,
+    tx: &mut ChunkTx,
+    rt: &StepRuntime<'_>,
+) -> Result<()>
+where
+    W: ItemWriter<O>,
+    I: Send + Sync,
+    O: Send + Sync,
+{
+    let key: Vec<usize> = chunk.alive().collect();
+    let subject = RetrySubject::Write(work.outputs.len());
+    if let Some(state) = chunk.write_retry.get(&key)
+        && !state.can_retry(engine.fault)
+    {
+        // Recovery: the chunk's retries are used up.
+        let error = state.last.clone().expect("a failed write has its error");
+        if !state.forced && !engine.fault.skip.is_skippable(&error) {
+            let attempts = state.failures;
+            return Err(Error::new(RetryExhausted {
+                what: subject.to_string(),
+                attempts,
+            })
+            .context(error.report()));
+        }
+        chunk.write_retry.remove(&key);
+        chunk.scanning = true;
+        return scan(engine, parts, chunk, work, contribution, tx, rt, true).await;
+    }
+    if work.outputs.is_empty() {
+        chunk.scanning = false;
+        return Ok(());
+    }
+    let state = chunk.write_retry.entry(key).or_default();
+    if !engine.fault.retry_listeners.is_empty() {
+        engine.opened(subject, state)?;
+    }
+    if chunk.scanning {
+        return scan(engine, parts, chunk, work, contribution, tx, rt, false).await;
+    }
+    match parts
+        .writer
+        .write(&work.outputs, &mut WriteContext::new(tx, rt.identity))
+        .await
+    {
+        Ok(()) => {
+            if state.failures > 0 || !engine.fault.retry_listeners.is_empty() {
+                engine.succeeded(subject, state);
+            }
+            contribution.write += work.outputs.len() as u64;
+            for &pos in &work.keys {
+                chunk.slots[pos].removed = true;
+            }
+            chunk.write_retry.clear();
+            Ok(())
+        }
+        Err(e) => {
+            state.forced = !engine.rolls_back(&e);
+            let failure = engine.failed(subject, state, e);
+            if !state.can_retry(engine.fault) {
+                // Set now, so the next attempt processes only the item it will write.
+                chunk.scanning = true;
+            }
+            engine.backoff(state).await;
+            Err(failure)
+        }
+    }
+}
+
+/// Writes the first output alone. Success: counted and done with. Failure: a
+/// skippable error skips the item (and, unless marked no-rollback, rolls the
+/// transaction back, the skip still counted); a non-skippable error marked no-rollback
+/// drops the item; a non-skippable one that rolls back fails the step, at once when
+/// scanning in recovery, else after one more attempt.
+#[allow(clippy::too_many_arguments)]
+async fn scan<I, O, R, P, W>(
+    engine: &Engine<'_, I, O>,
+    parts: &mut Parts<I, O, R, P, W>,
+    chunk: &mut Buffered<I, O>,
+    work: &mut Work<O>,
+    contribution: &mut Contribution,
+    tx: &mut ChunkTx,
+    rt: &StepRuntime<'_>,
+    recovery: bool,
+) -> Result<()>
+where
+    W: ItemWriter<O>,
+    I: Send + Sync,
+    O: Send + Sync,
+{
+    // Only the first output is written now; the others wait in the buffer.
+    while work.outputs.len() > 1 {
+        let out = work.outputs.pop().expect("more than one output");
+        let pos = work.keys.pop().expect("keys follow outputs");
+        let slot = &mut chunk.slots[pos];
+        if engine.keeps_output(slot) {
+            slot.cached = Some(out);
+        }
+    }
+    let Some(&pos) = work.keys.first() else {
+        chunk.scanning = false;
+        return Ok(());
+    };
+    let written = parts
+        .writer
+        .write(&work.outputs[..1], &mut WriteContext::new(tx, rt.identity))
+        .await;
+    let done_with = |chunk: &mut Buffered<I, O>, work: &mut Work<O>| -> Option<O> {
+        chunk.slots[pos].removed = true;
+        chunk.slots[pos].cached = None;
+        if chunk.alive().next().is_none() {
+            chunk.scanning = false;
+        }
+        work.keys.clear();
+        work.outputs.pop()
+    };
+    let e = match written {
+        Ok(()) => {
+            contribution.write += 1;
+            done_with(chunk, work);
+            return Ok(());
+        }
+        Err(e) => e,
+    };
+    let rolls_back = engine.rolls_back(&e);
+    if !engine.fault.skip.is_skippable(&e) && !rolls_back {
+        done_with(chunk, work);
+        return Ok(());
+    }
+    if !engine.may_skip(&e, rt, contribution)? {
+        if recovery {
+            return Err(Error::new(RetryExhausted {
+                what: format!("writing item {} of the chunk alone", pos + 1),
+                attempts: 1,
+            })
+            .context(e.report()));
+        }
+        // Not skippable: recorded against the chunk, whose recovery in the next
+        // attempt fails the step.
+        let key: Vec<usize> = chunk.alive().collect();
+        let state = chunk.write_retry.entry(key).or_default();
+        return Err(engine.failed(RetrySubject::Write(1), state, e));
+    }
+    contribution.write_skip += 1;
+    let out = done_with(chunk, work).expect("the scanned output");
+    let e = Arc::new(e);
+    chunk.skips.push(PendingSkip::Write(out, e.clone()));
+    if !rolls_back {
+        return Ok(());
+    }
+    // The skip is counted, the transaction rolls back. A scan run as a retry (not as
+    // recovery) leaves the failure in the chunk's retry state, under the chunk as it is
+    // without the item, as Spring's stateful retry does.
+    if !recovery {
+        let key: Vec<usize> = chunk.alive().collect();
+        let state = chunk.write_retry.entry(key).or_default();
+        state.failures += 1;
+        state.last = Some(e.clone());
+    }
+    Err(Error::msg("a scanned item was skipped; its transaction rolls back").context(e.report()))
+}
