@@ -56,6 +56,12 @@ struct ReadmeDoctests;
 #[deprecated = "implementation detail of the batch macros"]
 pub mod __private {
     pub use batch_core::chunk::ChunkStep;
+    pub use batch_core::classify::ErrorMatcher;
+    pub use batch_core::fault::{Backoff, RetryListener, SkipListener};
+    pub use batch_core::repeat::CompletionPolicy;
+    pub use batch_core::step::{ChunkListener, StepExecutionListener};
+    pub use std::sync::Arc;
+    pub use std::time::Duration;
     pub use batch_core::context::{ContextError, ContextState, ExecutionContext};
     pub use batch_core::error::{Error, Result};
     pub use batch_core::job::{Flow, IntoJob, Job};
