@@ -4,7 +4,10 @@
 //! cargo run --example NAME -- [--db URL] [name=value[,type[,identifying]] ...]
 //! ```
 //!
-//! It opens the job repository (default `sqlite:batch.db` in the working directory),
+//! It opens the job repository (default `sqlite:batch.db` in the working directory;
+//! `--db postgres://USER:PASSWORD@HOST/DB` and `--db mysql://USER:PASSWORD@HOST/DB`
+//! for a server), hands steps the repository database's pool (`Res<DbPool>`, and the
+//! pool of its own type: `Res<SqlitePool>`, `Res<PgPool>` or `Res<MySqlPool>`),
 //! launches the job with the parameters, shows progress on a terminal, prints the job
 //! execution and its step executions, and exits with a status a scheduler can act on:
 //!
@@ -28,28 +31,66 @@ use std::time::Duration;
 
 use clap::{Arg, ArgAction, Command};
 use indicatif::{ProgressBar, ProgressStyle};
-use sqlx::SqlitePool;
+use sqlx::{MySqlPool, PgPool, SqlitePool};
 
 use crate::error::{Error, Result};
 use crate::execution::{BatchStatus, JobExecution, StepExecution};
 use crate::job::IntoJob;
 use crate::launch::JobLauncher;
 use crate::params::JobParameters;
-use crate::repository::{LaunchError, SqliteJobRepository};
+use crate::repository::{DbKind, DbPool, LaunchError, open_repository};
 use crate::step::ChunkListener;
 
 /// The default repository: a SQLite file in the working directory.
 pub const DEFAULT_DB: &str = "sqlite:batch.db";
 
-/// What a setup hook gets before the launch.
+/// What a setup hook gets before the launch: the repository database's pool, as the
+/// hook asks for it (`P`): `SqlitePool`, `PgPool` or `MySqlPool` for a job written for
+/// one database, [`DbPool`] for a job that runs on any.
 #[derive(Debug, Clone)]
-pub struct Setup {
-    /// The repository database's pool (steps also get it as `Res<SqlitePool>`).
-    pub pool: SqlitePool,
+pub struct Setup<P = SqlitePool> {
+    /// The repository database's pool (steps also get it as `Res<P>`).
+    pub pool: P,
     pub parameters: JobParameters,
 }
 
-type SetupFn = Box<dyn FnOnce(Setup) -> Pin<Box<dyn Future<Output = Result<()>>>>>;
+/// A pool type a [`Setup`] hook can ask for.
+pub trait SetupPool: Sized + 'static {
+    /// The pool, when the repository's database is one this type stands for.
+    fn from_pool(pool: &DbPool) -> Option<Self>;
+    /// The database this type stands for (`None`: any).
+    fn kind() -> Option<DbKind>;
+}
+
+macro_rules! setup_pool {
+    ($($pool:ty => $kind:ident, $get:ident;)*) => {$(
+        impl SetupPool for $pool {
+            fn from_pool(pool: &DbPool) -> Option<Self> {
+                pool.$get().cloned()
+            }
+            fn kind() -> Option<DbKind> {
+                Some(DbKind::$kind)
+            }
+        }
+    )*};
+}
+
+setup_pool! {
+    SqlitePool => Sqlite, sqlite;
+    PgPool => Postgres, postgres;
+    MySqlPool => MySql, mysql;
+}
+
+impl SetupPool for DbPool {
+    fn from_pool(pool: &DbPool) -> Option<Self> {
+        Some(pool.clone())
+    }
+    fn kind() -> Option<DbKind> {
+        None
+    }
+}
+
+type SetupFn = Box<dyn FnOnce(DbPool, JobParameters) -> Pin<Box<dyn Future<Output = Result<()>>>>>;
 
 /// A configurable runner; [`run`] is `Runner::new().run(job)`.
 #[derive(Default)]
@@ -76,12 +117,27 @@ impl Runner {
     }
 
     /// Prepares the database before the launch (creating the job's own tables, say).
-    pub fn setup<F, Fut>(mut self, f: F) -> Self
+    /// The hook names the pool type it wants in [`Setup`]; a repository on another
+    /// database is refused with a message that says which one the job needs.
+    pub fn setup<P, F, Fut>(mut self, f: F) -> Self
     where
-        F: FnOnce(Setup) -> Fut + 'static,
+        P: SetupPool,
+        F: FnOnce(Setup<P>) -> Fut + 'static,
         Fut: Future<Output = Result<()>> + 'static,
     {
-        self.setup = Some(Box::new(move |s| Box::pin(f(s))));
+        self.setup = Some(Box::new(
+            move |pool: DbPool, parameters| match P::from_pool(&pool) {
+                Some(pool) => Box::pin(f(Setup { pool, parameters })),
+                None => {
+                    let wanted = P::kind().map_or("another", DbKind::name);
+                    let message = format!(
+                        "this job is written for a {wanted} database, but the job repository is on {}",
+                        pool.kind()
+                    );
+                    Box::pin(std::future::ready(Err(Error::msg(message))))
+                }
+            },
+        ));
         self
     }
 
@@ -105,7 +161,7 @@ impl Runner {
                     .long("db")
                     .value_name("URL")
                     .default_value(DEFAULT_DB)
-                    .help("job repository database (sqlite:FILE)"),
+                    .help("job repository database: sqlite:FILE, postgres://USER:PASSWORD@HOST/DB or mysql://USER:PASSWORD@HOST/DB"),
             )
             .arg(
                 Arg::new("params")
@@ -152,34 +208,35 @@ impl Runner {
     }
 
     async fn launch(self, job: crate::job::Job, db: String, parameters: JobParameters) -> ExitCode {
-        if !db.starts_with("sqlite:") {
-            eprintln!(
-                "error: --db `{db}`: only sqlite:FILE job repositories are supported by this build (e.g. --db sqlite:batch.db)"
-            );
-            return ExitCode::from(2);
-        }
-        let repository = match SqliteJobRepository::open(&db).await {
+        let repository = match open_repository(&db).await {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("error: {}", Error::new(e).report());
+                eprintln!("error: --db `{db}`: {}", Error::new(e).report());
                 return ExitCode::from(2);
             }
         };
-        let pool = repository.pool().clone();
-        if let Some(setup) = self.setup
-            && let Err(e) = setup(Setup {
-                pool: pool.clone(),
-                parameters: parameters.clone(),
-            })
-            .await
-        {
-            eprintln!("error: preparing the job's data failed: {}", e.report());
-            return ExitCode::from(2);
+        let pool = repository.pool();
+        if let Some(setup) = self.setup {
+            let outcome = match pool.clone() {
+                Some(pool) => setup(pool, parameters.clone()).await,
+                None => Err(Error::msg("the job repository has no database")),
+            };
+            if let Err(e) = outcome {
+                eprintln!("error: preparing the job's data failed: {}", e.report());
+                return ExitCode::from(2);
+            }
         }
         let progress = Arc::new(Progress::new());
-        let mut launcher = JobLauncher::new(repository)
-            .resource(pool)
-            .chunk_listener(progress.clone());
+        let mut launcher =
+            JobLauncher::with_repository(repository).chunk_listener(progress.clone());
+        if let Some(pool) = pool {
+            launcher = match &pool {
+                DbPool::Sqlite(p) => launcher.resource(p.clone()),
+                DbPool::Postgres(p) => launcher.resource(p.clone()),
+                DbPool::MySql(p) => launcher.resource(p.clone()),
+            }
+            .resource(pool);
+        }
         if let Some(configure) = self.configure {
             launcher = configure(launcher);
         }

@@ -106,6 +106,18 @@ impl<'a> WriteContext<'a> {
         self.tx.sqlite()
     }
 
+    /// The chunk's transaction as a PostgreSQL connection; an error when the job
+    /// repository is not on PostgreSQL.
+    pub fn postgres(&mut self) -> Result<&mut sqlx::PgConnection> {
+        self.tx.postgres()
+    }
+
+    /// The chunk's transaction as a MySQL/MariaDB connection; an error when the job
+    /// repository is not on MySQL or MariaDB.
+    pub fn mysql(&mut self) -> Result<&mut sqlx::MySqlConnection> {
+        self.tx.mysql()
+    }
+
     pub fn identity(&self) -> &StepIdentity {
         self.identity
     }

@@ -15,6 +15,7 @@ pub mod launch;
 pub mod params;
 pub mod repeat;
 pub mod repository;
+pub mod sql;
 pub mod step;
 pub mod tasklet;
 
@@ -34,7 +35,10 @@ pub mod prelude {
     pub use crate::launch::JobLauncher;
     pub use crate::params::JobParameters;
     pub use crate::repeat::RepeatStatus;
-    pub use crate::repository::{InMemoryJobRepository, JobRepository, SqliteJobRepository};
+    pub use crate::repository::{
+        DbPool, InMemoryJobRepository, JobRepository, MySqlJobRepository, PostgresJobRepository,
+        SqliteJobRepository,
+    };
     pub use crate::step::{IntoStep, Res, State};
     pub use crate::tasklet::{Tasklet, TaskletContext};
 }

@@ -38,6 +38,16 @@ impl TaskletContext<'_> {
         self.tx.sqlite()
     }
 
+    /// The transaction as a PostgreSQL connection (an error on other repositories).
+    pub fn postgres(&mut self) -> Result<&mut sqlx::PgConnection> {
+        self.tx.postgres()
+    }
+
+    /// The transaction as a MySQL/MariaDB connection (an error on other repositories).
+    pub fn mysql(&mut self) -> Result<&mut sqlx::MySqlConnection> {
+        self.tx.mysql()
+    }
+
     /// Counters this call adds to the step (READ_COUNT, WRITE_COUNT, …).
     pub fn contribution(&mut self) -> &mut Contribution {
         self.contribution

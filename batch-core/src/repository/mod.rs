@@ -1,10 +1,13 @@
 //! The job repository: where every run is recorded, in the Spring Batch 5 tables.
 //!
 //! [`JobRepository`] is object-safe so a launcher can hold any implementation:
-//! [`SqliteJobRepository`] (the embedded default, a file) and
-//! [`InMemoryJobRepository`] (tests). The launch rules (already complete, already
-//! running, restart) are decided in one place, [`check_restartable`], from the
-//! executions an implementation finds.
+//! [`SqliteJobRepository`] (the embedded default, a file), [`PostgresJobRepository`],
+//! [`MySqlJobRepository`] (MySQL and MariaDB) and [`InMemoryJobRepository`] (tests).
+//! [`open_repository`] picks one by the URL's scheme. The three databases share one
+//! implementation, [`SqlJobRepository`], whose dialect differences (DDL, sequences,
+//! how a launch locks the instance) are the few items of [`Dialect`]. The launch rules
+//! (already complete, already running, restart) are decided in one place,
+//! [`check_restartable`], from the executions an implementation finds.
 
 use std::fmt;
 use std::future::Future;
@@ -18,11 +21,17 @@ use crate::error::{Error, Result};
 use crate::execution::{BatchStatus, JobExecution, JobInstance, StepExecution};
 use crate::params::{JobParameters, ParameterError};
 
+mod common;
 mod memory;
+mod mysql;
 pub mod owner;
+mod postgres;
 mod sqlite;
 
+pub use common::{Column, Dialect, SqlJobRepository};
 pub use memory::InMemoryJobRepository;
+pub use mysql::MySqlJobRepository;
+pub use postgres::PostgresJobRepository;
 pub use sqlite::SqliteJobRepository;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -58,6 +67,10 @@ pub enum RepositoryError {
     Corrupt { what: String, problem: String },
     #[error("{0} does not exist in the job repository")]
     NotFound(String),
+    #[error(
+        "`{url}` is not a job repository URL; use sqlite:FILE, postgres://USER:PASSWORD@HOST/DB or mysql://USER:PASSWORD@HOST/DB"
+    )]
+    UnsupportedUrl { url: String },
 }
 
 impl RepositoryError {
@@ -169,6 +182,135 @@ pub(crate) fn died_message(reason: &str) -> String {
     )
 }
 
+/// The database a job repository lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl DbKind {
+    /// Which database a URL names: `sqlite:` (or a bare file path), `postgres://` /
+    /// `postgresql://`, `mysql://` / `mariadb://`.
+    pub fn of_url(url: &str) -> Option<Self> {
+        let scheme = url.split_once(':').map(|(s, _)| s);
+        match scheme {
+            Some("sqlite") => Some(Self::Sqlite),
+            Some("postgres" | "postgresql") => Some(Self::Postgres),
+            Some("mysql" | "mariadb") => Some(Self::MySql),
+            // A bare path (`batch.db`, `./dir/batch.db`) is a SQLite file.
+            None => Some(Self::Sqlite),
+            Some(_) if !url.contains("://") => Some(Self::Sqlite),
+            Some(_) => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+            Self::MySql => "MySQL/MariaDB",
+        }
+    }
+}
+
+impl fmt::Display for DbKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The connection pool of a repository's database, whichever database it is: what
+/// the command-line runner hands to steps and setup hooks (`Res<DbPool>`), and what
+/// the SQL items of [`crate::sql`] read and write through.
+#[derive(Debug, Clone)]
+pub enum DbPool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+    MySql(sqlx::MySqlPool),
+}
+
+impl DbPool {
+    pub fn kind(&self) -> DbKind {
+        match self {
+            Self::Sqlite(_) => DbKind::Sqlite,
+            Self::Postgres(_) => DbKind::Postgres,
+            Self::MySql(_) => DbKind::MySql,
+        }
+    }
+
+    pub fn sqlite(&self) -> Option<&sqlx::SqlitePool> {
+        match self {
+            Self::Sqlite(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub fn postgres(&self) -> Option<&sqlx::PgPool> {
+        match self {
+            Self::Postgres(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub fn mysql(&self) -> Option<&sqlx::MySqlPool> {
+        match self {
+            Self::MySql(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Runs one statement without parameters (DDL, say) and returns the rows it
+    /// affected. The text must be valid in this pool's dialect.
+    pub async fn execute(&self, sql: &str) -> Result<u64> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        let done = match self {
+            Self::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await?.rows_affected(),
+            Self::Postgres(p) => sqlx::raw_sql(sql).execute(p).await?.rows_affected(),
+            Self::MySql(p) => sqlx::raw_sql(sql).execute(p).await?.rows_affected(),
+        };
+        Ok(done)
+    }
+
+    /// Begins a transaction on this pool, for writing with the SQL items outside a
+    /// chunk (seeding a table, say); finish it with [`ChunkTx::commit`].
+    pub async fn begin(&self) -> Result<ChunkTx> {
+        let inner = match self {
+            Self::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Self::Postgres(p) => TxInner::Postgres(p.begin().await?),
+            Self::MySql(p) => TxInner::MySql(p.begin().await?),
+        };
+        Ok(ChunkTx { inner })
+    }
+
+    /// Closes every connection of the pool.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(p) => p.close().await,
+            Self::Postgres(p) => p.close().await,
+            Self::MySql(p) => p.close().await,
+        }
+    }
+}
+
+/// Opens the job repository a URL names (see [`DbKind::of_url`]), creating the Spring
+/// Batch tables when they are missing.
+pub async fn open_repository(
+    url: &str,
+) -> std::result::Result<std::sync::Arc<dyn JobRepository>, RepositoryError> {
+    Ok(match DbKind::of_url(url) {
+        Some(DbKind::Sqlite) => std::sync::Arc::new(SqliteJobRepository::open(url).await?),
+        Some(DbKind::Postgres) => std::sync::Arc::new(PostgresJobRepository::open(url).await?),
+        Some(DbKind::MySql) => std::sync::Arc::new(MySqlJobRepository::open(url).await?),
+        None => {
+            return Err(RepositoryError::UnsupportedUrl {
+                url: url.to_owned(),
+            });
+        }
+    })
+}
+
 /// The transaction of one chunk on the repository database. A writer that writes to
 /// the same database takes part in it (see [`crate::item::WriteContext`]); the chunk's
 /// metadata update commits in it too.
@@ -180,14 +322,24 @@ pub(crate) enum TxInner {
     /// A repository with no database (in memory): the chunk commits in memory only.
     None,
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    MySql(sqlx::Transaction<'static, sqlx::MySql>),
+}
+
+impl TxInner {
+    fn kind(&self) -> Option<DbKind> {
+        match self {
+            Self::None => None,
+            Self::Sqlite(_) => Some(DbKind::Sqlite),
+            Self::Postgres(_) => Some(DbKind::Postgres),
+            Self::MySql(_) => Some(DbKind::MySql),
+        }
+    }
 }
 
 impl fmt::Debug for ChunkTx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.inner {
-            TxInner::None => "none",
-            TxInner::Sqlite(_) => "sqlite",
-        };
+        let kind = self.inner.kind().map_or("none", DbKind::name);
         f.debug_struct("ChunkTx").field("database", &kind).finish()
     }
 }
@@ -200,25 +352,66 @@ impl ChunkTx {
         }
     }
 
-    pub(crate) fn from_sqlite(tx: sqlx::Transaction<'static, sqlx::Sqlite>) -> Self {
-        Self {
-            inner: TxInner::Sqlite(tx),
-        }
+    pub(crate) fn from_inner(inner: TxInner) -> Self {
+        Self { inner }
     }
 
     pub(crate) fn into_inner(self) -> TxInner {
         self.inner
     }
 
+    /// Which database the transaction is on (`None` for a repository in memory).
+    pub fn kind(&self) -> Option<DbKind> {
+        self.inner.kind()
+    }
+
     /// The transaction's SQLite connection.
     pub fn sqlite(&mut self) -> Result<&mut sqlx::SqliteConnection> {
         match &mut self.inner {
             TxInner::Sqlite(tx) => Ok(&mut *tx),
-            TxInner::None => Err(Error::msg(
-                "this writer needs the chunk's SQLite transaction, but the job repository is not a SQLite database (run with --db sqlite:FILE)",
-            )),
+            other => Err(wrong_database(DbKind::Sqlite, other.kind())),
         }
     }
+
+    /// The transaction's PostgreSQL connection.
+    pub fn postgres(&mut self) -> Result<&mut sqlx::PgConnection> {
+        match &mut self.inner {
+            TxInner::Postgres(tx) => Ok(&mut *tx),
+            other => Err(wrong_database(DbKind::Postgres, other.kind())),
+        }
+    }
+
+    /// The transaction's MySQL/MariaDB connection.
+    pub fn mysql(&mut self) -> Result<&mut sqlx::MySqlConnection> {
+        match &mut self.inner {
+            TxInner::MySql(tx) => Ok(&mut *tx),
+            other => Err(wrong_database(DbKind::MySql, other.kind())),
+        }
+    }
+
+    /// Commits a transaction begun by [`DbPool::begin`]. (A chunk's transaction is
+    /// committed by the step, with the chunk's metadata.)
+    pub async fn commit(self) -> Result<()> {
+        match self.inner {
+            TxInner::None => {}
+            TxInner::Sqlite(tx) => tx.commit().await?,
+            TxInner::Postgres(tx) => tx.commit().await?,
+            TxInner::MySql(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+fn wrong_database(wanted: DbKind, found: Option<DbKind>) -> Error {
+    let scheme = match wanted {
+        DbKind::Sqlite => "--db sqlite:FILE",
+        DbKind::Postgres => "--db postgres://…",
+        DbKind::MySql => "--db mysql://…",
+    };
+    let found = found.map_or("kept in memory", DbKind::name);
+    Error::msg(format!(
+        "this writer needs the chunk's {wanted} transaction, but the job repository is {found} (run with {scheme})"
+    ))
 }
 
 /// Where jobs record their runs. Implementations must make
@@ -321,6 +514,12 @@ pub trait JobRepository: Send + Sync + 'static {
         &'a self,
         instance: &'a JobInstance,
     ) -> BoxFuture<'a, std::result::Result<Vec<JobExecution>, RepositoryError>>;
+
+    /// The pool of the repository's database, for steps whose data lives there
+    /// (`None` for a repository with no database).
+    fn pool(&self) -> Option<DbPool> {
+        None
+    }
 }
 
 /// Truncates an exit message to the 2500 characters EXIT_MESSAGE holds.
@@ -330,5 +529,23 @@ pub(crate) fn exit_message(description: &str) -> String {
         description.to_owned()
     } else {
         description.chars().take(MAX).collect()
+    }
+}
+
+impl From<sqlx::SqlitePool> for DbPool {
+    fn from(pool: sqlx::SqlitePool) -> Self {
+        Self::Sqlite(pool)
+    }
+}
+
+impl From<sqlx::PgPool> for DbPool {
+    fn from(pool: sqlx::PgPool) -> Self {
+        Self::Postgres(pool)
+    }
+}
+
+impl From<sqlx::MySqlPool> for DbPool {
+    fn from(pool: sqlx::MySqlPool) -> Self {
+        Self::MySql(pool)
     }
 }

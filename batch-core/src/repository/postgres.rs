@@ -1,0 +1,117 @@
+//! The job repository on PostgreSQL.
+//!
+//! The tables are Spring Batch 5.2's `schema-postgresql.sql` (BIGINT ids and counters,
+//! EXIT_CODE VARCHAR(2500), SERIALIZED_CONTEXT TEXT) and ids come from Spring's three
+//! sequences; they are created on first use when missing, under an advisory lock so
+//! that processes starting together do not race on the DDL. A launch locks the
+//! instance's row (`SELECT … FOR UPDATE`): launches of one instance run one after the
+//! other, each seeing what the one before committed (READ COMMITTED, the default).
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgConnection, Pool, Postgres, Transaction};
+use std::borrow::Cow;
+
+use super::common::{ColumnTypes, Dialect, SqlJobRepository, connect_server, run_queries};
+use super::{DbKind, RepositoryError};
+
+/// Spring Batch 5.2's `schema-postgresql.sql` has real sequences. (PostgreSQL does not
+/// index foreign keys by itself: see `MORE_DDL`.)
+const SEQUENCE_DDL: &[&str] =
+    &["CREATE SEQUENCE IF NOT EXISTS {seq} MAXVALUE 9223372036854775807 NO CYCLE"];
+
+/// Two indexes that keep launch cost independent of history (they change nothing a
+/// Java reader sees).
+const MORE_DDL: &[&str] = &[
+    "CREATE INDEX IF NOT EXISTS BATCH_JOB_EXECUTION_INSTANCE_IX ON BATCH_JOB_EXECUTION (JOB_INSTANCE_ID)",
+    "CREATE INDEX IF NOT EXISTS BATCH_STEP_EXECUTION_JOB_IX ON BATCH_STEP_EXECUTION (JOB_EXECUTION_ID, STEP_NAME)",
+];
+
+/// The key of the advisory lock held while the schema is checked and created.
+const SCHEMA_LOCK: i64 = 0x5350_4241_5443_4835; // "SPBATCH5"
+
+/// See the module documentation.
+pub type PostgresJobRepository = SqlJobRepository<Postgres>;
+
+impl SqlJobRepository<Postgres> {
+    /// Connects to `url` (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`; add
+    /// `?options[search_path]=SCHEMA` to use another schema) and makes sure the batch
+    /// tables are there with the right columns.
+    pub async fn open(url: &str) -> Result<Self, RepositoryError> {
+        let pool = connect_server(url, PgPoolOptions::new()).await?;
+        Self::from_pool(pool).await
+    }
+}
+
+impl Dialect for Postgres {
+    const KIND: DbKind = DbKind::Postgres;
+    const TYPES: ColumnTypes = ColumnTypes {
+        id_key: "BIGINT NOT NULL PRIMARY KEY",
+        big: "BIGINT",
+        time: "TIMESTAMP",
+        exit_code: "VARCHAR(2500)",
+        long_text: "TEXT",
+        table_options: "",
+    };
+    const SEQUENCE_DDL: &'static [&'static str] = SEQUENCE_DDL;
+    const MORE_DDL: &'static [&'static str] = MORE_DDL;
+    const SEQUENCE_COLUMNS: &'static [&'static str] = &[];
+    const LOCK_ROW: &'static str = " FOR UPDATE";
+    // The table has no key; rows inserted together and never updated keep their
+    // physical order.
+    const PARAMETER_ORDER: &'static str = " ORDER BY ctid";
+
+    /// Numbers the placeholders: `?` is `$1`, `$2`, … in order.
+    fn sql(text: Cow<'static, str>) -> Cow<'static, str> {
+        if !text.contains('?') {
+            return text;
+        }
+        let mut out = String::with_capacity(text.len() + 16);
+        let mut n = 0;
+        for c in text.chars() {
+            if c == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    async fn begin(pool: &Pool<Self>) -> sqlx::Result<Transaction<'static, Self>> {
+        pool.begin().await
+    }
+
+    async fn begin_schema(pool: &Pool<Self>) -> sqlx::Result<Transaction<'static, Self>> {
+        let mut tx = pool.begin().await?;
+        // Concurrent `CREATE … IF NOT EXISTS` of one name can still fail on a catalog
+        // unique index; the lock makes the check-and-create one at a time.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SCHEMA_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    async fn next_id(conn: &mut PgConnection, sequence: &'static str) -> sqlx::Result<i64> {
+        sqlx::query_scalar("SELECT nextval($1::regclass)")
+            .bind(sequence)
+            .fetch_one(conn)
+            .await
+    }
+
+    /// Unquoted names are folded to lower case: Spring's tables are `batch_job_instance`
+    /// and so on in the catalog.
+    async fn columns(conn: &mut PgConnection, table: &'static str) -> sqlx::Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = lower($1) ORDER BY ordinal_position",
+        )
+        .bind(table)
+        .fetch_all(conn)
+        .await
+    }
+
+    run_queries!(Postgres);
+}

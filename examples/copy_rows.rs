@@ -1,0 +1,144 @@
+//! A database-to-database job on any of the three databases: copies the rows of
+//! `source` into `target` with a transform, reading with the keyset-paging reader and
+//! writing with the batched writer in each chunk's transaction.
+//!
+//! ```text
+//! cargo run --example copy_rows -- rows=10000,long,false
+//! cargo run --example copy_rows -- --db postgres://postgres:postgres@127.0.0.1/batch rows=10000,long,false
+//! cargo run --example copy_rows -- --db mysql://batch:batch@127.0.0.1/batch rows=10000,long,false
+//! ```
+//!
+//! The tables are created when missing; an empty `source` is filled with `rows` rows
+//! (default 1000). Each row `(id, name, amount)` becomes `(id, NAME, 3 × amount + 1)`
+//! in `target`, which has no key, so a row written twice would show. Kill the process
+//! at any moment (`kill -9`) and run the same command again: the next launch finds the
+//! dead run, marks it FAILED and restarts after the last committed chunk, so `target`
+//! ends with every row exactly once.
+//!
+//! Parameters besides `rows`: `run` (identifying: another value is another instance),
+//! `pause.ms` (non-identifying: a pause inside each chunk's transaction, to give tests
+//! time to kill the process mid-chunk).
+
+use std::time::Duration;
+
+use batch::cli::{Runner, Setup};
+use batch::prelude::*;
+use batch::sql::{KeysetReader, SqlRow, SqlWriter};
+
+const PAGE: usize = 500;
+
+#[derive(Debug, Clone)]
+struct Row {
+    id: i64,
+    name: String,
+    amount: i64,
+}
+
+/// The transform: what the test checks in `target`.
+fn transform(row: &Row) -> Row {
+    Row {
+        id: row.id,
+        name: row.name.to_uppercase(),
+        amount: row.amount * 3 + 1,
+    }
+}
+
+/// The batched writer, pausing inside the chunk's transaction after it writes.
+struct PausingWriter {
+    inner: SqlWriter<Row>,
+    pause: Duration,
+}
+
+impl ItemWriter<Row> for PausingWriter {
+    async fn write(&mut self, items: &[Row], cx: &mut WriteContext<'_>) -> Result<()> {
+        self.inner.write(items, cx).await?;
+        if !self.pause.is_zero() {
+            tokio::time::sleep(self.pause).await;
+        }
+        Ok(())
+    }
+}
+
+#[step(chunk = 100, name = "copyStep")]
+fn copy_step(
+    pool: Res<DbPool>,
+    #[param("pause.ms")] pause_ms: Option<i64>,
+) -> impl ChunkStep<Row, Row> {
+    let reader = KeysetReader::select(pool.0, "SELECT id, name, amount FROM source", "id")
+        .page_size(PAGE)
+        .name("source")
+        .map(
+            |row: &SqlRow| {
+                Ok(Row {
+                    id: row.get("id")?,
+                    name: row.get("name")?,
+                    amount: row.get("amount")?,
+                })
+            },
+            |row: &Row| row.id,
+        );
+    let writer = SqlWriter::insert("target", ["id", "name", "amount"], |r: &Row, b| {
+        b.bind(r.id).bind(r.name.as_str()).bind(r.amount);
+    });
+    chunk(
+        reader,
+        |row: &Row| Ok::<_, Error>(Some(transform(row))),
+        PausingWriter {
+            inner: writer,
+            pause: Duration::from_millis(pause_ms.unwrap_or(0).max(0) as u64),
+        },
+    )
+}
+
+#[job(name = "copyRowsJob")]
+fn copy_rows_job() -> Flow {
+    Flow::start(copy_step {}).build()
+}
+
+/// Creates the tables when missing and fills an empty `source` with `rows` rows.
+async fn prepare(setup: Setup<DbPool>) -> Result<()> {
+    let pool = setup.pool;
+    pool.execute(
+        "CREATE TABLE IF NOT EXISTS source (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(100) NOT NULL, amount BIGINT NOT NULL)",
+    )
+    .await?;
+    pool.execute(
+        "CREATE TABLE IF NOT EXISTS target (id BIGINT NOT NULL, name VARCHAR(100) NOT NULL, amount BIGINT NOT NULL)",
+    )
+    .await?;
+    let rows: i64 = match setup.parameters.get("rows") {
+        Some(_) => setup.parameters.get_as("rows")?,
+        None => 1000,
+    };
+    let mut probe = KeysetReader::select(pool.clone(), "SELECT id FROM source", "id")
+        .page_size(1)
+        .map(|row: &SqlRow| row.get::<i64, _>("id"), |id: &i64| *id);
+    if probe.read().await?.is_none() {
+        seed(&pool, rows).await?;
+    }
+    Ok(())
+}
+
+/// Writes `rows` rows into `source` in one transaction.
+pub async fn seed(pool: &DbPool, rows: i64) -> Result<()> {
+    let writer = SqlWriter::insert("source", ["id", "name", "amount"], |r: &Row, b| {
+        b.bind(r.id).bind(r.name.as_str()).bind(r.amount);
+    });
+    let all: Vec<Row> = (1..=rows)
+        .map(|id| Row {
+            id,
+            name: format!("row-{id}"),
+            amount: id % 1000,
+        })
+        .collect();
+    let mut tx = pool.begin().await?;
+    writer.write_in(&mut tx, &all).await?;
+    tx.commit().await
+}
+
+fn main() -> std::process::ExitCode {
+    Runner::new()
+        .about("Copies `source` into `target` with a transform, exactly once across crashes")
+        .setup(prepare)
+        .run(copy_rows_job {})
+}
