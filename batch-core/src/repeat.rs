@@ -49,6 +49,9 @@ impl RepeatStatus {
 
 struct ContextInner {
     parent: Option<RepeatContext>,
+    /// Shared by a context and all contexts nested in it: set once any of them is asked
+    /// to complete or terminate, so the per-item check is a single load until then.
+    any_marked: Arc<AtomicBool>,
     started: AtomicU64,
     complete_only: AtomicBool,
     terminate_only: AtomicBool,
@@ -76,6 +79,9 @@ impl RepeatContext {
     pub fn new(parent: Option<&RepeatContext>) -> Self {
         Self {
             inner: Arc::new(ContextInner {
+                any_marked: parent
+                    .map(|p| p.inner.any_marked.clone())
+                    .unwrap_or_else(|| Arc::new(AtomicBool::new(false))),
                 parent: parent.cloned(),
                 started: AtomicU64::new(0),
                 complete_only: AtomicBool::new(false),
@@ -96,12 +102,16 @@ impl RepeatContext {
     }
 
     pub fn increment(&self) {
-        self.inner.started.fetch_add(1, Ordering::Relaxed);
+        // One loop drives its context, so a plain load and store suffice (no locked
+        // read-modify-write on the per-item path).
+        let n = self.inner.started.load(Ordering::Relaxed);
+        self.inner.started.store(n + 1, Ordering::Relaxed);
     }
 
     /// Finish after the current iteration, normally.
     pub fn set_complete_only(&self) {
         self.inner.complete_only.store(true, Ordering::Relaxed);
+        self.inner.any_marked.store(true, Ordering::Relaxed);
     }
 
     pub fn is_complete_only(&self) -> bool {
@@ -111,6 +121,7 @@ impl RepeatContext {
     /// Finish after the current iteration, abnormally.
     pub fn set_terminate_only(&self) {
         self.inner.terminate_only.store(true, Ordering::Relaxed);
+        self.inner.any_marked.store(true, Ordering::Relaxed);
     }
 
     pub fn is_terminate_only(&self) -> bool {
@@ -123,7 +134,11 @@ impl RepeatContext {
     }
 
     /// Whether this loop or any enclosing loop was asked to complete.
+    #[inline]
     pub fn is_marked_complete(&self) -> bool {
+        if !self.inner.any_marked.load(Ordering::Relaxed) {
+            return false;
+        }
         let mut ctx = Some(self);
         while let Some(c) = ctx {
             if c.is_complete_only() || c.is_terminate_only() {
@@ -175,6 +190,21 @@ pub trait CompletionPolicy: Send + Sync {
     /// Called as each iteration starts.
     fn update(&self, ctx: &RepeatContext) {
         ctx.increment();
+    }
+}
+
+impl<P: CompletionPolicy + ?Sized> CompletionPolicy for Box<P> {
+    fn start(&self, parent: Option<&RepeatContext>) -> RepeatContext {
+        (**self).start(parent)
+    }
+    fn is_complete_with(&self, ctx: &RepeatContext, result: RepeatStatus) -> bool {
+        (**self).is_complete_with(ctx, result)
+    }
+    fn is_complete(&self, ctx: &RepeatContext) -> bool {
+        (**self).is_complete(ctx)
+    }
+    fn update(&self, ctx: &RepeatContext) {
+        (**self).update(ctx)
     }
 }
 
@@ -522,20 +552,22 @@ pub trait RepeatListener: Send + Sync {
     fn close(&self, _ctx: &RepeatContext) {}
 }
 
-/// A loop: completion policy, exception handler and listeners.
-pub struct RepeatTemplate {
-    policy: Box<dyn CompletionPolicy>,
+/// A loop: completion policy, exception handler and listeners. The policy type is a
+/// parameter so that a loop over a known policy (the chunk loop's fixed size) is
+/// dispatched statically on its per-item path; `RepeatTemplate` alone holds any policy.
+pub struct RepeatTemplate<P = Box<dyn CompletionPolicy>> {
+    policy: P,
     handler: Box<dyn ExceptionHandler>,
     listeners: Vec<Arc<dyn RepeatListener>>,
 }
 
 impl Default for RepeatTemplate {
     fn default() -> Self {
-        Self::new(DefaultResultCompletionPolicy)
+        RepeatTemplate::new(Box::new(DefaultResultCompletionPolicy) as Box<dyn CompletionPolicy>)
     }
 }
 
-impl fmt::Debug for RepeatTemplate {
+impl<P> fmt::Debug for RepeatTemplate<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RepeatTemplate")
             .field("listeners", &self.listeners.len())
@@ -550,21 +582,9 @@ pub enum Next {
     Stop,
 }
 
-impl RepeatTemplate {
-    pub fn new(policy: impl CompletionPolicy + 'static) -> Self {
-        Self {
-            policy: Box::new(policy),
-            handler: Box::new(DefaultExceptionHandler),
-            listeners: Vec::new(),
-        }
-    }
-
-    pub fn with_policy_box(policy: Box<dyn CompletionPolicy>) -> Self {
-        Self {
-            policy,
-            handler: Box::new(DefaultExceptionHandler),
-            listeners: Vec::new(),
-        }
+impl<P: CompletionPolicy> RepeatTemplate<P> {
+    pub fn new(policy: P) -> Self {
+        Self { policy, handler: Box::new(DefaultExceptionHandler), listeners: Vec::new() }
     }
 
     pub fn exception_handler(mut self, handler: impl ExceptionHandler + 'static) -> Self {

@@ -15,7 +15,6 @@
 //! Skips are reported to the skip listeners just before the transaction that found
 //! them commits (never for a transaction that rolls back).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{ChunkBoundary, ChunkProcessor, Parts};
@@ -25,7 +24,7 @@ use crate::fault::{
     FaultTolerance, RetryContext, RetryExhausted, RetrySubject, SkipLimitExceeded, SkipListener,
 };
 use crate::item::{ItemReader, ItemWriter, WriteContext};
-use crate::repeat::{Next, RepeatContext, RepeatStatus, RepeatTemplate};
+use crate::repeat::{CompletionPolicy, Next, RepeatContext, RepeatStatus, RepeatTemplate};
 use crate::repository::ChunkTx;
 use crate::step::{ErasedSkipListener, StepInterrupted, StepRuntime};
 
@@ -114,8 +113,11 @@ struct Buffered<I, O> {
     /// writing, and reset while scanning (Spring's `UserData.filterCount`, whose
     /// re-counting on write retries is Spring's behaviour too).
     filtered: u64,
-    /// Retry state of the write, keyed by the positions still in the chunk.
-    write_retry: HashMap<Vec<usize>, RetryState>,
+    /// Bumped whenever an item leaves the chunk: the chunk's content, as far as the
+    /// write's retry state is concerned (Spring keys it by the chunk's content).
+    generation: u64,
+    /// Retry state of the write, for the chunk as it was at that generation.
+    write_retry: Option<(u64, RetryState)>,
     skips: Vec<PendingSkip<O>>,
 }
 
@@ -127,9 +129,40 @@ impl<I, O> Buffered<I, O> {
             provided: false,
             scanning: false,
             filtered: 0,
-            write_retry: HashMap::new(),
+            generation: 0,
+            write_retry: None,
             skips: Vec::new(),
         }
+    }
+
+    /// Ready for the next chunk, keeping the allocations.
+    fn reset(&mut self) {
+        self.slots.clear();
+        self.skips.clear();
+        self.end = false;
+        self.provided = false;
+        self.scanning = false;
+        self.filtered = 0;
+        self.generation = 0;
+        self.write_retry = None;
+    }
+
+    fn remove(&mut self, pos: usize) {
+        self.slots[pos].removed = true;
+        self.generation += 1;
+    }
+
+    /// The write's retry state for the chunk as it is now.
+    fn write_state(&self) -> Option<&RetryState> {
+        self.write_retry.as_ref().filter(|(g, _)| *g == self.generation).map(|(_, s)| s)
+    }
+
+    /// The write's retry state for the chunk as it is now, made when missing.
+    fn write_state_mut(&mut self) -> &mut RetryState {
+        if self.write_state().is_none() {
+            self.write_retry = Some((self.generation, RetryState::default()));
+        }
+        &mut self.write_retry.as_mut().expect("just set").1
     }
 
     fn alive(&self) -> impl Iterator<Item = usize> + '_ {
@@ -303,15 +336,16 @@ where
 }
 
 /// Runs the fault-tolerant chunk loop until the reader is exhausted or the step fails.
-pub(crate) async fn run<I, O, R, P, W>(
+pub(crate) async fn run<I, O, R, P, W, C>(
     parts: &mut Parts<I, O, R, P, W>,
-    chunk_loop: &RepeatTemplate,
+    chunk_loop: &RepeatTemplate<C>,
     capacity: usize,
     fault: &FaultTolerance,
     skip_listeners: &[Arc<dyn SkipListener<I, O>>],
     mut rt: StepRuntime<'_>,
 ) -> Result<()>
 where
+    C: CompletionPolicy,
     R: ItemReader<I>,
     P: ChunkProcessor<I, O>,
     W: ItemWriter<O>,
@@ -345,7 +379,7 @@ where
         {
             Ok(()) if chunk.is_done() => {
                 let end = chunk.end;
-                chunk = Buffered::new();
+                chunk.reset();
                 Ok(RepeatStatus::continue_if(!end))
             }
             Ok(()) => Ok(RepeatStatus::Continuable),
@@ -371,16 +405,17 @@ struct Work<O> {
 }
 
 /// One transaction over the buffered chunk.
-async fn attempt<I, O, R, P, W>(
+async fn attempt<I, O, R, P, W, C>(
     engine: &Engine<'_, I, O>,
     parts: &mut Parts<I, O, R, P, W>,
-    chunk_loop: &RepeatTemplate,
+    chunk_loop: &RepeatTemplate<C>,
     step_ctx: &RepeatContext,
     chunk: &mut Buffered<I, O>,
     work: &mut Work<O>,
     rt: &mut StepRuntime<'_>,
 ) -> Result<()>
 where
+    C: CompletionPolicy,
     R: ItemReader<I>,
     P: ChunkProcessor<I, O>,
     W: ItemWriter<O>,
@@ -446,16 +481,17 @@ where
 /// Reads the chunk; read errors are never retried: a skippable one is skipped (and
 /// reading goes on, the skipped item taking no room in the chunk), one marked
 /// no-rollback is ignored, any other fails the step.
-async fn provide<I, O, R, P, W>(
+async fn provide<I, O, R, P, W, C>(
     engine: &Engine<'_, I, O>,
     parts: &mut Parts<I, O, R, P, W>,
-    chunk_loop: &RepeatTemplate,
+    chunk_loop: &RepeatTemplate<C>,
     step_ctx: &RepeatContext,
     chunk: &mut Buffered<I, O>,
     contribution: &mut Contribution,
     rt: &StepRuntime<'_>,
 ) -> Result<()>
 where
+    C: CompletionPolicy,
     R: ItemReader<I>,
     P: ChunkProcessor<I, O>,
 {
@@ -555,7 +591,7 @@ where
                 .expect("a failed item has its error");
             if engine.may_skip(&error, rt, contribution)? {
                 contribution.process_skip += 1;
-                slot.removed = true;
+                chunk.remove(here);
                 chunk.skips.push(PendingSkip::Process(here, error));
                 continue;
             }
@@ -586,7 +622,7 @@ where
                     }
                     None => {
                         chunk.filtered += 1;
-                        slot.removed = true;
+                        chunk.remove(here);
                     }
                 }
             }
@@ -594,10 +630,10 @@ where
                 if engine.may_skip(&e, rt, contribution)? {
                     // Skipped without a rollback: reported at once, as Spring does.
                     contribution.process_skip += 1;
-                    slot.removed = true;
                     for l in engine.skip_listeners {
                         l.on_skip_in_process(input, &e);
                     }
+                    chunk.remove(here);
                 } else {
                     let e = Error::new(NonSkippableProcess(e.into()));
                     let failure = engine.failed(subject, &mut slot.retry, e);
@@ -631,9 +667,8 @@ where
     I: Send + Sync,
     O: Send + Sync,
 {
-    let key: Vec<usize> = chunk.alive().collect();
     let subject = RetrySubject::Write(work.outputs.len());
-    if let Some(state) = chunk.write_retry.get(&key)
+    if let Some(state) = chunk.write_state()
         && !state.can_retry(engine.fault)
     {
         // Recovery: the chunk's retries are used up.
@@ -646,7 +681,7 @@ where
             })
             .context(error.report()));
         }
-        chunk.write_retry.remove(&key);
+        chunk.write_retry = None;
         chunk.scanning = true;
         return scan(engine, parts, chunk, work, contribution, tx, rt, true).await;
     }
@@ -654,13 +689,13 @@ where
         chunk.scanning = false;
         return Ok(());
     }
-    let state = chunk.write_retry.entry(key).or_default();
     if !engine.fault.retry_listeners.is_empty() {
-        engine.opened(subject, state)?;
+        engine.opened(subject, chunk.write_state_mut())?;
     }
     if chunk.scanning {
         return scan(engine, parts, chunk, work, contribution, tx, rt, false).await;
     }
+    let state = chunk.write_state_mut();
     match parts
         .writer
         .write(&work.outputs, &mut WriteContext::new(tx, rt.identity))
@@ -672,19 +707,20 @@ where
             }
             contribution.write += work.outputs.len() as u64;
             for &pos in &work.keys {
-                chunk.slots[pos].removed = true;
+                chunk.remove(pos);
             }
-            chunk.write_retry.clear();
+            chunk.write_retry = None;
             Ok(())
         }
         Err(e) => {
             state.forced = !engine.rolls_back(&e);
             let failure = engine.failed(subject, state, e);
-            if !state.can_retry(engine.fault) {
+            let exhausted = !state.can_retry(engine.fault);
+            engine.backoff(state).await;
+            if exhausted {
                 // Set now, so the next attempt processes only the item it will write.
                 chunk.scanning = true;
             }
-            engine.backoff(state).await;
             Err(failure)
         }
     }
@@ -729,7 +765,7 @@ where
         .write(&work.outputs[..1], &mut WriteContext::new(tx, rt.identity))
         .await;
     let done_with = |chunk: &mut Buffered<I, O>, work: &mut Work<O>| -> Option<O> {
-        chunk.slots[pos].removed = true;
+        chunk.remove(pos);
         chunk.slots[pos].cached = None;
         if chunk.alive().next().is_none() {
             chunk.scanning = false;
@@ -760,9 +796,7 @@ where
         }
         // Not skippable: recorded against the chunk, whose recovery in the next
         // attempt fails the step.
-        let key: Vec<usize> = chunk.alive().collect();
-        let state = chunk.write_retry.entry(key).or_default();
-        return Err(engine.failed(RetrySubject::Write(1), state, e));
+        return Err(engine.failed(RetrySubject::Write(1), chunk.write_state_mut(), e));
     }
     contribution.write_skip += 1;
     let out = done_with(chunk, work).expect("the scanned output");
@@ -775,8 +809,7 @@ where
     // recovery) leaves the failure in the chunk's retry state, under the chunk as it is
     // without the item, as Spring's stateful retry does.
     if !recovery {
-        let key: Vec<usize> = chunk.alive().collect();
-        let state = chunk.write_retry.entry(key).or_default();
+        let state = chunk.write_state_mut();
         state.failures += 1;
         state.last = Some(e.clone());
     }

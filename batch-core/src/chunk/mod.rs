@@ -351,30 +351,48 @@ where
                 writer,
                 _types: PhantomData,
             };
-            let chunk_loop = RepeatTemplate::with_policy_box(self.config.policy());
-            let capacity = self.config.size.min(1 << 16) as usize;
             parts.open(&rt.execution.context)?;
-            let outcome = match &self.config.fault {
-                None => run_chunks(&mut parts, &chunk_loop, capacity, rt).await,
-                Some(fault) => {
-                    let skip_listeners = fault_tolerant::typed_skip_listeners::<I, O>(
-                        &self.config.skip_listeners,
-                        &rt.execution.step_name,
-                    )?;
-                    fault_tolerant::run(
-                        &mut parts,
-                        &chunk_loop,
-                        capacity,
-                        fault,
-                        &skip_listeners,
-                        rt,
-                    )
-                    .await
+            // A fixed chunk size, the common case, gets a statically dispatched loop.
+            let outcome = match &self.config.completion {
+                Completion::Size => {
+                    let size = SimpleCompletionPolicy::new(self.config.size);
+                    self.drive(&mut parts, &RepeatTemplate::new(size), rt).await
+                }
+                _ => {
+                    let policy = RepeatTemplate::new(self.config.policy());
+                    self.drive(&mut parts, &policy, rt).await
                 }
             };
             let closed = parts.close();
             outcome.and(closed)
         })
+    }
+}
+
+impl<F, S, I, O> ChunkRunner<F, S, I, O>
+where
+    S: ChunkStep<I, O>,
+    I: Send + Sync + 'static,
+    O: Send + Sync + 'static,
+{
+    /// The plain or the fault-tolerant chunk loop.
+    async fn drive<C: CompletionPolicy>(
+        &self,
+        parts: &mut Parts<I, O, S::Reader, S::Processor, S::Writer>,
+        chunk_loop: &RepeatTemplate<C>,
+        rt: StepRuntime<'_>,
+    ) -> Result<()> {
+        let capacity = self.config.size.min(1 << 16) as usize;
+        match &self.config.fault {
+            None => run_chunks(parts, chunk_loop, capacity, rt).await,
+            Some(fault) => {
+                let skip_listeners = fault_tolerant::typed_skip_listeners::<I, O>(
+                    &self.config.skip_listeners,
+                    &rt.execution.step_name,
+                )?;
+                fault_tolerant::run(parts, chunk_loop, capacity, fault, &skip_listeners, rt).await
+            }
+        }
     }
 }
 
@@ -414,13 +432,14 @@ impl<I, O, R: ItemReader<I>, P, W: ItemWriter<O>> Parts<I, O, R, P, W> {
     }
 }
 
-async fn run_chunks<I, O, R, P, W>(
+async fn run_chunks<I, O, R, P, W, C>(
     parts: &mut Parts<I, O, R, P, W>,
-    chunk_loop: &RepeatTemplate,
+    chunk_loop: &RepeatTemplate<C>,
     capacity: usize,
     mut rt: StepRuntime<'_>,
 ) -> Result<()>
 where
+    C: CompletionPolicy,
     R: ItemReader<I>,
     P: ChunkProcessor<I, O>,
     W: ItemWriter<O>,
@@ -458,15 +477,16 @@ where
     outcome
 }
 
-async fn one_chunk<I, O, R, P, W>(
+async fn one_chunk<I, O, R, P, W, C>(
     parts: &mut Parts<I, O, R, P, W>,
-    chunk_loop: &RepeatTemplate,
+    chunk_loop: &RepeatTemplate<C>,
     step_ctx: &RepeatContext,
     inputs: &mut Vec<I>,
     outputs: &mut Vec<O>,
     rt: &mut StepRuntime<'_>,
 ) -> Result<RepeatStatus>
 where
+    C: CompletionPolicy,
     R: ItemReader<I>,
     P: ChunkProcessor<I, O>,
     W: ItemWriter<O>,
@@ -503,9 +523,9 @@ where
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn provide_process_write<I, O, R, P, W>(
+async fn provide_process_write<I, O, R, P, W, C>(
     parts: &mut Parts<I, O, R, P, W>,
-    chunk_loop: &RepeatTemplate,
+    chunk_loop: &RepeatTemplate<C>,
     step_ctx: &RepeatContext,
     inputs: &mut Vec<I>,
     outputs: &mut Vec<O>,
@@ -514,6 +534,7 @@ async fn provide_process_write<I, O, R, P, W>(
     rt: &mut StepRuntime<'_>,
 ) -> Result<RepeatStatus>
 where
+    C: CompletionPolicy,
     R: ItemReader<I>,
     P: ChunkProcessor<I, O>,
     W: ItemWriter<O>,
