@@ -37,11 +37,17 @@ struct Summary {
 }
 
 fn make(id: u64) -> Record {
-    Record { id, name: format!("record-{id}") }
+    Record {
+        id,
+        name: format!("record-{id}"),
+    }
 }
 
 fn transform(r: &Record) -> Summary {
-    Summary { id: r.id.wrapping_mul(31), len: r.name.len() }
+    Summary {
+        id: r.id.wrapping_mul(31),
+        len: r.name.len(),
+    }
 }
 
 fn consume(items: &[Summary], sink: &AtomicU64) {
@@ -66,7 +72,10 @@ impl ItemReader<Record> for Generator {
             return Ok(None);
         }
         if Some(self.next) == self.fail_at {
-            return Err(Error::msg(format!("injected failure at item {}", self.next)));
+            return Err(Error::msg(format!(
+                "injected failure at item {}",
+                self.next
+            )));
         }
         let r = make(self.next);
         self.next += 1;
@@ -96,7 +105,12 @@ impl ItemWriter<Summary> for Sink {
 #[error("transient")]
 struct Transient;
 
-fn step(n: u64, fault_tolerant: bool, fail_at: Option<u64>, sink: Arc<AtomicU64>) -> batch::step::StepDef {
+fn step(
+    n: u64,
+    fault_tolerant: bool,
+    fail_at: Option<u64>,
+    sink: Arc<AtomicU64>,
+) -> batch::step::StepDef {
     let mut b = StepBuilder::new("throughput").chunk_size(CHUNK);
     if fault_tolerant {
         b = b
@@ -109,7 +123,11 @@ fn step(n: u64, fault_tolerant: bool, fail_at: Option<u64>, sink: Arc<AtomicU64>
         let sink = sink.clone();
         async move {
             Ok(chunk(
-                Generator { next: 0, end: n, fail_at },
+                Generator {
+                    next: 0,
+                    end: n,
+                    fail_at,
+                },
                 |r: &Record| Ok::<_, Error>(Some(transform(r))),
                 Sink(sink),
             ))
@@ -118,7 +136,10 @@ fn step(n: u64, fault_tolerant: bool, fail_at: Option<u64>, sink: Arc<AtomicU64>
 }
 
 fn job(n: u64, fault_tolerant: bool, fail_at: Option<u64>, sink: Arc<AtomicU64>) -> Job {
-    Job::new("throughput", Flow::start(step(n, fault_tolerant, fail_at, sink)).build())
+    Job::new(
+        "throughput",
+        Flow::start(step(n, fault_tolerant, fail_at, sink)).build(),
+    )
 }
 
 /// The same reads, transforms, chunked writes and per-chunk "commits", by hand.
@@ -171,15 +192,27 @@ impl Row {
             rate(self.items, self.baseline),
             ratio,
             self.target,
-            if ratio <= self.target { "met" } else { "NOT MET" },
+            if ratio <= self.target {
+                "met"
+            } else {
+                "NOT MET"
+            },
         );
     }
 }
 
-async fn run_framework(launcher: &JobLauncher, n: u64, ft: bool, params: JobParameters) -> Duration {
+async fn run_framework(
+    launcher: &JobLauncher,
+    n: u64,
+    ft: bool,
+    params: JobParameters,
+) -> Duration {
     let sink = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let e = launcher.run(job(n, ft, None, sink), params).await.expect("launch");
+    let e = launcher
+        .run(job(n, ft, None, sink), params)
+        .await
+        .expect("launch");
     let d = start.elapsed();
     assert_eq!(e.status, BatchStatus::Completed);
     assert_eq!(e.step_executions[0].counts.write, n);
@@ -187,7 +220,9 @@ async fn run_framework(launcher: &JobLauncher, n: u64, ft: bool, params: JobPara
 }
 
 fn params(tag: &str, i: usize) -> JobParameters {
-    JobParameters::new().with("bench", tag).with("run", i as i64)
+    JobParameters::new()
+        .with("bench", tag)
+        .with("run", i as i64)
 }
 
 async fn b1_b3(sizes: &[u64], which: &[&str]) {
@@ -211,15 +246,28 @@ async fn b1_b3(sizes: &[u64], which: &[&str]) {
             start.elapsed()
         });
         if which.contains(&"b1") {
-            Row { name: format!("B1 in memory, {n} items"), framework: b1, baseline: hand, items: n, target: 1.2 }.print();
+            Row {
+                name: format!("B1 in memory, {n} items"),
+                framework: b1,
+                baseline: hand,
+                items: n,
+                target: 1.2,
+            }
+            .print();
         }
         if which.contains(&"b3") {
             let mut b3 = Duration::MAX;
             for _ in 0..3 {
                 b3 = b3.min(framework(true, "b3").await);
             }
-            Row { name: format!("B3 retry+skip configured, {n} items"), framework: b3, baseline: b1, items: n, target: 1.05 }
-                .print();
+            Row {
+                name: format!("B3 retry+skip configured, {n} items"),
+                framework: b3,
+                baseline: b1,
+                items: n,
+                target: 1.05,
+            }
+            .print();
         }
     }
 }
@@ -230,7 +278,9 @@ async fn temp_sqlite(dir: &tempfile::TempDir, name: &str) -> String {
 
 async fn b2(n: u64) {
     let dir = tempfile::tempdir().unwrap();
-    let repo = SqliteJobRepository::open(&temp_sqlite(&dir, "repo.db").await).await.unwrap();
+    let repo = SqliteJobRepository::open(&temp_sqlite(&dir, "repo.db").await)
+        .await
+        .unwrap();
     let launcher = JobLauncher::new(repo);
     let mut framework = Duration::MAX;
     for i in 0..3 {
@@ -251,7 +301,10 @@ async fn b2(n: u64) {
         .execute(&pool)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO progress VALUES (1, 0, 0, 0)").execute(&pool).await.unwrap();
+    sqlx::query("INSERT INTO progress VALUES (1, 0, 0, 0)")
+        .execute(&pool)
+        .await
+        .unwrap();
     let sink = AtomicU64::new(0);
     let mut hand = Duration::MAX;
     for _ in 0..3 {
@@ -281,7 +334,14 @@ async fn b2(n: u64) {
         }
         hand = hand.min(start.elapsed());
     }
-    Row { name: format!("B2 SQLite repository, {n} items"), framework, baseline: hand, items: n, target: 1.3 }.print();
+    Row {
+        name: format!("B2 SQLite repository, {n} items"),
+        framework,
+        baseline: hand,
+        items: n,
+        target: 1.3,
+    }
+    .print();
 }
 
 async fn b5(n: u64) {
@@ -290,7 +350,10 @@ async fn b5(n: u64) {
     let sink = Arc::new(AtomicU64::new(0));
     let full = run_framework(&launcher, n, false, params("b5-full", 0)).await;
     let p = params("b5-restart", 0);
-    let failed = launcher.run(job(n, false, Some(fail_at), sink.clone()), p.clone()).await.unwrap();
+    let failed = launcher
+        .run(job(n, false, Some(fail_at), sink.clone()), p.clone())
+        .await
+        .unwrap();
     assert_eq!(failed.status, BatchStatus::Failed);
     let start = Instant::now();
     let done = launcher.run(job(n, false, None, sink), p).await.unwrap();
@@ -341,7 +404,11 @@ mod statements {
 
     impl Subscriber for Counter {
         fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
-            if meta.target() == "sqlx::query" { Interest::always() } else { Interest::never() }
+            if meta.target() == "sqlx::query" {
+                Interest::always()
+            } else {
+                Interest::never()
+            }
         }
         fn enabled(&self, meta: &Metadata<'_>) -> bool {
             meta.target() == "sqlx::query"
@@ -365,7 +432,9 @@ mod statements {
 
 async fn statement_counts() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = SqliteJobRepository::open(&temp_sqlite(&dir, "count.db").await).await.unwrap();
+    let repo = SqliteJobRepository::open(&temp_sqlite(&dir, "count.db").await)
+        .await
+        .unwrap();
     let launcher = JobLauncher::new(repo);
     let sink = Arc::new(AtomicU64::new(0));
     let run = |n: u64, i: usize| {
@@ -373,7 +442,10 @@ async fn statement_counts() {
         let sink = sink.clone();
         async move {
             let before = statements::now();
-            launcher.run(job(n, false, None, sink), params("statements", i)).await.unwrap();
+            launcher
+                .run(job(n, false, None, sink), params("statements", i))
+                .await
+                .unwrap();
             statements::now() - before
         }
     };
@@ -400,7 +472,10 @@ async fn statement_counts() {
 fn main() {
     if let Ok(n) = std::env::var("BENCH_PEAK_MEMORY_OF") {
         let n: u64 = n.parse().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let launcher = JobLauncher::new(InMemoryJobRepository::new());
             run_framework(&launcher, n, false, params("b6", 0)).await;
@@ -409,18 +484,27 @@ fn main() {
         return;
     }
     let _ = tracing::subscriber::set_global_default(statements::Counter);
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let all = ["b1", "b2", "b3", "b5", "b6", "statements"];
     let which: Vec<&str> = if args.is_empty() {
         all.to_vec()
     } else {
-        all.iter().copied().filter(|w| args.iter().any(|a| a == w)).collect()
+        all.iter()
+            .copied()
+            .filter(|w| args.iter().any(|a| a == w))
+            .collect()
     };
     println!(
         "machine: {} cores; chunk size {CHUNK}; best of 3 runs each",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         if which.contains(&"b1") || which.contains(&"b3") {
             b1_b3(&[1_000_000, 10_000_000], &which).await;

@@ -57,19 +57,19 @@ struct ReadmeDoctests;
 pub mod __private {
     pub use batch_core::chunk::ChunkStep;
     pub use batch_core::classify::ErrorMatcher;
-    pub use batch_core::fault::{Backoff, RetryListener, SkipListener};
-    pub use batch_core::repeat::CompletionPolicy;
-    pub use batch_core::step::{ChunkListener, StepExecutionListener};
-    pub use std::sync::Arc;
-    pub use std::time::Duration;
     pub use batch_core::context::{ContextError, ContextState, ExecutionContext};
     pub use batch_core::error::{Error, Result};
+    pub use batch_core::fault::{Backoff, RetryListener, SkipListener};
     pub use batch_core::job::{Flow, IntoJob, Job};
     pub use batch_core::params::FromParamValue;
+    pub use batch_core::repeat::CompletionPolicy;
+    pub use batch_core::step::{ChunkListener, StepExecutionListener};
     pub use batch_core::step::{
         FromStepScope, IntoStep, IntoStepOutput, StepBuilder, StepDef, StepScope,
     };
     pub use batch_core::tasklet::Tasklet;
     pub use serde::Serialize;
     pub use serde::de::DeserializeOwned;
+    pub use std::sync::Arc;
+    pub use std::time::Duration;
 }

@@ -584,7 +584,11 @@ pub enum Next {
 
 impl<P: CompletionPolicy> RepeatTemplate<P> {
     pub fn new(policy: P) -> Self {
-        Self { policy, handler: Box::new(DefaultExceptionHandler), listeners: Vec::new() }
+        Self {
+            policy,
+            handler: Box::new(DefaultExceptionHandler),
+            listeners: Vec::new(),
+        }
     }
 
     pub fn exception_handler(mut self, handler: impl ExceptionHandler + 'static) -> Self {

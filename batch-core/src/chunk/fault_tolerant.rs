@@ -154,7 +154,10 @@ impl<I, O> Buffered<I, O> {
 
     /// The write's retry state for the chunk as it is now.
     fn write_state(&self) -> Option<&RetryState> {
-        self.write_retry.as_ref().filter(|(g, _)| *g == self.generation).map(|(_, s)| s)
+        self.write_retry
+            .as_ref()
+            .filter(|(g, _)| *g == self.generation)
+            .map(|(_, s)| s)
     }
 
     /// The write's retry state for the chunk as it is now, made when missing.
