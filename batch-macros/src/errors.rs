@@ -43,12 +43,33 @@ impl Errors {
 pub(crate) struct Once<T> {
     /// Where the key is written, for the message: "`#[step(...)]`".
     place: &'static str,
+    /// The fix: "remove one of them", or for a list key, where its entries go
+    /// (`{key}` stands for the key's name).
+    fix: &'static str,
     value: Option<T>,
 }
 
 impl<T> Once<T> {
     pub(crate) fn new(place: &'static str) -> Self {
-        Once { place, value: None }
+        Once {
+            place,
+            fix: "remove one of them",
+            value: None,
+        }
+    }
+
+    /// A key whose value is a list (`retry(A, B, limit = 3)`): a second occurrence is
+    /// told to move its entries into the first, rather than to be removed.
+    pub(crate) fn list(place: &'static str) -> Self {
+        Once {
+            fix: "write all its entries in one `{key}(...)`",
+            ..Once::new(place)
+        }
+    }
+
+    /// Whether the key was given, valid or not.
+    pub(crate) fn is_set(&self) -> bool {
+        self.value.is_some()
     }
 
     /// Stores `value`, or reports a duplicate at `at`. The key is named after the first
@@ -60,8 +81,9 @@ impl<T> Once<T> {
             errors.at(
                 tokens,
                 format!(
-                    "duplicate `{key}` in {place}: it may be given only once; remove one of them",
+                    "duplicate `{key}` in {place}: it may be given only once; {fix}",
                     place = self.place,
+                    fix = self.fix.replace("{key}", &key),
                 ),
             );
         } else {

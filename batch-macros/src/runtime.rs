@@ -75,6 +75,20 @@ private_names! {
     serialize => Serialize,
     /// Bound on generic field types of a derived `ContextState`: `load` deserializes them.
     deserialize_owned => DeserializeOwned,
+    /// `ErrorMatcher::of::<T>()` / `ErrorMatcher::when::<T>(name, predicate)` for the
+    /// error lists of `retry`, `skip`, `no_rollback`, ….
+    error_matcher => ErrorMatcher,
+    /// `Backoff::Fixed(d)` / `Exponential { .. }` / `Random { .. }`.
+    backoff => Backoff,
+    /// The four kinds a `listener(...)` value is registered as.
+    step_execution_listener => StepExecutionListener,
+    chunk_listener => ChunkListener,
+    retry_listener => RetryListener,
+    skip_listener => SkipListener,
+    /// The one `Arc` a listener value is shared through.
+    arc => Arc,
+    /// `Duration::from_millis(n)` for durations read by the macro.
+    duration => Duration,
 }
 
 /// `::core::result::Result`
@@ -85,6 +99,16 @@ pub(crate) fn core_result() -> TokenStream {
 /// `::core::option::Option`
 pub(crate) fn core_option() -> TokenStream {
     quote!(::core::option::Option)
+}
+
+/// `::core::marker::PhantomData`
+pub(crate) fn core_phantom_data() -> TokenStream {
+    quote!(::core::marker::PhantomData)
+}
+
+/// `::core::cell::Cell`
+pub(crate) fn core_cell() -> TokenStream {
+    quote!(::core::cell::Cell)
 }
 
 /// `::core::default::Default`

@@ -25,7 +25,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let step_fn = parse::step_fn(&item, &mut errors);
-    validate::function(&step_fn, &mut errors);
+    validate::function(&step_fn, &config, &mut errors);
 
     match errors.finish() {
         Ok(()) => expand::step(&step_fn, &config),

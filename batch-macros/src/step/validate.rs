@@ -1,10 +1,17 @@
-//! Checking `#[step]`: the keys' values, repeated keys, and the shape of the function.
+//! Checking `#[step]`: the keys' values, repeated keys, how the keys fit together,
+//! and the shape of the function.
 
-use super::parse::{Input, STEP, StepArg, StepArgs, StepFn};
-use crate::args;
+use super::parse::{
+    BackoffSpec, ChunkItem, ErrorSpec, ExponentialItem, Input, RETRY_FORM, RandomItem, RetryItem,
+    SKIP_FORM, STEP, SkipItem, StepArg, StepArgs, StepFn,
+};
+use crate::args::{self, KeyList, KeyValue};
 use crate::errors::{Errors, Once};
 use crate::runtime::Runtime;
-use syn::{LitBool, LitInt, LitStr, Type};
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, Lit, LitBool, LitFloat, LitInt, LitStr, ReturnType, Type};
 
 /// The checked configuration of one step.
 #[derive(Default)]
@@ -12,20 +19,92 @@ pub(crate) struct StepConfig {
     pub(crate) runtime: Runtime,
     pub(crate) name: Option<LitStr>,
     /// `Some` makes a chunk-oriented step, `None` a tasklet step.
-    pub(crate) chunk: Option<LitInt>,
+    pub(crate) chunk: Option<ChunkConfig>,
     pub(crate) start_limit: Option<LitInt>,
     pub(crate) allow_start_if_complete: Option<LitBool>,
+    pub(crate) fault: FaultConfig,
+    /// `listener(expr)`, in order.
+    pub(crate) listeners: Vec<Expr>,
 }
 
-/// Folds the keys as written into a configuration, reporting bad values and repeated
-/// keys. A key whose value is bad is still recorded (as `None`) so that repeating it
-/// is reported too.
+/// `chunk = N` or `chunk(...)`.
+pub(crate) struct ChunkConfig {
+    /// Items per chunk; absent only with a custom `policy`.
+    pub(crate) size: Option<LitInt>,
+    pub(crate) completion: Completion,
+}
+
+pub(crate) enum Completion {
+    /// After `size` items.
+    Size,
+    /// After `size` items or this many milliseconds, whichever comes first.
+    Timeout(u64),
+    /// As the policy says.
+    Policy(Expr),
+}
+
+/// The fault-tolerance keys. Empty lists and `None` mean "not given".
+#[derive(Default)]
+pub(crate) struct FaultConfig {
+    pub(crate) retry: Vec<ErrorSpec>,
+    pub(crate) retry_limit: Option<LitInt>,
+    pub(crate) backoff: Option<Backoff>,
+    pub(crate) no_retry: Vec<ErrorSpec>,
+    pub(crate) skip: Vec<ErrorSpec>,
+    pub(crate) skip_limit: Option<LitInt>,
+    pub(crate) no_skip: Vec<ErrorSpec>,
+    pub(crate) no_rollback: Vec<ErrorSpec>,
+    pub(crate) processor_non_transactional: bool,
+}
+
+impl FaultConfig {
+    /// Whether the step runs the fault-tolerant chunk loop (any key above given).
+    pub(crate) fn enabled(&self) -> bool {
+        !self.retry.is_empty()
+            || !self.no_retry.is_empty()
+            || !self.skip.is_empty()
+            || !self.no_skip.is_empty()
+            || !self.no_rollback.is_empty()
+            || self.processor_non_transactional
+    }
+}
+
+/// A backoff with its durations in milliseconds.
+pub(crate) enum Backoff {
+    Fixed(u64),
+    Exponential {
+        initial: u64,
+        multiplier: LitFloat,
+        max: u64,
+    },
+    Random {
+        min: u64,
+        max: u64,
+    },
+}
+
+/// Folds the keys as written into a configuration, reporting bad values, repeated
+/// keys and keys that do not fit together. A key whose value is bad is still recorded
+/// (as `None`) so that repeating it is reported too.
 pub(crate) fn config(args: &StepArgs, errors: &mut Errors) -> StepConfig {
+    for error in &args.errors {
+        errors.push(error.clone());
+    }
     let mut runtime = Once::new(STEP);
     let mut name = Once::new(STEP);
     let mut chunk = Once::new(STEP);
+    let mut chunk_with = Once::list(STEP);
     let mut start_limit = Once::new(STEP);
     let mut allow_start_if_complete = Once::new(STEP);
+    let mut retry = Once::list(STEP);
+    let mut no_retry = Once::list(STEP);
+    let mut skip = Once::list(STEP);
+    let mut no_skip = Once::list(STEP);
+    let mut no_rollback = Once::list(STEP);
+    let mut processor_non_transactional = Once::new(STEP);
+    let mut listeners = Vec::new();
+    // Keys that only a chunk-oriented step can have, with how they are written.
+    let mut fault_keys: Vec<(TokenStream, &str)> = Vec::new();
 
     for arg in &args.args {
         match arg {
@@ -36,7 +115,17 @@ pub(crate) fn config(args: &StepArgs, errors: &mut Errors) -> StepConfig {
                     "a chunk holds at least one item: write `chunk = 1` or more, or remove \
                      `chunk` to make a tasklet step",
                 );
+                if chunk_with.is_set() {
+                    both_chunk_forms(errors, pair);
+                }
                 chunk.set(errors, pair, value);
+            }
+            StepArg::ChunkWith(list) => {
+                let value = chunk_with_config(list, errors);
+                if chunk.is_set() {
+                    both_chunk_forms(errors, list);
+                }
+                chunk_with.set(errors, list, value);
             }
             StepArg::Name(pair) => {
                 let value = args::non_empty_str(errors, pair, "load_orders");
@@ -55,6 +144,52 @@ pub(crate) fn config(args: &StepArgs, errors: &mut Errors) -> StepConfig {
                 let value = args::flag(errors, flag);
                 allow_start_if_complete.set(errors, flag, value);
             }
+            StepArg::Retry(list) => {
+                fault_keys.push((list.key.to_token_stream(), "retry(...)"));
+                let value = retry_config(list, errors);
+                retry.set(errors, list, value);
+            }
+            StepArg::NoRetry(list) => {
+                fault_keys.push((list.key.to_token_stream(), "no_retry(...)"));
+                let value = error_list(list, errors);
+                no_retry.set(errors, list, (list, value));
+            }
+            StepArg::Skip(list) => {
+                fault_keys.push((list.key.to_token_stream(), "skip(...)"));
+                let value = skip_config(list, errors);
+                skip.set(errors, list, value);
+            }
+            StepArg::NoSkip(list) => {
+                fault_keys.push((list.key.to_token_stream(), "no_skip(...)"));
+                let value = error_list(list, errors);
+                no_skip.set(errors, list, (list, value));
+            }
+            StepArg::NoRollback(list) => {
+                fault_keys.push((list.key.to_token_stream(), "no_rollback(...)"));
+                let value = error_list(list, errors);
+                no_rollback.set(errors, list, value);
+            }
+            StepArg::ProcessorNonTransactional(flag) => {
+                fault_keys.push((flag.key.to_token_stream(), "processor_non_transactional"));
+                let value = args::flag(errors, flag);
+                processor_non_transactional.set(errors, flag, value);
+            }
+            StepArg::Listener(list) => {
+                for error in &list.errors {
+                    errors.push(error.clone());
+                }
+                match list.items.as_slice() {
+                    [expr] => listeners.push(expr.clone()),
+                    [] => errors.at(
+                        list,
+                        "`listener()` needs the listener: write `listener(AuditListener::default())`",
+                    ),
+                    [_, extra @ ..] => errors.at(
+                        quote!(#(#extra)*),
+                        "`listener(...)` takes one listener: write one `listener(...)` per listener",
+                    ),
+                }
+            }
             StepArg::Crate(pair) => {
                 let value = args::crate_path(errors, pair);
                 runtime.set(errors, pair, value);
@@ -62,17 +197,554 @@ pub(crate) fn config(args: &StepArgs, errors: &mut Errors) -> StepConfig {
         }
     }
 
+    // A key that did not parse may have been a misspelt `chunk`; then "this is a
+    // tasklet step" would only add noise.
+    let is_chunk_step = chunk.is_set() || chunk_with.is_set();
+    if !is_chunk_step && args.errors.is_empty() {
+        for (key, form) in &fault_keys {
+            errors.at(
+                key,
+                format!(
+                    "`{form}` is for chunk-oriented steps, and this is a tasklet step (it has \
+                     no `chunk`): add `chunk = N` and return `impl ChunkStep<I, O>`, or remove \
+                     `{form}` and handle the error inside the tasklet"
+                ),
+            );
+        }
+    }
+
+    let (retry_given, skip_given) = (retry.is_set(), skip.is_set());
+    let retry = retry.get().flatten();
+    let skip = skip.get().flatten();
+    let no_retry = no_retry.get();
+    let no_skip = no_skip.get();
+    if let Some((list, no_retry)) = &no_retry {
+        match &retry {
+            Some(retry) => in_both(errors, &retry.errors, "retry", no_retry, "no_retry"),
+            None if !retry_given => only_narrows(errors, list, "no_retry", RETRY_FORM),
+            None => {}
+        }
+    }
+    if let Some((list, no_skip)) = &no_skip {
+        match &skip {
+            Some(skip) => in_both(errors, &skip.errors, "skip", no_skip, "no_skip"),
+            None if !skip_given => only_narrows(errors, list, "no_skip", SKIP_FORM),
+            None => {}
+        }
+    }
+
+    let (retry, retry_limit, backoff) = match retry {
+        Some(r) => (r.errors, Some(r.limit), r.backoff),
+        None => (Vec::new(), None, None),
+    };
+    let (skip, skip_limit) = match skip {
+        Some(s) => (s.errors, s.limit),
+        None => (Vec::new(), None),
+    };
+    let chunk = match (chunk.get(), chunk_with.get()) {
+        (Some(Some(size)), None) => Some(ChunkConfig {
+            size: Some(size),
+            completion: Completion::Size,
+        }),
+        (None, Some(Some(config))) => Some(config),
+        // Invalid: reported above, and nothing is expanded.
+        _ => None,
+    };
     StepConfig {
         runtime: runtime.get().flatten().unwrap_or_default(),
         name: name.get().flatten(),
-        chunk: chunk.get().flatten(),
+        chunk,
         start_limit: start_limit.get().flatten(),
         allow_start_if_complete: allow_start_if_complete.get().flatten(),
+        fault: FaultConfig {
+            retry,
+            retry_limit,
+            backoff,
+            no_retry: no_retry.map(|(_, v)| v).unwrap_or_default(),
+            skip,
+            skip_limit,
+            no_skip: no_skip.map(|(_, v)| v).unwrap_or_default(),
+            no_rollback: no_rollback.get().unwrap_or_default(),
+            processor_non_transactional: processor_non_transactional
+                .get()
+                .flatten()
+                .is_some_and(|b| b.value),
+        },
+        listeners,
     }
 }
 
-/// Checks the function: it must be callable by the framework with injected arguments.
-pub(crate) fn function(f: &StepFn, errors: &mut Errors) {
+fn both_chunk_forms(errors: &mut Errors, second: impl ToTokens) {
+    errors.at(
+        second,
+        "`chunk = N` and `chunk(...)` both set the chunk: keep one; `chunk(size = N, …)` \
+         says everything `chunk = N` does",
+    );
+}
+
+/// `chunk(size = N, timeout = "30s")` / `chunk(size = N, policy = EXPR)`.
+fn chunk_with_config(
+    list: &KeyList<impl ToTokens, ChunkItem>,
+    errors: &mut Errors,
+) -> Option<ChunkConfig> {
+    const PLACE: &str = "`chunk(...)`";
+    for error in &list.errors {
+        errors.push(error.clone());
+    }
+    let mut size = Once::new(PLACE);
+    let mut timeout = Once::new(PLACE);
+    let mut policy = Once::new(PLACE);
+    let mut valid = list.errors.is_empty();
+    for item in &list.items {
+        match item {
+            ChunkItem::Size(pair) => {
+                let value = args::positive_int::<_, u64>(
+                    errors,
+                    pair,
+                    "a chunk holds at least one item: write `chunk(size = 1)` or more, or \
+                     remove `chunk(...)` to make a tasklet step",
+                );
+                valid &= value.is_some();
+                size.set(errors, pair, value);
+            }
+            ChunkItem::Timeout(pair) => {
+                let value = match args::duration(errors, &pair.value, "timeout = {}") {
+                    Some(0) => {
+                        errors.at(
+                            &pair.value,
+                            "a chunk timeout of zero would end every chunk after its first \
+                             item: write a longer one, such as `timeout = \"30s\"`",
+                        );
+                        None
+                    }
+                    other => other,
+                };
+                valid &= value.is_some();
+                timeout.set(errors, pair, (pair, value));
+            }
+            ChunkItem::Policy(pair) => policy.set(errors, pair, pair),
+        }
+    }
+    let size = size.get();
+    let completion = match (timeout.get(), policy.get()) {
+        (Some((_, ms)), None) => ms.map(Completion::Timeout),
+        (None, Some(policy)) => Some(Completion::Policy(policy.value.clone())),
+        (None, None) => Some(Completion::Size),
+        (Some(_), Some(policy)) => {
+            errors.at(
+                policy,
+                "a chunk completes by `timeout` or by `policy`, not both: for both, give a \
+                 `policy` that combines yours with a `TimeoutTerminationPolicy` in a \
+                 `CompositeCompletionPolicy`",
+            );
+            None
+        }
+    };
+    // With a policy, the policy alone decides and `size` only sizes the buffer; in the
+    // other forms the size is what ends a chunk.
+    if size.is_none() && !matches!(completion, Some(Completion::Policy(_))) {
+        let fix = if list
+            .items
+            .iter()
+            .any(|i| matches!(i, ChunkItem::Timeout(_)))
+        {
+            "a chunk ends at `size` items or at the timeout, whichever comes first: write \
+             `chunk(size = 100, timeout = \"30s\")`"
+        } else {
+            "write `chunk(size = 100)`, or `chunk = 100`"
+        };
+        errors.at(list, format!("`chunk(...)` needs a `size`: {fix}"));
+        valid = false;
+    }
+    let size = match size {
+        Some(size) => Some(size?),
+        None => None,
+    };
+    let completion = completion?;
+    valid.then_some(ChunkConfig { size, completion })
+}
+
+/// What `retry(...)` says, once checked.
+struct RetryConfig {
+    errors: Vec<ErrorSpec>,
+    limit: LitInt,
+    backoff: Option<Backoff>,
+}
+
+fn retry_config(
+    list: &KeyList<impl ToTokens, RetryItem>,
+    errors: &mut Errors,
+) -> Option<RetryConfig> {
+    const PLACE: &str = "`retry(...)`";
+    for error in &list.errors {
+        errors.push(error.clone());
+    }
+    let mut types = Vec::new();
+    let mut limit = Once::new(PLACE);
+    let mut backoff = Once::new(PLACE);
+    let mut valid = list.errors.is_empty();
+    for item in &list.items {
+        match item {
+            RetryItem::Error(spec) => types.push(spec.clone()),
+            RetryItem::Limit(pair) => {
+                let value = retry_limit(errors, pair);
+                valid &= value.is_some();
+                limit.set(errors, pair, value);
+            }
+            RetryItem::Backoff(pair) => {
+                let value = backoff_config(&pair.value, errors);
+                valid &= value.is_some();
+                backoff.set(errors, pair, value);
+            }
+        }
+    }
+    valid &= no_repeats(errors, &types, "retry");
+    let limit = limit.get();
+    // An entry that did not parse may have been the missing type or limit.
+    if !list.errors.is_empty() {
+        return None;
+    }
+    if types.is_empty() {
+        let written = args::pretty(list);
+        errors.at(
+            list,
+            format!(
+                "`{written}` names no error to retry: list the error types first, as in \
+                 `retry(TimeoutError, limit = 3)`; an error is retried only when its type is listed"
+            ),
+        );
+        return None;
+    }
+    let Some(limit) = limit else {
+        let types = types
+            .iter()
+            .map(args::pretty)
+            .collect::<Vec<_>>()
+            .join(", ");
+        errors.at(
+            list,
+            format!(
+                "`retry({types})` needs a limit, the number of attempts in all, the first \
+                 included: write `retry({types}, limit = 3)` for one try and two retries"
+            ),
+        );
+        return None;
+    };
+    let limit = limit?;
+    let backoff = backoff.get().flatten();
+    valid.then_some(RetryConfig {
+        errors: types,
+        limit,
+        backoff,
+    })
+}
+
+/// `limit = N` in `retry(...)`: at least 2, since it counts the first attempt too.
+fn retry_limit<K: ToTokens>(errors: &mut Errors, pair: &KeyValue<K, Expr>) -> Option<LitInt> {
+    let too_low = "the retry limit counts every attempt, the first included, so it must be \
+                   at least 2 for anything to be retried: write `limit = 2` for one retry, \
+                   `limit = 3` for two";
+    let limit = args::positive_int::<_, u32>(errors, pair, too_low)?;
+    if limit.base10_digits() == "1" {
+        errors.at(pair, too_low);
+        return None;
+    }
+    Some(limit)
+}
+
+fn backoff_config(spec: &BackoffSpec, errors: &mut Errors) -> Option<Backoff> {
+    match spec {
+        BackoffSpec::Fixed(list) => {
+            for error in &list.errors {
+                errors.push(error.clone());
+            }
+            match list.items.as_slice() {
+                [delay] => Some(Backoff::Fixed(args::duration(errors, delay, "fixed({})")?)),
+                _ => {
+                    errors.at(
+                        list,
+                        "`fixed(...)` takes the one pause before each retry: write \
+                         `fixed(\"100ms\")`",
+                    );
+                    None
+                }
+            }
+        }
+        BackoffSpec::Exponential(list) => {
+            const PLACE: &str = "`exponential(...)`";
+            for error in &list.errors {
+                errors.push(error.clone());
+            }
+            let mut initial = Once::new(PLACE);
+            let mut multiplier = Once::new(PLACE);
+            let mut max = Once::new(PLACE);
+            for item in &list.items {
+                match item {
+                    ExponentialItem::Initial(pair) => {
+                        let value = args::duration(errors, &pair.value, "initial = {}");
+                        initial.set(errors, pair, value);
+                    }
+                    ExponentialItem::Multiplier(pair) => {
+                        let value = backoff_multiplier(errors, pair);
+                        multiplier.set(errors, pair, value);
+                    }
+                    ExponentialItem::Max(pair) => {
+                        let value = args::duration(errors, &pair.value, "max = {}");
+                        max.set(errors, pair, (pair, value));
+                    }
+                }
+            }
+            let (Some(initial), Some((max_pair, max))) = (initial.get(), max.get()) else {
+                errors.at(
+                    list,
+                    "`exponential(...)` needs `initial` and `max` (`multiplier` is 2.0 unless \
+                     given): write `exponential(initial = \"100ms\", multiplier = 2.0, max = \"5s\")`",
+                );
+                return None;
+            };
+            let (initial, max) = (initial?, max?);
+            if max < initial {
+                errors.at(
+                    max_pair,
+                    "`max` caps the pause, so it cannot be below `initial`: raise `max` or \
+                     lower `initial`",
+                );
+                return None;
+            }
+            let multiplier = match multiplier.get() {
+                Some(value) => value?,
+                None => LitFloat::new("2.0", proc_macro2::Span::call_site()),
+            };
+            Some(Backoff::Exponential {
+                initial,
+                multiplier,
+                max,
+            })
+        }
+        BackoffSpec::Random(list) => {
+            const PLACE: &str = "`random(...)`";
+            for error in &list.errors {
+                errors.push(error.clone());
+            }
+            let mut min = Once::new(PLACE);
+            let mut max = Once::new(PLACE);
+            for item in &list.items {
+                match item {
+                    RandomItem::Min(pair) => {
+                        let value = args::duration(errors, &pair.value, "min = {}");
+                        min.set(errors, pair, value);
+                    }
+                    RandomItem::Max(pair) => {
+                        let value = args::duration(errors, &pair.value, "max = {}");
+                        max.set(errors, pair, (pair, value));
+                    }
+                }
+            }
+            let (Some(min), Some((max_pair, max))) = (min.get(), max.get()) else {
+                errors.at(
+                    list,
+                    "`random(...)` needs both bounds of the pause: write \
+                     `random(min = \"50ms\", max = \"500ms\")`",
+                );
+                return None;
+            };
+            let (min, max) = (min?, max?);
+            if max < min {
+                errors.at(
+                    max_pair,
+                    "`max` cannot be below `min`: the pause is drawn between them",
+                );
+                return None;
+            }
+            Some(Backoff::Random { min, max })
+        }
+    }
+}
+
+/// `multiplier = 2.0` (or `2`): at least 1, or the pauses would shrink.
+fn backoff_multiplier<K: ToTokens>(
+    errors: &mut Errors,
+    pair: &KeyValue<K, Expr>,
+) -> Option<LitFloat> {
+    let value = match &pair.value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Float(f), ..
+        }) => f.base10_parse::<f64>().ok(),
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(i), ..
+        }) => i.base10_parse::<f64>().ok(),
+        _ => None,
+    };
+    match value {
+        Some(v) if v >= 1.0 && v.is_finite() => {
+            Some(LitFloat::new(&format!("{v:?}"), pair.value.span()))
+        }
+        Some(_) => {
+            errors.at(
+                pair,
+                "a `multiplier` below 1 would shrink the pause at each retry: write \
+                 `multiplier = 2.0`, or use `fixed(...)` for the same pause every time",
+            );
+            None
+        }
+        None => {
+            errors.at(
+                &pair.value,
+                "`multiplier` takes a number literal: write `multiplier = 2.0`",
+            );
+            None
+        }
+    }
+}
+
+/// What `skip(...)` says, once checked.
+struct SkipConfig {
+    errors: Vec<ErrorSpec>,
+    limit: Option<LitInt>,
+}
+
+fn skip_config(list: &KeyList<impl ToTokens, SkipItem>, errors: &mut Errors) -> Option<SkipConfig> {
+    const PLACE: &str = "`skip(...)`";
+    for error in &list.errors {
+        errors.push(error.clone());
+    }
+    let mut types = Vec::new();
+    let mut limit = Once::new(PLACE);
+    let mut valid = list.errors.is_empty();
+    for item in &list.items {
+        match item {
+            SkipItem::Error(spec) => types.push(spec.clone()),
+            SkipItem::Limit(pair) => {
+                let value = args::positive_int::<_, u64>(
+                    errors,
+                    pair,
+                    "a skip limit of 0 lets the step skip nothing: write `limit = 1` or more, \
+                     or remove `skip(...)`",
+                );
+                valid &= value.is_some();
+                limit.set(errors, pair, value);
+            }
+        }
+    }
+    valid &= no_repeats(errors, &types, "skip");
+    if !list.errors.is_empty() {
+        return None;
+    }
+    if types.is_empty() {
+        let written = args::pretty(list);
+        errors.at(
+            list,
+            format!(
+                "`{written}` names no error to skip: list the error types first, as in \
+                 `skip(BadRecord, limit = 10)`; an item is skipped only when its error's type \
+                 is listed"
+            ),
+        );
+        return None;
+    }
+    let limit = match limit.get() {
+        Some(limit) => Some(limit?),
+        None => None,
+    };
+    valid.then_some(SkipConfig {
+        errors: types,
+        limit,
+    })
+}
+
+/// The entries of `no_retry(...)`, `no_skip(...)` or `no_rollback(...)`.
+fn error_list<K: ToTokens>(list: &KeyList<K, ErrorSpec>, errors: &mut Errors) -> Vec<ErrorSpec> {
+    for error in &list.errors {
+        errors.push(error.clone());
+    }
+    let name = list.key.to_token_stream().to_string();
+    if list.items.is_empty() && list.errors.is_empty() {
+        errors.at(
+            list,
+            format!("`{name}()` names no error: list the error types, or remove `{name}()`"),
+        );
+    }
+    no_repeats(errors, &list.items, &name);
+    list.items.clone()
+}
+
+/// Reports an error listed twice in one list; `true` when there is none.
+fn no_repeats(errors: &mut Errors, list: &[ErrorSpec], name: &str) -> bool {
+    let mut seen: Vec<String> = Vec::new();
+    let mut ok = true;
+    for spec in list {
+        let key = spec.to_token_stream().to_string();
+        if seen.contains(&key) {
+            errors.at(
+                spec,
+                format!(
+                    "`{}` is listed twice in `{name}(...)`: remove one",
+                    args::pretty(spec)
+                ),
+            );
+            ok = false;
+        } else {
+            seen.push(key);
+        }
+    }
+    ok
+}
+
+/// Reports each error named in both `yes(...)` and `no(...)`, at the second list.
+fn in_both(
+    errors: &mut Errors,
+    yes: &[ErrorSpec],
+    yes_name: &str,
+    no: &[ErrorSpec],
+    no_name: &str,
+) {
+    for spec in no {
+        let key = spec.to_token_stream().to_string();
+        if yes.iter().any(|y| y.to_token_stream().to_string() == key) {
+            let written = args::pretty(spec);
+            errors.at(
+                spec,
+                format!(
+                    "`{written}` is in both `{yes_name}(...)` and `{no_name}(...)`, which \
+                     contradict each other: remove it from one of them (`{no_name}` is for \
+                     exceptions to `{yes_name}`, such as `{yes_name}(ApiError, …)` with \
+                     `{no_name}(ApiError::BadRequest {{ .. }})`)"
+                ),
+            );
+        }
+    }
+}
+
+/// `no_retry(...)` without `retry(...)`, or `no_skip(...)` without `skip(...)`.
+fn only_narrows(errors: &mut Errors, list: &impl ToTokens, name: &str, example: &str) {
+    let base = name.trim_start_matches("no_");
+    errors.at(
+        list,
+        format!(
+            "`{name}(...)` makes exceptions to `{base}(...)`, which this step does not have, \
+             so it changes nothing: add `{example}`, or remove `{name}(...)`"
+        ),
+    );
+}
+
+/// Checks the function: it must be callable by the framework with injected arguments,
+/// and show what the keys need from it.
+pub(crate) fn function(f: &StepFn, config: &StepConfig, errors: &mut Errors) {
+    // On a fault-tolerant step a listener may also be a `SkipListener<I, O>`, and the
+    // expansion can only ask "is it one?" with `I` and `O` in hand.
+    if config.chunk.is_some()
+        && config.fault.enabled()
+        && !config.listeners.is_empty()
+        && f.items.is_none()
+        && let ReturnType::Type(_, ty) = &f.item.sig.output
+    {
+        errors.at(
+            ty,
+            "`listener(...)` on a step with fault-tolerance keys also registers the value as \
+             a `SkipListener<I, O>` if it is one, and reads `I` and `O` from the return type: \
+             write it as `impl ChunkStep<I, O>` or `Result<impl ChunkStep<I, O>, E>`",
+        );
+    }
     f.item.check_plain_fn(
         errors,
         "step",
@@ -111,7 +783,7 @@ mod tests {
         let mut errors = Errors::default();
         let config = config(&args, &mut errors);
         assert!(errors.finish().is_ok());
-        assert_eq!(config.chunk.unwrap().base10_digits(), "5");
+        assert_eq!(config.chunk.unwrap().size.unwrap().base10_digits(), "5");
         assert_eq!(config.start_limit.unwrap().base10_digits(), "2");
         assert!(!config.allow_start_if_complete.unwrap().value);
         assert!(config.name.is_none());
@@ -130,5 +802,212 @@ mod tests {
         assert!(errors[3].starts_with("a start limit below 1"));
         assert!(errors[4].starts_with("`allow_start_if_complete` takes `true` or `false`"));
         assert!(errors[5].starts_with("`crate` takes an absolute path"));
+    }
+
+    fn config_of(src: &str) -> StepConfig {
+        let args: StepArgs = syn::parse_str(src).unwrap();
+        let mut errors = Errors::default();
+        let config = config(&args, &mut errors);
+        if let Err(e) = errors.finish() {
+            panic!("{src}: {e}");
+        }
+        config
+    }
+
+    #[test]
+    fn fault_tolerance_is_kept() {
+        let config = config_of(
+            "chunk(size = 5, timeout = \"2s\"), \
+             retry(Timeout, ApiError::Busy { .. }, limit = 3, \
+                   backoff = exponential(initial = \"100ms\", max = \"1m\")), \
+             no_retry(ApiError::BadRequest(..)), skip(Bad), no_skip(Worse), \
+             no_rollback(Minor), processor_non_transactional, listener(Audit), listener(Log)",
+        );
+        let chunk = config.chunk.unwrap();
+        assert_eq!(chunk.size.unwrap().base10_digits(), "5");
+        assert!(matches!(chunk.completion, Completion::Timeout(2_000)));
+        let fault = &config.fault;
+        assert!(fault.enabled());
+        assert_eq!(fault.retry.len(), 2);
+        assert_eq!(fault.retry_limit.as_ref().unwrap().base10_digits(), "3");
+        assert!(matches!(
+            &fault.backoff,
+            Some(Backoff::Exponential { initial: 100, max: 60_000, multiplier }) if multiplier.base10_digits() == "2.0"
+        ));
+        assert_eq!(fault.no_retry.len(), 1);
+        assert!(fault.skip_limit.is_none(), "the runtime's default applies");
+        assert!(fault.processor_non_transactional);
+        assert_eq!(config.listeners.len(), 2);
+
+        let config = config_of("chunk(policy = MyPolicy), listener(Audit)");
+        let chunk = config.chunk.unwrap();
+        assert!(chunk.size.is_none());
+        assert!(matches!(chunk.completion, Completion::Policy(_)));
+        assert!(!config.fault.enabled());
+
+        let config = config_of(
+            "chunk = 1, retry(A, limit = 2, backoff = fixed(\"1h\")), processor_non_transactional = false",
+        );
+        assert!(matches!(
+            config.fault.backoff,
+            Some(Backoff::Fixed(3_600_000))
+        ));
+        assert!(!config.fault.processor_non_transactional);
+        assert!(config.fault.enabled());
+    }
+
+    #[test]
+    fn fault_tolerance_mistakes() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "chunk = 2, retry(limit = 3)",
+                "`retry(limit = 3)` names no error to retry",
+            ),
+            ("chunk = 2, retry(A)", "`retry(A)` needs a limit"),
+            (
+                "chunk = 2, retry(A, limit = 1)",
+                "the retry limit counts every attempt",
+            ),
+            (
+                "chunk = 2, retry(A, limit = 0)",
+                "the retry limit counts every attempt",
+            ),
+            (
+                "chunk = 2, retry(A, A, limit = 2)",
+                "`A` is listed twice in `retry(...)`",
+            ),
+            (
+                "chunk = 2, skip(limit = 3)",
+                "`skip(limit = 3)` names no error to skip",
+            ),
+            ("chunk = 2, skip(A, limit = 0)", "a skip limit of 0"),
+            (
+                "chunk = 2, retry(A, limit = 2), no_retry(A)",
+                "`A` is in both `retry(...)` and `no_retry(...)`",
+            ),
+            (
+                "chunk = 2, skip(E::V { .. }), no_skip(E::V{..})",
+                "`E::V { .. }` is in both `skip(...)` and `no_skip(...)`",
+            ),
+            (
+                "chunk = 2, no_retry(A)",
+                "`no_retry(...)` makes exceptions to `retry(...)`",
+            ),
+            (
+                "chunk = 2, no_skip(A)",
+                "`no_skip(...)` makes exceptions to `skip(...)`",
+            ),
+            ("chunk = 2, no_rollback()", "`no_rollback()` names no error"),
+            (
+                "chunk = 2, retry(A, limit = 2), retry(B, limit = 2)",
+                "duplicate `retry` in `#[step(...)]`: it may be given only once; write all its \
+                 entries in one `retry(...)`",
+            ),
+            (
+                "retry(A, limit = 2)",
+                "`retry(...)` is for chunk-oriented steps",
+            ),
+            (
+                "processor_non_transactional",
+                "`processor_non_transactional` is for chunk",
+            ),
+            (
+                "chunk(size = 0)",
+                "a chunk holds at least one item: write `chunk(size = 1)`",
+            ),
+            (
+                "chunk = 2, chunk(size = 2)",
+                "`chunk = N` and `chunk(...)` both set the chunk",
+            ),
+            (
+                "chunk(size = 2, timeout = \"1s\", policy = P)",
+                "a chunk completes by `timeout` or by `policy`, not both",
+            ),
+            (
+                "chunk(timeout = \"1s\")",
+                "`chunk(...)` needs a `size`: a chunk ends at",
+            ),
+            (
+                "chunk()",
+                "`chunk(...)` needs a `size`: write `chunk(size = 100)`",
+            ),
+            (
+                "chunk(size = 2, timeout = \"0ms\")",
+                "a chunk timeout of zero",
+            ),
+            (
+                "chunk(size = 2, timeout = \"30 secs\")",
+                "`\"30 secs\"` is not a duration",
+            ),
+            (
+                "chunk(size = 2, timeout = \"1.5s\")",
+                "`\"1.5s\"` is not a whole number of its unit: write `timeout = \"1500ms\"`",
+            ),
+            (
+                "chunk(size = 2, timeout = \"30\")",
+                "`\"30\"` has no unit: write `timeout = \"30ms\"`",
+            ),
+            (
+                "chunk(size = 2, timeout = 30)",
+                "a duration is a string with its unit",
+            ),
+            (
+                "chunk = 2, retry(A, limit = 2, backoff = fixed(\"1s\", \"2s\"))",
+                "`fixed(...)` takes the one pause",
+            ),
+            (
+                "chunk = 2, retry(A, limit = 2, backoff = exponential(initial = \"1s\"))",
+                "`exponential(...)` needs `initial` and `max`",
+            ),
+            (
+                "chunk = 2, retry(A, limit = 2, backoff = exponential(initial = \"1s\", max = \"1ms\"))",
+                "`max` caps the pause",
+            ),
+            (
+                "chunk = 2, retry(A, limit = 2, backoff = exponential(initial = \"1s\", max = \"2s\", multiplier = 0.5))",
+                "a `multiplier` below 1",
+            ),
+            (
+                "chunk = 2, retry(A, limit = 2, backoff = random(min = \"1s\", max = \"1ms\"))",
+                "`max` cannot be below `min`",
+            ),
+            (
+                "chunk = 2, retry(A, limit = 2, backoff = linear(\"1s\"))",
+                "unknown backoff `linear`; expected one of: `fixed`, `exponential`, `random`",
+            ),
+            ("listener()", "`listener()` needs the listener"),
+            ("listener(a, b)", "`listener(...)` takes one listener"),
+        ];
+        for (src, expected) in cases {
+            let errors = errors_of(src);
+            assert_eq!(errors.len(), 1, "{src}: {errors:?}");
+            assert!(errors[0].starts_with(expected), "{src}: {}", errors[0]);
+        }
+    }
+
+    #[test]
+    fn fault_tolerance_mistakes_are_all_reported() {
+        let errors = errors_of(
+            "retry(limit = 3), skip(limit = 2), no_retry(X), chunk_sise = 3, \
+             processor_non_transactional",
+        );
+        // The tasklet check stays quiet: `chunk_sise` may have been meant as `chunk`.
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].starts_with("unknown key `chunk_sise`"));
+        assert!(errors[1].starts_with("`retry(limit = 3)` names no error"));
+        assert!(errors[2].starts_with("`skip(limit = 2)` names no error"));
+
+        let errors = errors_of(
+            "retry(limit = 3), skip(limit = 2), no_retry(X), processor_non_transactional",
+        );
+        assert_eq!(errors.len(), 6, "{errors:?}");
+        assert!(errors[2].starts_with("`retry(...)` is for chunk-oriented steps"));
+        assert!(errors[3].starts_with("`skip(...)` is for chunk-oriented steps"));
+        assert!(errors[4].starts_with("`no_retry(...)` is for chunk-oriented steps"));
+        assert!(errors[5].starts_with("`processor_non_transactional` is for"));
+
+        // A malformed entry is reported alone, not also as a missing limit.
+        let errors = errors_of("chunk = 1, retry(A, limits = 3)");
+        assert_eq!(errors.len(), 1, "{errors:?}");
     }
 }

@@ -1,0 +1,15 @@
+use batch::prelude::*;
+
+#[derive(Debug, thiserror::Error)]
+enum ApiError {
+    #[error("timed out")]
+    Timeout,
+}
+
+// A bare path is a type; a unit variant is written `ApiError::Timeout { .. }`.
+#[step(chunk = 2, retry(ApiError::Timeout, limit = 3))]
+fn copy() -> impl ChunkStep<u32, u32> {
+    read_write(ListReader::new(vec![1, 2, 3]), |_: &[u32]| Ok::<_, Error>(()))
+}
+
+fn main() {}
