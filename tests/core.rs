@@ -931,3 +931,79 @@ async fn a_run_whose_process_died_does_not_block_the_restart() {
         "{message}"
     );
 }
+
+/// Calls a pretend partner for each number; fails on `fail_on` the first time.
+struct Partner {
+    calls: Arc<Mutex<Vec<(i64, String)>>>,
+    fail_on: Option<i64>,
+}
+
+impl batch::calls::ItemCall<i64> for Partner {
+    fn key(&self, item: &i64) -> String {
+        item.to_string()
+    }
+
+    async fn call(&mut self, item: &i64, idempotency_key: &str) -> Result<()> {
+        if Some(*item) == self.fail_on {
+            self.fail_on = None;
+            return Err(Error::msg(format!("partner unavailable for {item}")));
+        }
+        self.calls
+            .lock()
+            .unwrap()
+            .push((*item, idempotency_key.to_owned()));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn durable_calls_are_made_once_across_a_rolled_back_chunk_and_a_restart() {
+    let db = db();
+    let launcher = JobLauncher::new(open(&db).await);
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let make = |fail_on: Option<i64>| {
+        let calls = calls.clone();
+        let step = StepBuilder::new("send").chunk_size(5).chunk(move |_| {
+            let calls = calls.clone();
+            async move {
+                Ok(read_write(
+                    ListReader::new(1..=12i64).restartable("orders"),
+                    batch::calls::DurableCalls::new(Partner { calls, fail_on }),
+                ))
+            }
+        });
+        job("sync", vec![step])
+    };
+    // Items 6 and 7 are called, 8 fails: the chunk [6..10] rolls back, but 6 and 7
+    // stay recorded as done.
+    let failed = launcher
+        .run(make(Some(8)), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(failed.status, BatchStatus::Failed);
+    let done = launcher
+        .run(make(None), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(done.status, BatchStatus::Completed);
+    let calls = calls.lock().unwrap().clone();
+    let items: Vec<i64> = calls.iter().map(|(i, _)| *i).collect();
+    assert_eq!(
+        items,
+        (1..=12).collect::<Vec<_>>(),
+        "every item called exactly once"
+    );
+    let instance = done.instance.id;
+    assert_eq!(
+        calls[0].1,
+        format!("sync/{instance}/send/1"),
+        "a deterministic idempotency key"
+    );
+    let recorded: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM BATCH_STEP_ITEM_PROGRESS WHERE STEP_NAME = 'send'",
+    )
+    .fetch_one(&pool(&db).await)
+    .await
+    .unwrap();
+    assert_eq!(recorded, 12);
+}

@@ -15,7 +15,7 @@ use std::future::Future;
 
 use crate::context::ExecutionContext;
 use crate::error::{Error, Result};
-use crate::repository::ChunkTx;
+use crate::repository::{ChunkTx, JobRepository};
 
 /// Reads items one at a time; `Ok(None)` is the end of input.
 #[diagnostic::on_unimplemented(
@@ -61,6 +61,14 @@ pub trait ItemWriter<T>: Send {
         cx: &mut WriteContext<'_>,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// Whether the writer takes part in the chunk's transaction (the default). A writer
+    /// whose effects are outside the database (calls to other systems) says `false`:
+    /// the transaction then begins only when the chunk commits, so no database lock is
+    /// held while the writer waits on others.
+    fn joins_transaction(&self) -> bool {
+        true
+    }
+
     fn open(&mut self, _ctx: &ExecutionContext) -> Result<()> {
         Ok(())
     }
@@ -83,15 +91,55 @@ pub struct StepIdentity {
 }
 
 /// What a writer is handed besides the items: the chunk's transaction on the
-/// repository database and who is writing.
+/// repository database, the step's ExecutionContext, who is writing, and the durable
+/// per-item progress of the step.
 pub struct WriteContext<'a> {
     tx: &'a mut ChunkTx,
     identity: &'a StepIdentity,
+    context: &'a mut ExecutionContext,
+    repository: &'a dyn JobRepository,
 }
 
 impl<'a> WriteContext<'a> {
-    pub fn new(tx: &'a mut ChunkTx, identity: &'a StepIdentity) -> Self {
-        Self { tx, identity }
+    pub(crate) fn new(
+        tx: &'a mut ChunkTx,
+        identity: &'a StepIdentity,
+        context: &'a mut ExecutionContext,
+        repository: &'a dyn JobRepository,
+    ) -> Self {
+        Self {
+            tx,
+            identity,
+            context,
+            repository,
+        }
+    }
+
+    /// The step's ExecutionContext, live: what is put here is saved when the chunk
+    /// commits, and also when the step fails (as Spring Batch saves a failed step's
+    /// context), so it can hold a cursor of work done outside the transaction.
+    pub fn step_context(&mut self) -> &mut ExecutionContext {
+        self.context
+    }
+
+    /// The item keys this step of this job instance recorded as done with
+    /// [`record_done`](Self::record_done), in any execution.
+    pub async fn done_keys(&self) -> Result<Vec<String>> {
+        let id = self.identity;
+        Ok(self
+            .repository
+            .item_progress(id.job_instance_id, &id.step_name)
+            .await?)
+    }
+
+    /// Records an item key as done, in a transaction of its own that is committed when
+    /// this returns: neither a rollback of the chunk nor a crash undoes it.
+    pub async fn record_done(&self, key: &str) -> Result<()> {
+        let id = self.identity;
+        Ok(self
+            .repository
+            .record_item_progress(id.job_instance_id, &id.step_name, key)
+            .await?)
     }
 
     /// The chunk's transaction: statements run here commit together with the chunk's

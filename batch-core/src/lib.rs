@@ -3,6 +3,7 @@
 //!
 //! Users depend on the `batch` facade crate; this crate holds the machinery.
 
+pub mod calls;
 pub mod chunk;
 pub mod classify;
 pub mod context;

@@ -446,7 +446,12 @@ where
         }
         transform(engine, parts, chunk, work, &mut contribution, rt).await?;
         contribution.filter += chunk.filtered;
-        let t = tx.insert(rt.repository.begin_chunk().await?);
+        let mut detached = ChunkTx::none();
+        let t = if parts.writer.joins_transaction() {
+            tx.insert(rt.repository.begin_chunk().await?)
+        } else {
+            &mut detached
+        };
         write(engine, parts, chunk, work, &mut contribution, t, rt).await
     }
     .await;
@@ -663,7 +668,7 @@ async fn write<I, O, R, P, W>(
     work: &mut Work<O>,
     contribution: &mut Contribution,
     tx: &mut ChunkTx,
-    rt: &StepRuntime<'_>,
+    rt: &mut StepRuntime<'_>,
 ) -> Result<()>
 where
     W: ItemWriter<O>,
@@ -701,7 +706,7 @@ where
     let state = chunk.write_state_mut();
     match parts
         .writer
-        .write(&work.outputs, &mut WriteContext::new(tx, rt.identity))
+        .write(&work.outputs, &mut write_context(tx, rt))
         .await
     {
         Ok(()) => {
@@ -729,6 +734,11 @@ where
     }
 }
 
+fn write_context<'a>(tx: &'a mut ChunkTx, rt: &'a mut StepRuntime<'_>) -> WriteContext<'a> {
+    let execution = &mut *rt.execution;
+    WriteContext::new(tx, rt.identity, &mut execution.context, rt.repository)
+}
+
 /// Writes the first output alone. Success: counted and done with. Failure: a
 /// skippable error skips the item (and, unless marked no-rollback, rolls the
 /// transaction back, the skip still counted); a non-skippable error marked no-rollback
@@ -742,7 +752,7 @@ async fn scan<I, O, R, P, W>(
     work: &mut Work<O>,
     contribution: &mut Contribution,
     tx: &mut ChunkTx,
-    rt: &StepRuntime<'_>,
+    rt: &mut StepRuntime<'_>,
     recovery: bool,
 ) -> Result<()>
 where
@@ -765,7 +775,7 @@ where
     };
     let written = parts
         .writer
-        .write(&work.outputs[..1], &mut WriteContext::new(tx, rt.identity))
+        .write(&work.outputs[..1], &mut write_context(tx, rt))
         .await;
     let done_with = |chunk: &mut Buffered<I, O>, work: &mut Work<O>| -> Option<O> {
         chunk.remove(pos);

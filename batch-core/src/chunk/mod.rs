@@ -575,12 +575,17 @@ where
         .processor
         .process_chunk(inputs, outputs, &mut contribution.filter)
         .await?;
-    let chunk_tx = tx.insert(rt.repository.begin_chunk().await?);
     if !items.is_empty() {
-        parts
-            .writer
-            .write(items, &mut WriteContext::new(chunk_tx, rt.identity))
-            .await?;
+        let mut detached = ChunkTx::none();
+        let chunk_tx = if parts.writer.joins_transaction() {
+            tx.insert(rt.repository.begin_chunk().await?)
+        } else {
+            &mut detached
+        };
+        let execution = &mut *rt.execution;
+        let mut cx =
+            WriteContext::new(chunk_tx, rt.identity, &mut execution.context, rt.repository);
+        parts.writer.write(items, &mut cx).await?;
         contribution.write += items.len() as u64;
     }
     Ok(RepeatStatus::continue_if(!end))

@@ -297,9 +297,19 @@ const TABLE_DDL: [&str; 6] = [
     ){table_options}",
 ];
 
+/// Not a Spring Batch table: the durable per-item progress of steps that call outside
+/// systems (see `crate::calls`). Java tooling ignores it.
+const PROGRESS_DDL: &str = "CREATE TABLE IF NOT EXISTS BATCH_STEP_ITEM_PROGRESS (
+        JOB_INSTANCE_ID {big} NOT NULL,
+        STEP_NAME VARCHAR(100) NOT NULL,
+        ITEM_KEY VARCHAR(250) NOT NULL,
+        CREATE_TIME {time} NOT NULL,
+        constraint STEP_ITEM_PROGRESS_PK primary key (JOB_INSTANCE_ID, STEP_NAME, ITEM_KEY)
+    ){table_options}";
+
 /// The six tables in `types`' dialect.
 fn table_ddl(types: &ColumnTypes) -> impl Iterator<Item = String> + '_ {
-    TABLE_DDL.iter().map(|ddl| {
+    TABLE_DDL.iter().chain([&PROGRESS_DDL]).map(|ddl| {
         ddl.replace("{id_key}", types.id_key)
             .replace("{big}", types.big)
             .replace("{time}", types.time)
@@ -1254,6 +1264,53 @@ where
                 })
             })
             .transpose()
+        })
+    }
+
+    fn item_progress<'a>(
+        &'a self,
+        instance_id: i64,
+        step_name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, RepositoryError>> {
+        Box::pin(async move {
+            let q = query::<DB>(
+                "SELECT ITEM_KEY FROM BATCH_STEP_ITEM_PROGRESS WHERE JOB_INSTANCE_ID = ? AND STEP_NAME = ?",
+            )
+            .bind(instance_id)
+            .bind(step_name.to_owned());
+            let rows = DB::fetch_all(&mut *self.connection().await?, q)
+                .await
+                .map_err(RepositoryError::db(format!(
+                    "reading the progress of step `{step_name}`"
+                )))?;
+            rows.iter()
+                .map(|r| DB::get::<String>(r, 0).map_err(corrupt("BATCH_STEP_ITEM_PROGRESS")))
+                .collect()
+        })
+    }
+
+    fn record_item_progress<'a>(
+        &'a self,
+        instance_id: i64,
+        step_name: &'a str,
+        item_key: &'a str,
+    ) -> BoxFuture<'a, Result<(), RepositoryError>> {
+        Box::pin(async move {
+            let q = query::<DB>(
+                "INSERT INTO BATCH_STEP_ITEM_PROGRESS (JOB_INSTANCE_ID, STEP_NAME, ITEM_KEY, CREATE_TIME) VALUES (?, ?, ?, ?)",
+            )
+            .bind(instance_id)
+            .bind(step_name.to_owned())
+            .bind(item_key.to_owned())
+            .bind(now());
+            match DB::execute(&mut *self.connection().await?, q).await {
+                Ok(_) => Ok(()),
+                // Recorded already (by an attempt that then failed): done is done.
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(()),
+                Err(e) => Err(RepositoryError::db(format!(
+                    "recording item `{item_key}` of step `{step_name}` as done"
+                ))(e)),
+            }
         })
     }
 

@@ -17,6 +17,7 @@ struct State {
     instances: Vec<JobInstance>,
     executions: Vec<JobExecution>,
     steps: Vec<StepExecution>,
+    progress: std::collections::HashSet<(i64, String, String)>,
 }
 
 /// See the module documentation.
@@ -344,6 +345,37 @@ impl JobRepository for InMemoryJobRepository {
                     .find(|i| i.job_name == job_name && i.job_key == key)
                     .cloned())
             })
+        })
+    }
+
+    fn item_progress<'a>(
+        &'a self,
+        instance_id: i64,
+        step_name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, RepositoryError>> {
+        Box::pin(async move {
+            Ok(self.with(|s| {
+                s.progress
+                    .iter()
+                    .filter(|(i, st, _)| *i == instance_id && st == step_name)
+                    .map(|(_, _, k)| k.clone())
+                    .collect()
+            }))
+        })
+    }
+
+    fn record_item_progress<'a>(
+        &'a self,
+        instance_id: i64,
+        step_name: &'a str,
+        item_key: &'a str,
+    ) -> BoxFuture<'a, Result<(), RepositoryError>> {
+        Box::pin(async move {
+            self.with(|s| {
+                s.progress
+                    .insert((instance_id, step_name.to_owned(), item_key.to_owned()))
+            });
+            Ok(())
         })
     }
 

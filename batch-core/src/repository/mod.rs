@@ -496,6 +496,23 @@ pub trait JobRepository: Send + Sync + 'static {
         parameters: &'a JobParameters,
     ) -> BoxFuture<'a, std::result::Result<Option<JobInstance>, RepositoryError>>;
 
+    /// The item keys a step of this instance recorded as done (see
+    /// [`crate::calls::DurableCalls`]): calls that were made and must not be made again.
+    fn item_progress<'a>(
+        &'a self,
+        instance_id: i64,
+        step_name: &'a str,
+    ) -> BoxFuture<'a, std::result::Result<Vec<String>, RepositoryError>>;
+
+    /// Records an item key as done, in a transaction of its own, committed when this
+    /// returns: it survives a rollback of the chunk and a crash of the process.
+    fn record_item_progress<'a>(
+        &'a self,
+        instance_id: i64,
+        step_name: &'a str,
+        item_key: &'a str,
+    ) -> BoxFuture<'a, std::result::Result<(), RepositoryError>>;
+
     /// Refreshes LAST_UPDATED of a running execution (its owner's heartbeat), without
     /// touching its VERSION.
     fn heartbeat(
