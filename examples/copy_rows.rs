@@ -16,8 +16,8 @@
 //! ends with every row exactly once.
 //!
 //! Parameters besides `rows`: `run` (identifying: another value is another instance),
-//! `pause.ms` (non-identifying: a pause inside each chunk's transaction, to give tests
-//! time to kill the process mid-chunk).
+//! `pause.ms` (non-identifying: a pause before each chunk, which stretches a run so that
+//! tests can kill it at many moments).
 
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ use batch::cli::{Runner, Setup};
 use batch::prelude::*;
 use batch::sql::{KeysetReader, SqlRow, SqlWriter};
 
+const CHUNK: u64 = 100;
 const PAGE: usize = 500;
 
 #[derive(Debug, Clone)]
@@ -43,23 +44,24 @@ fn transform(row: &Row) -> Row {
     }
 }
 
-/// The batched writer, pausing inside the chunk's transaction after it writes.
-struct PausingWriter {
-    inner: SqlWriter<Row>,
+/// The transform, pausing once per chunk before the chunk's transaction begins (so a
+/// pause holds no lock: on SQLite, other launches get the write lock meanwhile).
+struct Transform {
     pause: Duration,
+    seen: u64,
 }
 
-impl ItemWriter<Row> for PausingWriter {
-    async fn write(&mut self, items: &[Row], cx: &mut WriteContext<'_>) -> Result<()> {
-        self.inner.write(items, cx).await?;
-        if !self.pause.is_zero() {
+impl ItemProcessor<Row, Row> for Transform {
+    async fn process(&mut self, row: &Row) -> Result<Option<Row>> {
+        if self.seen.is_multiple_of(CHUNK) && !self.pause.is_zero() {
             tokio::time::sleep(self.pause).await;
         }
-        Ok(())
+        self.seen += 1;
+        Ok(Some(transform(row)))
     }
 }
 
-#[step(chunk = 100, name = "copyStep")]
+#[step(chunk = 100, name = "copyStep")] // CHUNK
 fn copy_step(
     pool: Res<DbPool>,
     #[param("pause.ms")] pause_ms: Option<i64>,
@@ -80,14 +82,11 @@ fn copy_step(
     let writer = SqlWriter::insert("target", ["id", "name", "amount"], |r: &Row, b| {
         b.bind(r.id).bind(r.name.as_str()).bind(r.amount);
     });
-    chunk(
-        reader,
-        |row: &Row| Ok::<_, Error>(Some(transform(row))),
-        PausingWriter {
-            inner: writer,
-            pause: Duration::from_millis(pause_ms.unwrap_or(0).max(0) as u64),
-        },
-    )
+    let transform = Transform {
+        pause: Duration::from_millis(pause_ms.unwrap_or(0).max(0) as u64),
+        seen: 0,
+    };
+    chunk(reader, transform, writer)
 }
 
 #[job(name = "copyRowsJob")]

@@ -1,0 +1,209 @@
+//! Real processes against the three databases, with `examples/copy_rows` as the job:
+//!
+//! - eight processes launching the same instance at once: exactly one runs, the seven
+//!   others exit 4 (already running);
+//! - exactly-once under crashes: 100,000 rows copied from `source` to `target` (which
+//!   has no key, so a row written twice would show) by a process killed with SIGKILL at
+//!   ten or more random moments and restarted each time, until a run completes; every
+//!   row must then be in `target` once, transformed.
+//!
+//! SQLite runs always; PostgreSQL and MySQL when `BATCH_TEST_POSTGRES_URL` /
+//! `BATCH_TEST_MYSQL_URL` name a server (see `tests/support`). The cases of one
+//! database run one at a time (a lock), so that process timings do not depend on what
+//! else the suite runs.
+
+#[macro_use]
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use batch::prelude::*;
+use batch::repository::DbKind;
+use batch::sql::SqlWriter;
+
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+on_databases!(run; [sqlite => Sqlite, postgres => Postgres, mysql => MySql]; [
+    eight_processes_one_run,
+    exactly_once_under_sigkill,
+]);
+
+async fn run<F, Fut>(kind: DbKind, name: &str, case: F)
+where
+    F: FnOnce(String, DbPool) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    // The job repository's tables, then the job's own, filled by the test (the
+    // example's setup would fill an empty `source` too, but from each process).
+    let Some(db) = support::open_fresh(kind, name).await else {
+        return;
+    };
+    let _turn = ONE_AT_A_TIME.lock().await;
+    for ddl in [
+        "CREATE TABLE source (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(100) NOT NULL, amount BIGINT NOT NULL)",
+        "CREATE TABLE target (id BIGINT NOT NULL, name VARCHAR(100) NOT NULL, amount BIGINT NOT NULL)",
+    ] {
+        db.pool.execute(ddl).await.unwrap();
+    }
+    case(db.url.clone(), db.pool.clone()).await;
+}
+
+struct Source {
+    id: i64,
+    name: String,
+    amount: i64,
+}
+
+async fn seed(pool: &DbPool, rows: i64) {
+    let writer = SqlWriter::insert("source", ["id", "name", "amount"], |r: &Source, b| {
+        b.bind(r.id).bind(r.name.as_str()).bind(r.amount);
+    });
+    let all: Vec<Source> = (1..=rows)
+        .map(|id| Source {
+            id,
+            name: format!("row-{id}"),
+            amount: id % 1000,
+        })
+        .collect();
+    let mut tx = pool.begin().await.unwrap();
+    writer.write_in(&mut tx, &all).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+fn copy_rows(url: &str, args: &[&str]) -> Child {
+    Command::new(support::example("copy_rows"))
+        .arg("--db")
+        .arg(url)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Every row of `source` is in `target` once, transformed as the example does.
+async fn assert_copied_once(pool: &DbPool, rows: i64) {
+    let count = support::int(pool, "SELECT COUNT(*) FROM target").await;
+    let distinct = support::int(pool, "SELECT COUNT(DISTINCT id) FROM target").await;
+    let right = support::int(
+        pool,
+        "SELECT COUNT(*) FROM target t JOIN source s ON s.id = t.id \
+         WHERE t.amount = s.amount * 3 + 1 AND t.name = UPPER(s.name)",
+    )
+    .await;
+    assert_eq!((count, distinct, right), (rows, rows, rows));
+}
+
+async fn eight_processes_one_run(url: String, pool: DbPool) {
+    let rows = 3000;
+    seed(&pool, rows).await;
+    // 30 chunks with a 30 ms pause before each: the winner runs for a second at least,
+    // while the others start.
+    let children: Vec<Child> = (0..8)
+        .map(|_| copy_rows(&url, &["run=race", "pause.ms=30,long,false"]))
+        .collect();
+    let mut codes = Vec::new();
+    let mut errors = String::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        codes.push(out.status.code().expect("exited"));
+        errors.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    codes.sort();
+    assert_eq!(codes, [0, 4, 4, 4, 4, 4, 4, 4], "{errors}");
+    assert_eq!(errors.matches("already running").count(), 7, "{errors}");
+    assert_eq!(
+        support::int(&pool, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION").await,
+        1
+    );
+    assert_copied_once(&pool, rows).await;
+}
+
+/// A small xorshift generator: the test prints its seed, so a failing sequence of
+/// kill moments can be replayed with `BATCH_TEST_SEED`.
+struct Random(u64);
+
+impl Random {
+    fn new() -> Self {
+        let seed = std::env::var("BATCH_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        eprintln!("kill moments from BATCH_TEST_SEED={seed}");
+        Self(seed)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+async fn exactly_once_under_sigkill(url: String, pool: DbPool) {
+    let rows = 100_000;
+    seed(&pool, rows).await;
+    let mut random = Random::new();
+    let started = Instant::now();
+    let (mut kills, mut launches) = (0, 0);
+    // 1000 chunks of 100 with a 3 ms pause before each: long enough for ten kills at up
+    // to 300 ms into a run to land before the end. A kill lands in a chunk's open
+    // transaction, between two, or before the launch has committed.
+    let args = ["run=crash", "pause.ms=3,long,false"];
+    loop {
+        let mut child = copy_rows(&url, &args);
+        launches += 1;
+        if kills < 10 {
+            let moment = Duration::from_millis(20 + random.below(280));
+            tokio::time::sleep(moment).await;
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+                continue;
+            }
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "launch {launches} after {kills} kills: {stderr}"
+        );
+        break;
+    }
+    eprintln!(
+        "{kills} kills, {launches} launches, {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(kills >= 10, "the job ended before ten kills: {kills}");
+    assert_copied_once(&pool, rows).await;
+    // Each killed run that had started was found dead and marked FAILED by the next
+    // launch; the last one completed.
+    let statuses: Vec<String> = support::texts(
+        &pool,
+        "SELECT STATUS FROM BATCH_JOB_EXECUTION ORDER BY JOB_EXECUTION_ID",
+    )
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
+    let (last, before) = statuses.split_last().unwrap();
+    assert_eq!(last, "COMPLETED");
+    assert!(before.iter().all(|s| s == "FAILED"), "{statuses:?}");
+    assert!(statuses.len() <= kills + 1, "{statuses:?}");
+    let dead = support::int(
+        &pool,
+        "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION WHERE EXIT_MESSAGE LIKE '%found dead%'",
+    )
+    .await;
+    assert_eq!(dead as usize, before.len());
+}

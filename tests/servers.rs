@@ -1,0 +1,502 @@
+//! The job repository's conformance checks on PostgreSQL and MySQL/MariaDB: launch
+//! rules, restart with the failed step's context, optimistic locking, the 2500 rule,
+//! Spring's tables and the refusal of a wrong schema, recovery from a dead owner, and
+//! concurrent launches of one instance. SQLite passes the same checks in
+//! `tests/core.rs`.
+//!
+//! Each case runs once per server, as `postgres::CASE` and `mysql::CASE`, on a fresh
+//! schema (PostgreSQL) or database (MySQL) of its own. The servers come from
+//! `BATCH_TEST_POSTGRES_URL` and `BATCH_TEST_MYSQL_URL` (see `tests/support`).
+
+#[macro_use]
+mod support;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use batch::chunk::read_write;
+use batch::execution::{JobExecution, StepExecution};
+use batch::prelude::*;
+use batch::repository::{DbKind, LaunchError, RepositoryError, open_repository};
+use batch::step::{StepBuilder, StepDef};
+
+type Db = support::Fresh;
+
+async fn run<F, Fut>(kind: DbKind, name: &str, case: F)
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    if let Some(db) = support::open_fresh(kind, name).await {
+        case(db).await;
+    }
+}
+
+on_databases!(run; [postgres => Postgres, mysql => MySql]; [
+    launch_rules,
+    restart_with_context,
+    optimistic_locking,
+    the_2500_rule,
+    spring_tables_and_schema_refusal,
+    dead_owner_recovery,
+    concurrent_launches,
+]);
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed on {0}")]
+struct FailedOn(String);
+
+/// A list reader that fails on one item; it keeps its position as `list.read.count`.
+struct FailingReader {
+    inner: ListReader<String>,
+    fail_on: Option<&'static str>,
+}
+
+impl ItemReader<String> for FailingReader {
+    async fn read(&mut self) -> Result<Option<String>> {
+        match self.inner.read().await? {
+            Some(i) if Some(i.as_str()) == self.fail_on => Err(FailedOn(i).into()),
+            other => Ok(other),
+        }
+    }
+    fn open(&mut self, ctx: &ExecutionContext) -> Result<()> {
+        self.inner.open(ctx)
+    }
+    fn update(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
+        self.inner.update(ctx)
+    }
+}
+
+fn list_step(name: &str, items: &[&'static str], fail_on: Option<&'static str>) -> StepDef {
+    let items: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+    StepBuilder::new(name).chunk_size(2).chunk(move |_| {
+        let items = items.clone();
+        async move {
+            let reader = FailingReader {
+                inner: ListReader::new(items).restartable("list"),
+                fail_on,
+            };
+            Ok(read_write(reader, |_: &[String]| Ok::<_, Error>(())))
+        }
+    })
+}
+
+fn job(name: &str, steps: Vec<StepDef>) -> Job {
+    let mut it = steps.into_iter();
+    let mut flow = Flow::start(it.next().unwrap());
+    for s in it {
+        flow = flow.next(s);
+    }
+    Job::new(name, flow)
+}
+
+fn only_step(e: &JobExecution) -> &StepExecution {
+    assert_eq!(e.step_executions.len(), 1, "{e:?}");
+    &e.step_executions[0]
+}
+
+async fn launch_rules(db: Db) {
+    let launcher = JobLauncher::with_repository(db.repo.clone());
+    let make = || job("once", vec![list_step("s", &["a", "b", "c"], None)]);
+    let first = launcher
+        .run(make(), JobParameters::new().with_non_identifying("x", 1i64))
+        .await
+        .unwrap();
+    assert_eq!(first.status, BatchStatus::Completed);
+    let s = only_step(&first);
+    assert_eq!((s.counts.read, s.counts.write, s.counts.commit), (3, 3, 2));
+    let err = launcher
+        .run(make(), JobParameters::new().with_non_identifying("x", 2i64))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LaunchError::AlreadyComplete { .. }), "{err}");
+
+    let dated = JobParameters::new().with("date", "2024-01-01");
+    launcher.run(make(), dated.clone()).await.unwrap();
+    let err = launcher.run(make(), dated.clone()).await.unwrap_err();
+    assert!(matches!(err, LaunchError::AlreadyComplete { .. }), "{err}");
+    let other = launcher
+        .run(make(), JobParameters::new().with("date", "2024-01-02"))
+        .await
+        .unwrap();
+    assert_eq!(other.status, BatchStatus::Completed);
+    assert_ne!(other.instance.id, first.instance.id);
+
+    // Two repositories on one database stand for two processes.
+    let second = open_repository(&db.url).await.unwrap();
+    let params = JobParameters::new().with("k", "running");
+    let running = db.repo.create_job_execution("j", &params).await.unwrap();
+    assert_eq!(running.status, BatchStatus::Starting);
+    match second.create_job_execution("j", &params).await {
+        Err(LaunchError::AlreadyRunning { execution_id, .. }) => {
+            assert_eq!(execution_id, running.id)
+        }
+        other => panic!("expected already running, got {other:?}"),
+    }
+
+    let found = db.repo.find_job_instance("once", &dated).await.unwrap();
+    assert_eq!(found.map(|i| i.job_key), Some(dated.job_key()));
+    let stored = support::texts(
+        &db.pool,
+        "SELECT PARAMETER_TYPE FROM BATCH_JOB_EXECUTION_PARAMS WHERE PARAMETER_NAME = 'x'",
+    )
+    .await;
+    assert_eq!(stored[0].as_deref(), Some("java.lang.Long"));
+}
+
+async fn restart_with_context(db: Db) {
+    let launcher = JobLauncher::with_repository(db.repo.clone());
+    let first_runs = Arc::new(AtomicUsize::new(0));
+    let counter = first_runs.clone();
+    let first = StepBuilder::new("first").tasklet(move |_| {
+        let counter = counter.clone();
+        async move {
+            Ok(move |_: &mut TaskletContext<'_>| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, Error>(RepeatStatus::Finished)
+            })
+        }
+    });
+    let items = ["A", "B", "C", "D", "E"];
+    let make = |fail| {
+        job(
+            "restartable",
+            vec![first.clone(), list_step("second", &items, fail)],
+        )
+    };
+    let failed = launcher
+        .run(make(Some("C")), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(failed.status, BatchStatus::Failed);
+    let second = failed.step("second").unwrap();
+    assert_eq!(
+        (
+            second.counts.commit,
+            second.counts.read,
+            second.counts.rollback
+        ),
+        (1, 2, 1)
+    );
+    let saved = support::texts(
+        &db.pool,
+        &format!(
+            "SELECT SHORT_CONTEXT FROM BATCH_STEP_EXECUTION_CONTEXT WHERE STEP_EXECUTION_ID = {}",
+            second.id
+        ),
+    )
+    .await;
+    let saved: serde_json::Value = serde_json::from_str(saved[0].as_deref().unwrap()).unwrap();
+    assert_eq!(saved["list.read.count"], 2);
+
+    let restarted = launcher
+        .run(make(None), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(restarted.status, BatchStatus::Completed);
+    assert_eq!(restarted.instance.id, failed.instance.id);
+    assert!(
+        restarted.step("first").is_none(),
+        "completed steps are skipped"
+    );
+    assert_eq!(first_runs.load(Ordering::SeqCst), 1);
+    let second = only_step(&restarted);
+    assert_eq!((second.counts.read, second.counts.write), (3, 3));
+
+    let history = db.repo.job_executions(&restarted.instance).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].status, BatchStatus::Completed);
+    assert_eq!(history[1].step_executions.len(), 2);
+    let err = launcher
+        .run(make(None), JobParameters::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LaunchError::AlreadyComplete { .. }), "{err}");
+}
+
+async fn optimistic_locking(db: Db) {
+    let repo = &db.repo;
+    let mut execution = repo
+        .create_job_execution("locking", &JobParameters::new())
+        .await
+        .unwrap();
+    let mut stale = execution.clone();
+    repo.update_job_execution(&mut execution).await.unwrap();
+    let err = repo.update_job_execution(&mut stale).await.unwrap_err();
+    assert!(
+        matches!(err, RepositoryError::OptimisticLock { .. }),
+        "{err}"
+    );
+
+    let mut step = StepExecution {
+        id: 0,
+        version: 0,
+        step_name: "s".into(),
+        job_execution_id: execution.id,
+        create_time: batch::execution::now(),
+        start_time: None,
+        end_time: None,
+        status: BatchStatus::Starting,
+        counts: Default::default(),
+        exit_status: ExitStatus::executing(),
+        last_updated: None,
+        context: ExecutionContext::new(),
+    };
+    repo.add_step_execution(&mut step).await.unwrap();
+    let mut stale = step.clone();
+    repo.update_step_execution(&mut step).await.unwrap();
+    let err = repo.update_step_execution(&mut stale).await.unwrap_err();
+    assert!(
+        matches!(err, RepositoryError::OptimisticLock { .. }),
+        "{err}"
+    );
+    let version = support::int(
+        &db.pool,
+        &format!(
+            "SELECT VERSION FROM BATCH_STEP_EXECUTION WHERE STEP_EXECUTION_ID = {}",
+            step.id
+        ),
+    )
+    .await;
+    assert_eq!(version, 1);
+}
+
+async fn the_2500_rule(db: Db) {
+    let launcher = JobLauncher::with_repository(db.repo.clone());
+    let big = StepBuilder::new("big").tasklet(|_| async {
+        Ok(|cx: &mut TaskletContext<'_>| {
+            cx.step_context().put("blob", &"x".repeat(3000))?;
+            Ok::<_, Error>(RepeatStatus::Finished)
+        })
+    });
+    let small = StepBuilder::new("small").tasklet(|_| async {
+        Ok(|cx: &mut TaskletContext<'_>| {
+            cx.step_context().put("n", &1)?;
+            Ok::<_, Error>(RepeatStatus::Finished)
+        })
+    });
+    let exec = launcher
+        .run(job("big", vec![big, small]), JobParameters::new())
+        .await
+        .unwrap();
+    let id = |name| exec.step(name).unwrap().id;
+    let columns = |id: i64| {
+        let pool = db.pool.clone();
+        async move {
+            let short = support::texts(
+                &pool,
+                &format!("SELECT SHORT_CONTEXT FROM BATCH_STEP_EXECUTION_CONTEXT WHERE STEP_EXECUTION_ID = {id}"),
+            )
+            .await;
+            let long = support::texts(
+                &pool,
+                &format!("SELECT SERIALIZED_CONTEXT FROM BATCH_STEP_EXECUTION_CONTEXT WHERE STEP_EXECUTION_ID = {id}"),
+            )
+            .await;
+            (short[0].clone().unwrap(), long[0].clone())
+        }
+    };
+    let (short, long) = columns(id("big")).await;
+    assert_eq!(short.chars().count(), 2496);
+    assert!(short.ends_with(" ..."));
+    let v: serde_json::Value = serde_json::from_str(&long.unwrap()).unwrap();
+    assert_eq!(v["blob"].as_str().unwrap().len(), 3000);
+    let (short, long) = columns(id("small")).await;
+    assert_eq!(short, r#"{"n":1}"#);
+    assert_eq!(
+        long, None,
+        "a short context leaves SERIALIZED_CONTEXT empty"
+    );
+}
+
+async fn spring_tables_and_schema_refusal(db: Db) {
+    // The columns, in Spring's order, and the types that differ by dialect.
+    let (columns_sql, type_sql) = match db.kind {
+        DbKind::Postgres => (
+            "SELECT upper(column_name::text) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'batch_step_execution' ORDER BY ordinal_position",
+            "SELECT data_type::text || '(' || coalesce(character_maximum_length::text, '') || ')' FROM information_schema.columns WHERE table_schema = current_schema() AND table_name IN ('batch_job_execution', 'batch_step_execution') AND column_name IN ('exit_code', 'create_time') ORDER BY table_name, column_name",
+        ),
+        _ => (
+            "SELECT CAST(COLUMN_NAME AS CHAR) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'BATCH_STEP_EXECUTION' ORDER BY ORDINAL_POSITION",
+            "SELECT CAST(COLUMN_TYPE AS CHAR) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('BATCH_JOB_EXECUTION', 'BATCH_STEP_EXECUTION') AND COLUMN_NAME IN ('EXIT_CODE', 'CREATE_TIME') ORDER BY TABLE_NAME, COLUMN_NAME",
+        ),
+    };
+    let columns: Vec<String> = support::texts(&db.pool, columns_sql)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "STEP_EXECUTION_ID",
+            "VERSION",
+            "STEP_NAME",
+            "JOB_EXECUTION_ID",
+            "CREATE_TIME",
+            "START_TIME",
+            "END_TIME",
+            "STATUS",
+            "COMMIT_COUNT",
+            "READ_COUNT",
+            "FILTER_COUNT",
+            "WRITE_COUNT",
+            "READ_SKIP_COUNT",
+            "WRITE_SKIP_COUNT",
+            "PROCESS_SKIP_COUNT",
+            "ROLLBACK_COUNT",
+            "EXIT_CODE",
+            "EXIT_MESSAGE",
+            "LAST_UPDATED"
+        ]
+    );
+    let types: Vec<String> = support::texts(&db.pool, type_sql)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let expected = match db.kind {
+        DbKind::Postgres => ["timestamp without time zone()", "character varying(2500)"],
+        _ => ["datetime(6)", "varchar(2500)"],
+    };
+    assert_eq!(types, [expected, expected].concat());
+    // The sequences: Spring's names, and ids taken from them.
+    let sequences = match db.kind {
+        DbKind::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.sequences WHERE sequence_schema = current_schema() AND sequence_name IN ('batch_job_seq', 'batch_job_execution_seq', 'batch_step_execution_seq')"
+        }
+        _ => {
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('BATCH_JOB_SEQ', 'BATCH_JOB_EXECUTION_SEQ', 'BATCH_STEP_EXECUTION_SEQ') AND COLUMN_NAME IN ('ID', 'UNIQUE_KEY')"
+        }
+    };
+    let expected = if db.kind == DbKind::Postgres { 3 } else { 6 };
+    assert_eq!(support::int(&db.pool, sequences).await, expected);
+    let first = db
+        .repo
+        .create_job_execution("ids", &JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!((first.instance.id, first.id), (1, 1));
+    // Opening again finds the tables and leaves them as they are.
+    drop(open_repository(&db.url).await.unwrap());
+
+    // A table of the same name without Spring's columns is refused, by name.
+    db.pool
+        .execute("DROP TABLE BATCH_STEP_EXECUTION_CONTEXT")
+        .await
+        .unwrap();
+    db.pool
+        .execute(
+            "CREATE TABLE BATCH_STEP_EXECUTION_CONTEXT (STEP_EXECUTION_ID BIGINT, CONTEXT TEXT)",
+        )
+        .await
+        .unwrap();
+    let err = open_repository(&db.url).await.err().expect("refused");
+    assert!(
+        matches!(err, RepositoryError::SchemaMismatch { .. }),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("BATCH_STEP_EXECUTION_CONTEXT") && text.contains("SHORT_CONTEXT"),
+        "{text}"
+    );
+}
+
+async fn dead_owner_recovery(db: Db) {
+    let params = JobParameters::new().with("k", "crash");
+    // A run owned by a process that has exited, left STARTED as `kill -9` leaves it.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    child.wait().unwrap();
+    let ticks: u64 = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut dead = db
+        .repo
+        .create_job_execution("crashy", &params)
+        .await
+        .unwrap();
+    dead.status = BatchStatus::Started;
+    dead.exit_status = ExitStatus::executing().with_description(format!(
+        "running in process {pid} (started {ticks}) on {}",
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim()
+    ));
+    db.repo.update_job_execution(&mut dead).await.unwrap();
+    let mut step = StepExecution {
+        id: 0,
+        version: 0,
+        step_name: "s".into(),
+        job_execution_id: dead.id,
+        create_time: batch::execution::now(),
+        start_time: Some(batch::execution::now()),
+        end_time: None,
+        status: BatchStatus::Started,
+        counts: Default::default(),
+        exit_status: ExitStatus::executing(),
+        last_updated: None,
+        context: ExecutionContext::new(),
+    };
+    step.context.put("list.read.count", &1u64).unwrap();
+    db.repo.add_step_execution(&mut step).await.unwrap();
+
+    let launcher = JobLauncher::with_repository(db.repo.clone());
+    let restarted = launcher
+        .run(
+            job("crashy", vec![list_step("s", &["a", "b", "c"], None)]),
+            params,
+        )
+        .await
+        .unwrap();
+    assert_eq!(restarted.status, BatchStatus::Completed);
+    assert_eq!(restarted.instance.id, dead.instance.id);
+    assert_eq!(
+        only_step(&restarted).counts.read,
+        2,
+        "the dead run's step context is restored"
+    );
+    let history = db.repo.job_executions(&dead.instance).await.unwrap();
+    let old = history.iter().find(|e| e.id == dead.id).unwrap();
+    assert_eq!(old.status, BatchStatus::Failed);
+    assert!(
+        old.exit_status
+            .description
+            .contains(&format!("process {pid}"))
+            && old.exit_status.description.contains("gone"),
+        "{:?}",
+        old.exit_status
+    );
+    assert_eq!(old.step_executions[0].status, BatchStatus::Failed);
+}
+
+async fn concurrent_launches(db: Db) {
+    // Eight repositories (eight pools) race to create one new instance.
+    let params = JobParameters::new().with("k", "race");
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let url = db.url.clone();
+        let params = params.clone();
+        handles.push(tokio::spawn(async move {
+            let repo = open_repository(&url).await.unwrap();
+            repo.create_job_execution("race", &params).await
+        }));
+    }
+    let (mut ok, mut running) = (0, 0);
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(LaunchError::AlreadyRunning { .. }) => running += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((ok, running), (1, 7));
+    let executions = support::int(&db.pool, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION").await;
+    assert_eq!(executions, 1);
+}

@@ -1,0 +1,249 @@
+//! The SQL items on the three databases: the keyset-paging reader (pages apart from
+//! chunks, the last key in the step context, a restart that reads nothing twice) and
+//! the batched writer (multi-row INSERT in the chunk's transaction, rolled back with
+//! a failed chunk; upsert).
+//!
+//! `sqlite::CASE` always runs; `postgres::CASE` and `mysql::CASE` when
+//! `BATCH_TEST_POSTGRES_URL` / `BATCH_TEST_MYSQL_URL` name a server.
+
+#[macro_use]
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use batch::prelude::*;
+use batch::repository::DbKind;
+use batch::sql::{KeysetReader, SqlRow, SqlWriter};
+use batch::step::StepBuilder;
+
+on_databases!(run; [sqlite => Sqlite, postgres => Postgres, mysql => MySql]; [
+    keyset_paging_restarts_after_the_last_commit,
+    writer_rows_per_statement_and_upsert,
+]);
+
+async fn run<F, Fut>(kind: DbKind, name: &str, case: F)
+where
+    F: FnOnce(Arc<dyn JobRepository>, DbPool) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(db) = support::open_fresh(kind, name).await else {
+        return;
+    };
+    for table in ["items", "copies"] {
+        let ddl = format!(
+            "CREATE TABLE {table} (id BIGINT NOT NULL PRIMARY KEY, label VARCHAR(50) NOT NULL)"
+        );
+        db.pool.execute(&ddl).await.unwrap();
+    }
+    case(db.repo.clone(), db.pool.clone()).await;
+}
+
+#[derive(Debug, Clone)]
+struct Item {
+    id: i64,
+    label: String,
+}
+
+fn writer(table: &str) -> SqlWriter<Item> {
+    SqlWriter::insert(table, ["id", "label"], |i: &Item, row| {
+        row.bind(i.id).bind(i.label.clone());
+    })
+}
+
+async fn fill(pool: &DbPool, table: &str, items: &[Item]) {
+    let mut tx = pool.begin().await.unwrap();
+    writer(table).write_in(&mut tx, items).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+fn numbered(ids: std::ops::RangeInclusive<i64>, label: &str) -> Vec<Item> {
+    ids.map(|id| Item {
+        id,
+        label: format!("{label}{id}"),
+    })
+    .collect()
+}
+
+/// Writes, then fails when the chunk holds `fail_on`: the rows it wrote go back with
+/// the chunk.
+struct FailAfterWriting {
+    inner: SqlWriter<Item>,
+    fail_on: Option<i64>,
+}
+
+impl ItemWriter<Item> for FailAfterWriting {
+    async fn write(&mut self, items: &[Item], cx: &mut WriteContext<'_>) -> Result<()> {
+        self.inner.write(items, cx).await?;
+        match self.fail_on {
+            Some(id) if items.iter().any(|i| i.id == id) => {
+                Err(Error::msg(format!("failed after writing {id}")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn copy_job(pool: &DbPool, mapped: &Arc<AtomicUsize>, fail_on: Option<i64>) -> Job {
+    let (pool, mapped) = (pool.clone(), mapped.clone());
+    let step = StepBuilder::new("copy").chunk_size(4).chunk(move |_| {
+        let (pool, mapped) = (pool.clone(), mapped.clone());
+        async move {
+            // Pages of 10 under chunks of 4, over a SELECT with a WHERE of its own.
+            let reader =
+                KeysetReader::select(pool, "SELECT id, label FROM items WHERE id > 0", "id")
+                    .page_size(10)
+                    .name("items")
+                    .map(
+                        move |row: &SqlRow| {
+                            mapped.fetch_add(1, Ordering::SeqCst);
+                            Ok(Item {
+                                id: row.get("id")?,
+                                label: row.get(1)?,
+                            })
+                        },
+                        |i: &Item| i.id,
+                    );
+            let writer = FailAfterWriting {
+                inner: writer("copies").upsert(["id"]),
+                fail_on,
+            };
+            Ok(batch::chunk::chunk(
+                reader,
+                |i: &Item| {
+                    Ok::<_, Error>(Some(Item {
+                        id: i.id,
+                        label: i.label.to_uppercase(),
+                    }))
+                },
+                writer,
+            ))
+        }
+    });
+    Job::new("copy", Flow::start(step))
+}
+
+async fn copied(pool: &DbPool) -> Vec<String> {
+    support::texts(pool, "SELECT label FROM copies ORDER BY id")
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+async fn keyset_paging_restarts_after_the_last_commit(repo: Arc<dyn JobRepository>, pool: DbPool) {
+    fill(&pool, "items", &numbered(1..=25, "item-")).await;
+    let launcher = JobLauncher::with_repository(repo);
+    let mapped = Arc::new(AtomicUsize::new(0));
+
+    let failed = launcher
+        .run(copy_job(&pool, &mapped, Some(14)), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(failed.status, BatchStatus::Failed);
+    let step = &failed.step_executions[0];
+    assert_eq!((step.counts.commit, step.counts.rollback), (3, 1));
+    assert_eq!(
+        step.context.get::<i64>("items.last.key").unwrap(),
+        Some(12),
+        "the context as of the last commit"
+    );
+    // Chunks [1-4] [5-8] [9-12] committed; [13-16] wrote, failed and rolled back.
+    let expected: Vec<String> = (1..=12).map(|id| format!("ITEM-{id}")).collect();
+    assert_eq!(copied(&pool).await, expected);
+    assert_eq!(mapped.load(Ordering::SeqCst), 20, "two pages of ten");
+
+    // A row the restart will meet again: the writer's upsert replaces it.
+    fill(&pool, "copies", &numbered(20..=20, "stale-")).await;
+    mapped.store(0, Ordering::SeqCst);
+    let done = launcher
+        .run(copy_job(&pool, &mapped, None), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(done.status, BatchStatus::Completed);
+    assert_eq!(done.instance.id, failed.instance.id);
+    assert_eq!(
+        mapped.load(Ordering::SeqCst),
+        13,
+        "the restart reads from 13 on, nothing before it"
+    );
+    let step = &done.step_executions[0];
+    assert_eq!((step.counts.read, step.counts.write), (13, 13));
+    assert_eq!(step.context.get::<i64>("items.last.key").unwrap(), Some(25));
+    let expected: Vec<String> = (1..=25).map(|id| format!("ITEM-{id}")).collect();
+    assert_eq!(copied(&pool).await, expected);
+}
+
+async fn writer_rows_per_statement_and_upsert(_repo: Arc<dyn JobRepository>, pool: DbPool) {
+    // More rows than one statement takes, over several statements in one transaction.
+    let many = numbered(1..=2500, "a-");
+    let mut tx = pool.begin().await.unwrap();
+    writer("items")
+        .rows_per_statement(1000)
+        .write_in(&mut tx, &many)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        support::int(&pool, "SELECT COUNT(*) FROM items").await,
+        2500
+    );
+
+    // Upsert: existing keys are updated, new ones inserted.
+    let mut tx = pool.begin().await.unwrap();
+    writer("items")
+        .upsert(["id"])
+        .write_in(&mut tx, &numbered(2400..=2600, "b-"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        support::int(&pool, "SELECT COUNT(*) FROM items").await,
+        2600
+    );
+    let labels = support::texts(
+        &pool,
+        "SELECT label FROM items WHERE id IN (2399, 2400, 2600) ORDER BY id",
+    )
+    .await;
+    assert_eq!(
+        labels,
+        [
+            Some("a-2399".into()),
+            Some("b-2400".into()),
+            Some("b-2600".into())
+        ]
+    );
+
+    // A plain insert of an existing key fails, and its transaction writes nothing.
+    let mut tx = pool.begin().await.unwrap();
+    let err = writer("items")
+        .write_in(&mut tx, &numbered(2600..=2601, "c-"))
+        .await
+        .unwrap_err();
+    drop(tx);
+    assert!(
+        err.report().contains("writing 2 rows into `items`"),
+        "{}",
+        err.report()
+    );
+    assert_eq!(
+        support::int(&pool, "SELECT COUNT(*) FROM items").await,
+        2600
+    );
+
+    // Binding fewer values than columns is named before anything is sent.
+    let mut tx = pool.begin().await.unwrap();
+    let err = SqlWriter::insert("items", ["id", "label"], |i: &Item, row| {
+        row.bind(i.id);
+    })
+    .write_in(&mut tx, &numbered(1..=1, "d-"))
+    .await
+    .unwrap_err();
+    assert!(
+        err.report()
+            .contains("bound 1 value(s) for a row of 2 column(s)"),
+        "{}",
+        err.report()
+    );
+}

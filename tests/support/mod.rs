@@ -1,0 +1,177 @@
+//! What the server-backed suites share: which servers the environment names, a fresh
+//! database per test, a few queries that read the same on the three databases.
+//!
+//! `BATCH_TEST_POSTGRES_URL` and `BATCH_TEST_MYSQL_URL` name the servers (`.ci/run`
+//! sets them). Unset, a server's tests pass after saying on stderr that they were
+//! skipped and how to run them; unset while `CI` is set, they fail.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use batch::prelude::*;
+use batch::repository::{DbKind, open_repository};
+
+/// One test function per database and case: `mod sqlite { fn CASE }` and so on, each
+/// calling `run(kind, "CASE", CASE)` of the test file.
+macro_rules! on_databases {
+    ($run:ident; [$($db:ident => $kind:ident),*]; $cases:tt) => {
+        $( on_databases!(@one $run, $db, $kind, $cases); )*
+    };
+    (@one $run:ident, $db:ident, $kind:ident, [$($case:ident),* $(,)?]) => {
+        mod $db {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$run(batch::repository::DbKind::$kind, stringify!($case), super::$case)
+                        .await
+                }
+            )*
+        }
+    };
+}
+
+/// A fresh database for one test, with its job repository (tables created) and pool.
+pub struct Fresh {
+    pub kind: DbKind,
+    pub url: String,
+    pub repo: Arc<dyn JobRepository>,
+    pub pool: DbPool,
+    _dir: tempfile::TempDir,
+}
+
+/// See [`fresh`]; `None` when `kind`'s server is not configured.
+pub async fn open_fresh(kind: DbKind, name: &str) -> Option<Fresh> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh(kind, name, &dir).await?;
+    let repo = open_repository(&url).await.unwrap();
+    let pool = repo.pool().expect("a SQL repository has a pool");
+    Some(Fresh {
+        kind,
+        url,
+        repo,
+        pool,
+        _dir: dir,
+    })
+}
+
+/// The variable that names `kind`'s server.
+pub fn variable(kind: DbKind) -> &'static str {
+    match kind {
+        DbKind::Postgres => "BATCH_TEST_POSTGRES_URL",
+        DbKind::MySql => "BATCH_TEST_MYSQL_URL",
+        DbKind::Sqlite => "",
+    }
+}
+
+/// The URL of `kind`'s server, or `None` (after saying so once) when the environment
+/// names none. Panics when it names none in CI.
+pub fn server(kind: DbKind) -> Option<String> {
+    static SAID: Mutex<Vec<DbKind>> = Mutex::new(Vec::new());
+    let var = variable(kind);
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "{var} is not set, but CI is: the {kind} suite must run in CI (.ci/run starts the server and sets {var})"
+        ),
+        _ => {
+            let mut said = SAID.lock().unwrap();
+            if !said.contains(&kind) {
+                said.push(kind);
+                let example = match kind {
+                    DbKind::Postgres => "postgres://postgres:postgres@127.0.0.1:5432/batch",
+                    _ => "mysql://batch:batch@127.0.0.1:3306/batch",
+                };
+                // Straight to stderr: the test harness would hide a print of a
+                // passing test.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED: the {kind} tests of {} ran nothing: {var} is not set. Run them with {var}={example} cargo test --test {} (the README says how to start a server)",
+                    module_path!().split("::").next().unwrap_or("this suite"),
+                    module_path!().split("::").next().unwrap_or("NAME"),
+                );
+            }
+            None
+        }
+    }
+}
+
+/// A fresh, empty database for the test `name` on `kind`: a SQLite file in `dir`, a
+/// schema of its own on PostgreSQL, a database of its own on MySQL (the server's user
+/// needs the right to create databases named `batch…`). `None` when the server is not
+/// configured.
+pub async fn fresh(kind: DbKind, name: &str, dir: &tempfile::TempDir) -> Option<String> {
+    match kind {
+        DbKind::Sqlite => Some(format!(
+            "sqlite:{}",
+            dir.path().join(format!("{name}.db")).display()
+        )),
+        DbKind::Postgres => {
+            let base = server(kind)?;
+            let schema = format!("t_{name}");
+            let admin = sqlx::PgPool::connect(&base).await.unwrap();
+            let reset = format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(reset))
+                .execute(&admin)
+                .await
+                .unwrap();
+            admin.close().await;
+            let sep = if base.contains('?') { '&' } else { '?' };
+            Some(format!("{base}{sep}options[search_path]={schema}"))
+        }
+        DbKind::MySql => {
+            let base = server(kind)?;
+            let database = format!("batch_t_{name}");
+            let admin = sqlx::MySqlPool::connect(&base).await.unwrap();
+            for sql in [
+                format!("DROP DATABASE IF EXISTS {database}"),
+                format!("CREATE DATABASE {database}"),
+            ] {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+            }
+            admin.close().await;
+            let (head, query) = match base.split_once('?') {
+                Some((h, q)) => (h, format!("?{q}")),
+                None => (base.as_str(), String::new()),
+            };
+            let at = head.rfind('/').expect("a mysql:// URL names a database");
+            Some(format!("{}/{database}{query}", &head[..at]))
+        }
+    }
+}
+
+/// The first column of each row, read as text.
+pub async fn texts(pool: &DbPool, sql: &str) -> Vec<Option<String>> {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match pool {
+        DbPool::Sqlite(p) => sqlx::query_scalar(sql).fetch_all(p).await,
+        DbPool::Postgres(p) => sqlx::query_scalar(sql).fetch_all(p).await,
+        DbPool::MySql(p) => sqlx::query_scalar(sql).fetch_all(p).await,
+    }
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The first column of the first row, a BIGINT (COUNT(*), an id, a counter).
+pub async fn int(pool: &DbPool, sql: &str) -> i64 {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match pool {
+        DbPool::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+        DbPool::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+        DbPool::MySql(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+    }
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A built example (`cargo test` builds them next to the test binaries).
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is built by `cargo test`", path.display());
+    path
+}
