@@ -226,3 +226,78 @@ async fn execution_context_restart() {
     let (code, _, err) = run(d, "execution_context_restart", &[]);
     assert_eq!(code, 3, "{err}");
 }
+
+#[tokio::test]
+async fn termination_retry_reproduces_seed_001() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let processed = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter_map(|l| l.strip_prefix("[ItemProcessor]: execution target = "))
+            .map(|s| s.split('_').next().unwrap().to_owned())
+            .collect()
+    };
+    let (code, out, err) = run(d, "termination_retry", &["mode=processor", "patience=1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        processed(&out),
+        ["1", "2", "3", "1", "2", "3", "4", "5", "6"]
+    );
+    assert_eq!(out.matches("(attempts so far = 1)").count(), 1, "{out}");
+
+    let (code, out, _) = run(d, "termination_retry", &["mode=processor", "patience=3"]);
+    assert_eq!(code, 1, "fails at the retry limit: {out}");
+    assert_eq!(
+        processed(&out),
+        ["1", "2", "3", "1", "2", "3", "1", "2", "3", "1", "2"]
+    );
+
+    let (code, out, err) = run(d, "termination_retry", &["mode=writer", "patience=2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out.matches("[ItemWriter]: recording starts").count(),
+        4,
+        "{out}"
+    );
+    assert_eq!(
+        processed(&out).len(),
+        12,
+        "the processor runs again for every write attempt: {out}"
+    );
+
+    let pool = open(d).await;
+    let rows = steps(&pool).await;
+    assert_eq!(
+        rows[0],
+        row("terminationRetryStep", "COMPLETED", [6, 6, 0, 3, 1])
+    );
+    assert_eq!(
+        rows[1],
+        row("terminationRetryStep", "FAILED", [3, 0, 0, 0, 4])
+    );
+    assert_eq!(
+        rows[2],
+        row("terminationRetryStep", "COMPLETED", [6, 6, 0, 3, 2])
+    );
+}
+
+#[tokio::test]
+async fn skip_scan_counts_what_reached_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(dir.path(), "skip_scan", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let summaries: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("repeated calls"))
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            "  repeated calls: 3, of which to items already delivered: 2",
+            "  repeated calls: 3, of which to items already delivered: 2",
+            "  repeated calls: 3, of which to items already delivered: 2",
+            "  repeated calls: 1, of which to items already delivered: 0",
+        ],
+        "{out}"
+    );
+}

@@ -176,6 +176,10 @@ impl RepeatContext {
 }
 
 /// Decides when a loop is complete.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a completion policy",
+    note = "use SimpleCompletionPolicy, TimeoutTerminationPolicy, CountingCompletionPolicy, CompositeCompletionPolicy, or implement `CompletionPolicy`"
+)]
 pub trait CompletionPolicy: Send + Sync {
     /// A fresh context for a new loop.
     fn start(&self, parent: Option<&RepeatContext>) -> RepeatContext {

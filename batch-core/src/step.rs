@@ -477,8 +477,11 @@ impl StepBuilder {
         self.fault_tolerant(|f| f.processor_non_transactional = true)
     }
 
-    pub fn retry_listener(self, listener: Arc<dyn RetryListener>) -> Self {
-        self.fault_tolerant(|f| f.retry_listeners.push(listener))
+    /// A retry listener (it hears nothing unless the step retries, i.e. is configured
+    /// with `retry`).
+    pub fn retry_listener(mut self, listener: Arc<dyn RetryListener>) -> Self {
+        self.fault.retry_listeners.push(listener);
+        self
     }
 
     /// A skip listener for a step reading `I` and writing `O` (it hears nothing unless
