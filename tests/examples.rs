@@ -301,3 +301,18 @@ async fn skip_scan_counts_what_reached_the_service() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn repeat_shows_the_three_loops() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(dir.path(), "repeat", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.matches("[processor] apple: pass").count(), 3, "{out}");
+    assert!(out.contains(r#"[writer] ["apple***", "pear***"]"#), "{out}");
+    assert!(out.contains("[timeout] stopped after"), "{out}");
+    assert_eq!(
+        out.matches("[limit] call").count(),
+        3,
+        "two errors swallowed, the third ends it: {out}"
+    );
+}

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -662,11 +663,20 @@ impl<P: CompletionPolicy> RepeatTemplate<P> {
 
     /// Runs `callback` until the loop completes; returns FINISHED when the last
     /// iteration said so, CONTINUABLE when the policy ended the loop first.
-    pub async fn iterate(
+    ///
+    /// The callback does its synchronous work and returns a future for the rest; the
+    /// future owns what it uses, so the loop can run inside any `Send` task (a
+    /// processor, a tasklet). For synchronous work alone, see
+    /// [`iterate_sync`](Self::iterate_sync).
+    pub async fn iterate<F, Fut>(
         &self,
         parent: Option<&RepeatContext>,
-        mut callback: impl AsyncFnMut(&RepeatContext) -> Result<RepeatStatus>,
-    ) -> Result<RepeatStatus> {
+        mut callback: F,
+    ) -> Result<RepeatStatus>
+    where
+        F: FnMut(&RepeatContext) -> Fut,
+        Fut: Future<Output = Result<RepeatStatus>>,
+    {
         let ctx = self.start(parent);
         let mut last = RepeatStatus::Continuable;
         let outcome = loop {
@@ -686,6 +696,24 @@ impl<P: CompletionPolicy> RepeatTemplate<P> {
         self.close(&ctx);
         outcome
     }
+
+    /// [`iterate`](Self::iterate) for a synchronous callback.
+    pub fn iterate_sync(
+        &self,
+        parent: Option<&RepeatContext>,
+        mut callback: impl FnMut(&RepeatContext) -> Result<RepeatStatus>,
+    ) -> Result<RepeatStatus> {
+        let looped = self.iterate(parent, |ctx| std::future::ready(callback(ctx)));
+        let mut looped = std::pin::pin!(looped);
+        // Every future inside is ready at once, so one poll runs the whole loop.
+        match looped
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+        {
+            std::task::Poll::Ready(result) => result,
+            std::task::Poll::Pending => unreachable!("a loop over ready futures never waits"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -697,20 +725,19 @@ mod tests {
         let t = RepeatTemplate::new(SimpleCompletionPolicy::new(5));
         let mut n = 0;
         let s = t
-            .iterate(None, async |_| {
+            .iterate(None, |_| {
                 n += 1;
-                Ok(RepeatStatus::Continuable)
+                std::future::ready(Ok(RepeatStatus::Continuable))
             })
             .await
             .unwrap();
         assert_eq!((n, s), (5, RepeatStatus::Continuable));
         let mut n = 0;
         let s = t
-            .iterate(None, async |_| {
+            .iterate_sync(None, |_| {
                 n += 1;
                 Ok(RepeatStatus::continue_if(n < 2))
             })
-            .await
             .unwrap();
         assert_eq!((n, s), (2, RepeatStatus::Finished));
     }
@@ -720,12 +747,10 @@ mod tests {
         let t = RepeatTemplate::new(SimpleCompletionPolicy::new(10))
             .exception_handler(SimpleLimitExceptionHandler::new(3));
         let mut calls = 0;
-        let r = t
-            .iterate(None, async |_| {
-                calls += 1;
-                Err(Error::msg("boom"))
-            })
-            .await;
+        let r = t.iterate_sync(None, |_| {
+            calls += 1;
+            Err(Error::msg("boom"))
+        });
         assert_eq!(r.unwrap_err().to_string(), "boom");
         assert_eq!(calls, 4, "three errors swallowed, the fourth rethrown");
     }
@@ -734,12 +759,10 @@ mod tests {
     async fn default_handler_returns_the_first_error_at_once() {
         let t = RepeatTemplate::default();
         let mut calls = 0;
-        let r = t
-            .iterate(None, async |_| {
-                calls += 1;
-                Err(Error::msg("first"))
-            })
-            .await;
+        let r = t.iterate_sync(None, |_| {
+            calls += 1;
+            Err(Error::msg("first"))
+        });
         assert!(r.is_err());
         assert_eq!(calls, 1);
     }
@@ -750,22 +773,20 @@ mod tests {
         outer.set_complete_only();
         let t = RepeatTemplate::new(SimpleCompletionPolicy::new(3));
         let mut calls = 0;
-        t.iterate(Some(&outer), async |_| {
+        t.iterate_sync(Some(&outer), |_| {
             calls += 1;
             Ok(RepeatStatus::Continuable)
         })
-        .await
         .unwrap();
         assert_eq!(calls, 0);
 
         let mut calls = 0;
         RepeatTemplate::default()
-            .iterate(None, async |ctx| {
+            .iterate_sync(None, |ctx| {
                 calls += 1;
                 ctx.set_complete_only();
                 Ok(RepeatStatus::Continuable)
             })
-            .await
             .unwrap();
         assert_eq!(calls, 1);
     }
@@ -777,20 +798,18 @@ mod tests {
             RepeatTemplate::new(SimpleCompletionPolicy::new(1)).exception_handler(handler.clone());
         // Each loop tolerates one error: the count starts afresh.
         for _ in 0..2 {
-            let r = t.iterate(None, async |_| Err(Error::msg("once"))).await;
+            let r = t.iterate_sync(None, |_| Err(Error::msg("once")));
             assert!(r.is_ok(), "one error per loop is tolerated");
         }
         let outer = RepeatContext::new(None);
         let t = RepeatTemplate::new(SimpleCompletionPolicy::new(1))
             .exception_handler(handler.use_parent(true));
         assert!(
-            t.iterate(Some(&outer), async |_| Err(Error::msg("1")))
-                .await
+            t.iterate_sync(Some(&outer), |_| Err(Error::msg("1")))
                 .is_ok()
         );
         assert!(
-            t.iterate(Some(&outer), async |_| Err(Error::msg("2")))
-                .await
+            t.iterate_sync(Some(&outer), |_| Err(Error::msg("2")))
                 .is_err()
         );
     }
@@ -805,12 +824,10 @@ mod tests {
             SimpleLimitExceptionHandler::new(5).fatal(vec![ErrorMatcher::of::<Fatal>()]),
         );
         let mut calls = 0;
-        let r = t
-            .iterate(None, async |_| {
-                calls += 1;
-                Err(Fatal.into())
-            })
-            .await;
+        let r = t.iterate_sync(None, |_| {
+            calls += 1;
+            Err(Fatal.into())
+        });
         assert!(r.unwrap_err().is::<Fatal>());
         assert_eq!(calls, 1);
 
@@ -828,12 +845,10 @@ mod tests {
             LogOrRethrowExceptionHandler::new().on(ErrorMatcher::any(), LogOrRethrow::Warn),
         );
         let mut calls = 0;
-        let r = t
-            .iterate(None, async |_| {
-                calls += 1;
-                Err(Error::msg("logged"))
-            })
-            .await;
+        let r = t.iterate_sync(None, |_| {
+            calls += 1;
+            Err(Error::msg("logged"))
+        });
         assert!(r.is_ok());
         assert_eq!(calls, 3);
         let rethrow = LogOrRethrowExceptionHandler::new()
@@ -857,18 +872,16 @@ mod tests {
         let outer = RepeatContext::new(None);
         let t = RepeatTemplate::new(CountingCompletionPolicy::new(2).use_parent(true));
         let mut calls = 0;
-        t.iterate(Some(&outer), async |_| {
+        t.iterate_sync(Some(&outer), |_| {
             calls += 1;
             Ok(RepeatStatus::Continuable)
         })
-        .await
         .unwrap();
         assert_eq!(calls, 2);
-        t.iterate(Some(&outer), async |_| {
+        t.iterate_sync(Some(&outer), |_| {
             calls += 1;
             Ok(RepeatStatus::Continuable)
         })
-        .await
         .unwrap();
         assert_eq!(
             calls, 3,
