@@ -96,6 +96,25 @@ fn only_step(e: &JobExecution) -> &StepExecution {
     &e.step_executions[0]
 }
 
+/// A step execution of `s` as a step starting in `job_execution_id` would record.
+fn new_step(job_execution_id: i64, status: BatchStatus) -> StepExecution {
+    let now = batch::execution::now();
+    StepExecution {
+        id: 0,
+        version: 0,
+        step_name: "s".into(),
+        job_execution_id,
+        create_time: now,
+        start_time: Some(now),
+        end_time: None,
+        status,
+        counts: Default::default(),
+        exit_status: ExitStatus::executing(),
+        last_updated: None,
+        context: ExecutionContext::new(),
+    }
+}
+
 async fn launch_rules(db: Db) {
     let launcher = JobLauncher::with_repository(db.repo.clone());
     let make = || job("once", vec![list_step("s", &["a", "b", "c"], None)]);
@@ -229,20 +248,7 @@ async fn optimistic_locking(db: Db) {
         "{err}"
     );
 
-    let mut step = StepExecution {
-        id: 0,
-        version: 0,
-        step_name: "s".into(),
-        job_execution_id: execution.id,
-        create_time: batch::execution::now(),
-        start_time: None,
-        end_time: None,
-        status: BatchStatus::Starting,
-        counts: Default::default(),
-        exit_status: ExitStatus::executing(),
-        last_updated: None,
-        context: ExecutionContext::new(),
-    };
+    let mut step = new_step(execution.id, BatchStatus::Starting);
     repo.add_step_execution(&mut step).await.unwrap();
     let mut stale = step.clone();
     repo.update_step_execution(&mut step).await.unwrap();
@@ -430,20 +436,7 @@ async fn dead_owner_recovery(db: Db) {
             .trim()
     ));
     db.repo.update_job_execution(&mut dead).await.unwrap();
-    let mut step = StepExecution {
-        id: 0,
-        version: 0,
-        step_name: "s".into(),
-        job_execution_id: dead.id,
-        create_time: batch::execution::now(),
-        start_time: Some(batch::execution::now()),
-        end_time: None,
-        status: BatchStatus::Started,
-        counts: Default::default(),
-        exit_status: ExitStatus::executing(),
-        last_updated: None,
-        context: ExecutionContext::new(),
-    };
+    let mut step = new_step(dead.id, BatchStatus::Started);
     step.context.put("list.read.count", &1u64).unwrap();
     db.repo.add_step_execution(&mut step).await.unwrap();
 
