@@ -493,6 +493,11 @@ where
 {
     /// A repository on an open pool: checks the batch tables, creating them when
     /// missing, and refuses a database whose batch tables lack columns.
+    ///
+    /// On MySQL the pool's sessions must run in READ COMMITTED, as
+    /// [`MySqlJobRepository::open`](super::MySqlJobRepository) sets them up (see
+    /// `repository::mysql`): in InnoDB's default REPEATABLE READ a launch could read
+    /// an instance's executions from a snapshot older than its row lock.
     pub async fn from_pool(pool: Pool<DB>) -> Result<Self, RepositoryError> {
         let repo = Self {
             pool,
