@@ -149,6 +149,16 @@ impl Runner {
 
     /// Parses the command line, runs the job and returns the exit status.
     pub fn run(self, job: impl IntoJob) -> ExitCode {
+        self.run_with_args(job, std::env::args())
+    }
+
+    /// [`run`](Self::run) with the command line given (the program name first), for a
+    /// program that takes options of its own before handing the rest over.
+    pub fn run_with_args(
+        self,
+        job: impl IntoJob,
+        args: impl IntoIterator<Item = String>,
+    ) -> ExitCode {
         let job = job.into_job();
         let about = self
             .about
@@ -169,7 +179,7 @@ impl Runner {
                     .action(ArgAction::Append)
                     .help("job parameters; type is string (default), long, double, date, datetime or bool; identifying is true (default) or false"),
             );
-        let matches = match cmd.try_get_matches() {
+        let matches = match cmd.try_get_matches_from(args) {
             Ok(m) => m,
             Err(e) => {
                 let _ = e.print();

@@ -376,6 +376,7 @@ impl IntoStep for StepDef {
 pub struct StepBuilder {
     name: String,
     chunk_size: u64,
+    chunk_size_param: Option<String>,
     completion: Completion,
     start_limit: u32,
     allow_start_if_complete: bool,
@@ -404,6 +405,7 @@ impl StepBuilder {
         Self {
             name: name.to_owned(),
             chunk_size: 1,
+            chunk_size_param: None,
             completion: Completion::Size,
             start_limit: u32::MAX,
             allow_start_if_complete: false,
@@ -411,6 +413,13 @@ impl StepBuilder {
             fault: FaultToleranceSpec::default(),
             skip_listeners: Vec::new(),
         }
+    }
+
+    /// Takes the chunk size from the job parameter `name` when the launch gives it
+    /// (`chunk=50,long`), else uses [`chunk_size`](Self::chunk_size).
+    pub fn chunk_size_param(mut self, name: &str) -> Self {
+        self.chunk_size_param = Some(name.to_owned());
+        self
     }
 
     /// A chunk is also complete once it has taken `timeout`, full or not.
@@ -535,6 +544,7 @@ impl StepBuilder {
             factory,
             ChunkConfig {
                 size: self.chunk_size,
+                size_param: self.chunk_size_param.clone(),
                 completion: self.completion.clone(),
                 fault: self.fault.build(),
                 skip_listeners: self.skip_listeners.clone(),

@@ -191,6 +191,18 @@ async fn create_order(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // A client that goes away must not cut an order off halfway (stored but not
+    // counted): each order is handled to its end in a task of its own.
+    match tokio::spawn(handle_order(shared, headers, body)).await {
+        Ok(response) => response,
+        Err(e) => answer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({ "error": format!("handler failed: {e}") }),
+        ),
+    }
+}
+
+async fn handle_order(shared: Arc<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let c = &shared.counters;
     let number = c.requests.fetch_add(1, Ordering::SeqCst) + 1;
     let fault = shared.fault.filter(|f| f.request == number).map(|f| f.kind);

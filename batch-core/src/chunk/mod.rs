@@ -296,15 +296,31 @@ type Marker<S, I, O> = PhantomData<fn() -> (S, I, O)>;
 /// How a chunk step runs: its chunk size and completion, and its fault tolerance.
 pub(crate) struct ChunkConfig {
     pub(crate) size: u64,
+    /// A job parameter that, when given, sets the chunk size for the execution.
+    pub(crate) size_param: Option<String>,
     pub(crate) completion: Completion,
     pub(crate) fault: Option<FaultTolerance>,
     pub(crate) skip_listeners: Vec<ErasedSkipListener>,
 }
 
 impl ChunkConfig {
+    /// The chunk size of this execution.
+    fn size(&self, scope: &StepScope) -> Result<u64> {
+        match &self.size_param {
+            None => Ok(self.size),
+            Some(name) => match scope.param::<Option<u64>>(name)? {
+                Some(0) => Err(Error::msg(format!(
+                    "job parameter `{name}`: a chunk size must be at least 1"
+                ))),
+                Some(n) => Ok(n),
+                None => Ok(self.size),
+            },
+        }
+    }
+
     /// The chunk loop's completion policy.
-    fn policy(&self) -> Box<dyn CompletionPolicy> {
-        let size = SimpleCompletionPolicy::new(self.size);
+    fn policy(&self, size: u64) -> Box<dyn CompletionPolicy> {
+        let size = SimpleCompletionPolicy::new(size);
         match &self.completion {
             Completion::Size => Box::new(size),
             Completion::SizeOrTimeout(t) => Box::new(CompositeCompletionPolicy::new(vec![
@@ -343,6 +359,7 @@ where
 {
     fn run<'a>(&'a self, scope: StepScope, rt: StepRuntime<'a>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            let size = self.config.size(&scope)?;
             let spec = (self.factory)(scope).await?;
             let (reader, processor, writer) = spec.into_parts();
             let mut parts = Parts {
@@ -353,14 +370,16 @@ where
             };
             parts.open(&rt.execution.context)?;
             // A fixed chunk size, the common case, gets a statically dispatched loop.
+            let capacity = size.min(1 << 16) as usize;
             let outcome = match &self.config.completion {
                 Completion::Size => {
-                    let size = SimpleCompletionPolicy::new(self.config.size);
-                    self.drive(&mut parts, &RepeatTemplate::new(size), rt).await
+                    let policy = SimpleCompletionPolicy::new(size);
+                    self.drive(&mut parts, &RepeatTemplate::new(policy), capacity, rt)
+                        .await
                 }
                 _ => {
-                    let policy = RepeatTemplate::new(self.config.policy());
-                    self.drive(&mut parts, &policy, rt).await
+                    let policy = RepeatTemplate::new(self.config.policy(size));
+                    self.drive(&mut parts, &policy, capacity, rt).await
                 }
             };
             let closed = parts.close();
@@ -380,9 +399,9 @@ where
         &self,
         parts: &mut Parts<I, O, S::Reader, S::Processor, S::Writer>,
         chunk_loop: &RepeatTemplate<C>,
+        capacity: usize,
         rt: StepRuntime<'_>,
     ) -> Result<()> {
-        let capacity = self.config.size.min(1 << 16) as usize;
         match &self.config.fault {
             None => run_chunks(parts, chunk_loop, capacity, rt).await,
             Some(fault) => {

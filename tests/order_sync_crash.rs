@@ -1,0 +1,203 @@
+//! `kill -9` against the order sync: the partner API runs in this test process, the job
+//! (`examples/order_sync`) in a child process over 1,000 orders, killed with SIGKILL at
+//! random moments and launched again until it completes.
+//!
+//! - `mode=durable` must end with exactly 1,000 orders at the partner, none created
+//!   twice and no 409 answered, one COMPLETED execution and none left STARTED.
+//! - `mode=cursor` completes too, but re-sends the orders its cursor had not yet
+//!   committed when killed: the partner's 409s measure those duplicates.
+
+#[path = "../examples/thirdparty_api/partner.rs"]
+#[allow(dead_code)]
+mod partner;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::SqlitePool;
+
+const ORDERS: u64 = 1000;
+const KILLS: u32 = 20;
+
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(path.exists(), "{} is built by `cargo test`", path.display());
+    path
+}
+
+/// A small xorshift generator, seeded from the clock: kill moments differ per run.
+struct Random(u64);
+
+impl Random {
+    fn new() -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        Self(seed | 1)
+    }
+    fn between(&mut self, low: u64, high: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        low + self.0 % (high - low)
+    }
+}
+
+struct Outcome {
+    kills: u32,
+    launches: u32,
+    stats: partner::Stats,
+    held: usize,
+    distinct_users: usize,
+    statuses: Vec<String>,
+}
+
+async fn crash_until_complete(mode: &str, dir: &Path) -> Outcome {
+    let partner_db = format!(
+        "sqlite:{}",
+        dir.join(format!("partner-{mode}.db")).display()
+    );
+    let p = partner::start(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        &partner_db,
+        None,
+    )
+    .await
+    .unwrap();
+    let repo = format!("sqlite:{}", dir.join(format!("batch-{mode}.db")).display());
+    let args = [
+        "--api".to_owned(),
+        p.url(),
+        "--db".to_owned(),
+        repo.clone(),
+        format!("mode={mode}"),
+        format!("orders={ORDERS},long"),
+        "chunk=10,long".to_owned(),
+    ];
+    let mut random = Random::new();
+    let (mut kills, mut launches) = (0, 0);
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "{mode}: no completion after {launches} launches"
+        );
+        launches += 1;
+        let mut child = Command::new(example("order_sync"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        if kills < KILLS {
+            tokio::time::sleep(Duration::from_millis(random.between(10, 120))).await;
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+                continue;
+            }
+        }
+        let status = child.wait().unwrap();
+        match status.code() {
+            Some(0) | Some(3) => break,
+            // Failed runs (a partner answer the job refuses) are restarted like crashes.
+            _ => continue,
+        }
+    }
+    // Requests of killed runs may still be finishing in the partner (one may even
+    // have answered the last run's request by replay): let them land before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stats: partner::Stats = reqwest::get(format!("{}/stats", p.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let orders: Vec<partner::StoredOrder> = reqwest::get(format!("{}/orders", p.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut users: Vec<&str> = orders.iter().map(|o| o.username.as_str()).collect();
+    users.sort();
+    users.dedup();
+    let pool = SqlitePool::connect(&repo).await.unwrap();
+    let statuses: Vec<String> =
+        sqlx::query_scalar("SELECT STATUS FROM BATCH_JOB_EXECUTION ORDER BY JOB_EXECUTION_ID")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let instances: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM BATCH_JOB_INSTANCE")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(instances, 1, "every launch was the same instance");
+    Outcome {
+        kills,
+        launches,
+        stats,
+        held: orders.len(),
+        distinct_users: users.len(),
+        statuses,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_never_duplicates_a_durable_call_and_measures_the_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut report = Vec::new();
+    for mode in ["durable", "cursor"] {
+        let o = crash_until_complete(mode, dir.path()).await;
+        let completed = o.statuses.iter().filter(|s| *s == "COMPLETED").count();
+        let running = o
+            .statuses
+            .iter()
+            .filter(|s| matches!(s.as_str(), "STARTING" | "STARTED" | "STOPPING"))
+            .count();
+        report.push(format!(
+            "mode={mode}: {} kills, {} launches; partner: {} requests, {} created, {} duplicates refused with 409, {} idempotent replays; holds {} orders",
+            o.kills, o.launches, o.stats.requests, o.stats.created, o.stats.conflicts, o.stats.replays, o.held
+        ));
+        assert!(o.kills >= KILLS, "{mode}: only {} kills", o.kills);
+        assert_eq!(
+            o.held as u64, ORDERS,
+            "{mode}: the partner holds every order"
+        );
+        assert_eq!(
+            o.distinct_users, o.held,
+            "{mode}: no order was created twice"
+        );
+        assert_eq!(o.stats.created, ORDERS, "{mode}: {:?}", o.stats);
+        assert_eq!(
+            completed, 1,
+            "{mode}: one COMPLETED execution: {:?}",
+            o.statuses
+        );
+        assert_eq!(
+            running, 0,
+            "{mode}: no execution left running: {:?}",
+            o.statuses
+        );
+        if mode == "durable" {
+            assert_eq!(
+                o.stats.conflicts, 0,
+                "durable never sends an order twice without its idempotency key"
+            );
+        }
+    }
+    for line in &report {
+        println!("{line}");
+    }
+}
