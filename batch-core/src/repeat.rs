@@ -98,10 +98,12 @@ impl RepeatContext {
     }
 
     /// Iterations started so far.
+    #[inline]
     pub fn started_count(&self) -> u64 {
         self.inner.started.load(Ordering::Relaxed)
     }
 
+    #[inline]
     pub fn increment(&self) {
         // One loop drives its context, so a plain load and store suffice (no locked
         // read-modify-write on the per-item path).
@@ -251,6 +253,11 @@ impl SimpleCompletionPolicy {
 }
 
 impl CompletionPolicy for SimpleCompletionPolicy {
+    #[inline]
+    fn is_complete_with(&self, ctx: &RepeatContext, result: RepeatStatus) -> bool {
+        !result.is_continuable() || self.is_complete(ctx)
+    }
+    #[inline]
     fn is_complete(&self, ctx: &RepeatContext) -> bool {
         ctx.started_count() >= self.chunk_size
     }
@@ -616,10 +623,10 @@ impl<P: CompletionPolicy> RepeatTemplate<P> {
     }
 
     /// Before an iteration: listeners, then whether it may run at all.
-    #[inline]
+    #[inline(always)]
     pub fn before(&self, ctx: &RepeatContext) -> Next {
-        for l in &self.listeners {
-            l.before(ctx);
+        if !self.listeners.is_empty() {
+            self.listeners_before(ctx);
         }
         if ctx.is_marked_complete() {
             return Next::Stop;
@@ -630,28 +637,50 @@ impl<P: CompletionPolicy> RepeatTemplate<P> {
 
     /// After an iteration: listeners, the exception handler for an error (its `Err`
     /// ends the loop with that error), then the completion decision.
-    #[inline]
+    #[inline(always)]
     pub fn after(&self, ctx: &RepeatContext, result: Result<RepeatStatus>) -> Result<Next> {
         let status = match result {
             Ok(status) => {
-                for l in &self.listeners {
-                    l.after(ctx, status);
+                if !self.listeners.is_empty() {
+                    self.listeners_after(ctx, status);
                 }
                 status
             }
-            Err(error) => {
-                for l in &self.listeners {
-                    l.on_error(ctx, &error);
-                }
-                self.handler.handle(ctx, error)?;
-                RepeatStatus::Continuable
-            }
+            Err(error) => self.handle_error(ctx, error)?,
         };
         if self.policy.is_complete_with(ctx, status) || ctx.is_marked_complete() {
             Ok(Next::Stop)
         } else {
             Ok(Next::Continue)
         }
+    }
+
+    // The per-item path stays small: listeners and errors are handled out of line.
+
+    #[cold]
+    #[inline(never)]
+    fn listeners_before(&self, ctx: &RepeatContext) {
+        for l in &self.listeners {
+            l.before(ctx);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn listeners_after(&self, ctx: &RepeatContext, status: RepeatStatus) {
+        for l in &self.listeners {
+            l.after(ctx, status);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn handle_error(&self, ctx: &RepeatContext, error: Error) -> Result<RepeatStatus> {
+        for l in &self.listeners {
+            l.on_error(ctx, &error);
+        }
+        self.handler.handle(ctx, error)?;
+        Ok(RepeatStatus::Continuable)
     }
 
     /// Closes a loop.

@@ -73,6 +73,7 @@ struct RetryState {
 impl RetryState {
     /// Whether another attempt is allowed (Spring's `canRetry`): always before the
     /// first failure, then only for a retryable error within the attempt limit.
+    #[inline]
     fn can_retry(&self, fault: &FaultTolerance) -> bool {
         match &self.last {
             None => true,
@@ -105,6 +106,8 @@ enum PendingSkip<O> {
 /// The buffered chunk and everything that must survive its rollbacks.
 struct Buffered<I, O> {
     slots: Vec<Slot<I, O>>,
+    /// Slots not removed yet.
+    alive: usize,
     end: bool,
     provided: bool,
     /// Writing one item per transaction to find the failing one.
@@ -125,6 +128,7 @@ impl<I, O> Buffered<I, O> {
     fn new() -> Self {
         Self {
             slots: Vec::new(),
+            alive: 0,
             end: false,
             provided: false,
             scanning: false,
@@ -138,6 +142,7 @@ impl<I, O> Buffered<I, O> {
     /// Ready for the next chunk, keeping the allocations.
     fn reset(&mut self) {
         self.slots.clear();
+        self.alive = 0;
         self.skips.clear();
         self.end = false;
         self.provided = false;
@@ -148,8 +153,17 @@ impl<I, O> Buffered<I, O> {
     }
 
     fn remove(&mut self, pos: usize) {
-        self.slots[pos].removed = true;
-        self.generation += 1;
+        let slot = &mut self.slots[pos];
+        if !slot.removed {
+            slot.removed = true;
+            self.alive -= 1;
+            self.generation += 1;
+        }
+    }
+
+    fn push(&mut self, slot: Slot<I, O>) {
+        self.slots.push(slot);
+        self.alive += 1;
     }
 
     /// The write's retry state for the chunk as it is now.
@@ -168,17 +182,9 @@ impl<I, O> Buffered<I, O> {
         &mut self.write_retry.as_mut().expect("just set").1
     }
 
-    fn alive(&self) -> impl Iterator<Item = usize> + '_ {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| !s.removed)
-            .map(|(i, _)| i)
-    }
-
     /// Nothing is left to write and no skip waits to be reported.
     fn is_done(&self) -> bool {
-        self.provided && self.alive().next().is_none() && self.skips.is_empty()
+        self.provided && self.alive == 0 && self.skips.is_empty()
     }
 }
 
@@ -441,7 +447,7 @@ where
             )
             .await?;
         }
-        if chunk.alive().next().is_none() && chunk.skips.is_empty() {
+        if chunk.alive == 0 && chunk.skips.is_empty() {
             return Ok(());
         }
         transform(engine, parts, chunk, work, &mut contribution, rt).await?;
@@ -469,8 +475,12 @@ where
                 Some(tx) => tx,
                 None => rt.repository.begin_chunk().await?,
             };
-            let settled = chunk.slots.iter().take_while(|s| s.removed).count();
-            let finished = settled == chunk.slots.len();
+            let finished = chunk.alive == 0;
+            let settled = if finished {
+                chunk.slots.len()
+            } else {
+                chunk.slots.iter().take_while(|s| s.removed).count()
+            };
             boundary
                 .commit(rt, tx, &contribution, |ctx| {
                     if finished {
@@ -517,7 +527,7 @@ where
                         Err(item) => (Some(item), None),
                     };
                     let retry = RetryState::default();
-                    chunk.slots.push(Slot {
+                    chunk.push(Slot {
                         input,
                         cached,
                         retry,
@@ -717,6 +727,9 @@ where
             for &pos in &work.keys {
                 chunk.remove(pos);
             }
+            // Written: nothing of them goes back to the buffer.
+            work.outputs.clear();
+            work.keys.clear();
             chunk.write_retry = None;
             Ok(())
         }
@@ -780,7 +793,7 @@ where
     let done_with = |chunk: &mut Buffered<I, O>, work: &mut Work<O>| -> Option<O> {
         chunk.remove(pos);
         chunk.slots[pos].cached = None;
-        if chunk.alive().next().is_none() {
+        if chunk.alive == 0 {
             chunk.scanning = false;
         }
         work.keys.clear();
