@@ -92,7 +92,8 @@ struct Slot<I, O> {
     /// The output kept between attempts: always for a step without processor (the
     /// input is its own output), and for a non-transactional processor.
     cached: Option<O>,
-    retry: RetryState,
+    /// Made at the item's first failure; most items never need one.
+    retry: Option<Box<RetryState>>,
     removed: bool,
 }
 
@@ -526,7 +527,7 @@ where
                         Ok(out) => (None, Some(out)),
                         Err(item) => (Some(item), None),
                     };
-                    let retry = RetryState::default();
+                    let retry = None;
                     chunk.push(Slot {
                         input,
                         cached,
@@ -600,20 +601,18 @@ where
             continue;
         }
         let subject = RetrySubject::Process(here);
-        if !slot.retry.can_retry(engine.fault) {
+        if let Some(retry) = &slot.retry
+            && !retry.can_retry(engine.fault)
+        {
             // Recovery: the processor is not called again for this item.
-            let error = slot
-                .retry
-                .last
-                .clone()
-                .expect("a failed item has its error");
+            let error = retry.last.clone().expect("a failed item has its error");
             if engine.may_skip(&error, rt, contribution)? {
                 contribution.process_skip += 1;
                 chunk.remove(here);
                 chunk.skips.push(PendingSkip::Process(here, error));
                 continue;
             }
-            let attempts = slot.retry.failures;
+            let attempts = retry.failures;
             return Err(Error::new(RetryExhausted {
                 what: subject.to_string(),
                 attempts,
@@ -621,7 +620,10 @@ where
             .context(error.report()));
         }
         if !engine.fault.retry_listeners.is_empty() {
-            engine.opened(subject, &slot.retry)?;
+            engine.opened(
+                subject,
+                slot.retry.as_deref().unwrap_or(&RetryState::default()),
+            )?;
         }
         let input = slot
             .input
@@ -629,9 +631,9 @@ where
             .expect("an item to process keeps its input");
         match parts.processor.process_item(input).await {
             Ok(output) => {
-                if slot.retry.failures > 0 || !engine.fault.retry_listeners.is_empty() {
-                    engine.succeeded(subject, &slot.retry);
-                    slot.retry = RetryState::default();
+                if slot.retry.is_some() || !engine.fault.retry_listeners.is_empty() {
+                    let retry = slot.retry.take().unwrap_or_default();
+                    engine.succeeded(subject, &retry);
                 }
                 match output {
                     Some(out) => {
@@ -654,13 +656,14 @@ where
                     chunk.remove(here);
                 } else {
                     let e = Error::new(NonSkippableProcess(e.into()));
-                    let failure = engine.failed(subject, &mut slot.retry, e);
-                    return Err(failure);
+                    let retry = slot.retry.get_or_insert_default();
+                    return Err(engine.failed(subject, retry, e));
                 }
             }
             Err(e) => {
-                let failure = engine.failed(subject, &mut slot.retry, e);
-                engine.backoff(&slot.retry).await;
+                let retry = slot.retry.get_or_insert_default();
+                let failure = engine.failed(subject, retry, e);
+                engine.backoff(retry).await;
                 return Err(failure);
             }
         }
