@@ -1,10 +1,35 @@
-//! Runs fault-tolerance scenarios (the format of CONFORMANCE.md) on the real
-//! fault-tolerant chunk step and a SQLite job repository, and prints one JSON result
-//! per run of each scenario.
+//! Runs fault-tolerance scenarios on the real fault-tolerant chunk step and a SQLite
+//! job repository, and prints one JSON result per run of each scenario.
 //!
 //! ```text
 //! cargo run --example conformance -- tests/conformance/*.json
 //! ```
+//!
+//! A scenario is a JSON object. Only `items` (what the reader returns, in order) and
+//! `chunk` (the commit interval) are required:
+//!
+//! - `errors`: extra error kinds, each with an optional `parent` that becomes its
+//!   source, so a policy naming the parent matches it. Built in: `Skippable`,
+//!   `SkippableRuntime`, `Fatal`, `TerminationFailed`.
+//! - `reader.fail`, `processor.fail`, `writer.fail`: lists of `{item, error, times}`;
+//!   the component fails on `item` its first `times` times (every time when absent).
+//!   A failed read consumes the item; a failing write call counts the items before
+//!   the failing one as written by that call. `processor.filter` lists items the
+//!   processor drops; `processor.transactional: false` is
+//!   `processor_non_transactional`.
+//! - `retry` and `skip`: `{limit, on, not_on}` (`*` matches every error; the retry
+//!   limit counts every attempt, 0 and 1 meaning one; the skip limit defaults to 10).
+//!   `no_rollback`: error kinds that leave the transaction alone.
+//! - `runs`: one object per run of the same job instance on the same repository,
+//!   each replacing the fields it names; run 2 is a restart of run 1.
+//! - `name`, `description`, `notes`, `inferred`, `expect`: informational here (the
+//!   tests compare `expect`). Any other key is an error that names it.
+//!
+//! Each result holds the status, exit code and description, the eight counters as
+//! persisted, the items read, every processor call, every write call, the items whose
+//! write committed, the items passed to the skip listeners, and the step context as
+//! persisted. The reader keeps its position in the step context, so a restart resumes
+//! after the items it returned.
 //!
 //! Exit status: 0 when every scenario ran (a FAILED step is a result), 2 when a file
 //! is not a valid scenario (the message names the file, the field and what was
