@@ -12,6 +12,15 @@ use crate::step::{
     handle_step,
 };
 
+/// Stops a run's heartbeat when dropped.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Runs jobs against a repository, handing steps the shared resources.
 #[derive(Clone)]
 pub struct JobLauncher {
@@ -90,7 +99,7 @@ impl JobLauncher {
         // STARTED after this process died can tell (see `repository::owner`).
         execution.exit_status = ExitStatus::executing().with_description(owner::current_owner());
         self.repository.update_job_execution(&mut execution).await?;
-        let heartbeat = self.start_heartbeat(execution.id);
+        let _heartbeat = self.start_heartbeat(execution.id);
         tracing::info!(job = %job.name, instance = execution.instance.id, execution = execution.id, parameters = %parameters, "job started");
 
         let listeners: Vec<_> = job
@@ -114,7 +123,6 @@ impl JobLauncher {
         for l in &listeners {
             l.after_job(&mut execution);
         }
-        heartbeat.abort();
         execution.end_time = Some(now());
         self.repository.update_job_context(&execution).await?;
         self.repository.update_job_execution(&mut execution).await?;
@@ -122,11 +130,12 @@ impl JobLauncher {
         Ok(execution)
     }
 
-    /// Refreshes the execution's LAST_UPDATED a few times per lease while it runs.
-    fn start_heartbeat(&self, execution_id: i64) -> tokio::task::JoinHandle<()> {
+    /// Refreshes the execution's LAST_UPDATED a few times per lease while it runs; the
+    /// heartbeat stops when the returned guard is dropped, on every way out of a run.
+    fn start_heartbeat(&self, execution_id: i64) -> Heartbeat {
         let repository = self.repository.clone();
         let every = (repository.lease() / 4).max(std::time::Duration::from_millis(50));
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.tick().await;
             loop {
@@ -135,7 +144,8 @@ impl JobLauncher {
                     tracing::warn!(error = %e, "heartbeat failed");
                 }
             }
-        })
+        });
+        Heartbeat(task)
     }
 
     async fn run_flow(

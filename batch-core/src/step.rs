@@ -561,6 +561,13 @@ impl StepBuilder {
         Fut: Future<Output = Result<T>> + Send + 'static,
         T: Tasklet + 'static,
     {
+        if self.fault.enabled {
+            // `#[step]` refuses this at compile time; a step built by hand is told here.
+            tracing::warn!(
+                step = %self.name,
+                "retry, skip and no_rollback apply to chunk steps only; this tasklet step ignores them"
+            );
+        }
         self.finish(Arc::new(TaskletRunner::new(factory)))
     }
 
