@@ -2,6 +2,8 @@
 //! step's context, the 2500 rule, optimistic locking, the writer in the chunk
 //! transaction, flows. Each test opens its own SQLite file.
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -555,27 +557,7 @@ async fn the_tables_and_columns_are_spring_batch_5s() {
     );
     assert_eq!(
         columns("BATCH_STEP_EXECUTION").await,
-        [
-            "STEP_EXECUTION_ID",
-            "VERSION",
-            "STEP_NAME",
-            "JOB_EXECUTION_ID",
-            "CREATE_TIME",
-            "START_TIME",
-            "END_TIME",
-            "STATUS",
-            "COMMIT_COUNT",
-            "READ_COUNT",
-            "FILTER_COUNT",
-            "WRITE_COUNT",
-            "READ_SKIP_COUNT",
-            "WRITE_SKIP_COUNT",
-            "PROCESS_SKIP_COUNT",
-            "ROLLBACK_COUNT",
-            "EXIT_CODE",
-            "EXIT_MESSAGE",
-            "LAST_UPDATED"
-        ]
+        support::STEP_EXECUTION_COLUMNS
     );
     assert_eq!(
         columns("BATCH_JOB_EXECUTION_PARAMS").await,

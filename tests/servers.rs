@@ -333,30 +333,7 @@ async fn spring_tables_and_schema_refusal(db: Db) {
         .into_iter()
         .flatten()
         .collect();
-    assert_eq!(
-        columns,
-        [
-            "STEP_EXECUTION_ID",
-            "VERSION",
-            "STEP_NAME",
-            "JOB_EXECUTION_ID",
-            "CREATE_TIME",
-            "START_TIME",
-            "END_TIME",
-            "STATUS",
-            "COMMIT_COUNT",
-            "READ_COUNT",
-            "FILTER_COUNT",
-            "WRITE_COUNT",
-            "READ_SKIP_COUNT",
-            "WRITE_SKIP_COUNT",
-            "PROCESS_SKIP_COUNT",
-            "ROLLBACK_COUNT",
-            "EXIT_CODE",
-            "EXIT_MESSAGE",
-            "LAST_UPDATED"
-        ]
-    );
+    assert_eq!(columns, support::STEP_EXECUTION_COLUMNS);
     let types: Vec<String> = support::texts(&db.pool, type_sql)
         .await
         .into_iter()

@@ -192,8 +192,8 @@ mod tests {
 
     #[test]
     fn a_plain_job_expands() {
-        assert!(errors_of("", "fn nightly() -> Flow { todo!() }").is_empty());
-        assert!(errors_of("name = \"n\"", "pub fn nightly() -> Flow { todo!() }").is_empty());
+        assert!(errors_of("", "fn nightly() -> Flow { build_flow() }").is_empty());
+        assert!(errors_of("name = \"n\"", "pub fn nightly() -> Flow { build_flow() }").is_empty());
     }
 
     #[test]
