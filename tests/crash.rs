@@ -154,15 +154,16 @@ async fn exactly_once_under_sigkill(url: String, pool: DbPool) {
     let mut random = Random::new();
     let started = Instant::now();
     let (mut kills, mut launches) = (0, 0);
-    // 1000 chunks of 100 with a 3 ms pause before each: long enough for ten kills at up
-    // to 300 ms into a run to land before the end. A kill lands in a chunk's open
-    // transaction, between two, or before the launch has committed.
+    // 1000 chunks of 100 with a 3 ms pause before each: a run needs 3 s at least, on any
+    // machine, and a run killed at most 250 ms in has copied at most 84 chunks, so ten
+    // kills always land before the end, however fast the machine. A kill lands in a
+    // chunk's open transaction, between two, or before the launch has committed.
     let args = ["run=crash", "pause.ms=3,long,false"];
     loop {
         let mut child = copy_rows(&url, &args);
         launches += 1;
         if kills < 10 {
-            let moment = Duration::from_millis(20 + random.below(280));
+            let moment = Duration::from_millis(20 + random.below(230));
             tokio::time::sleep(moment).await;
             if child.try_wait().unwrap().is_none() {
                 child.kill().unwrap(); // SIGKILL

@@ -2,6 +2,11 @@
 //! (`examples/order_sync`) in a child process over 1,000 orders, killed with SIGKILL at
 //! random moments and launched again until it completes.
 //!
+//! The kill moments follow the job's progress, not the clock: each run is killed once
+//! the partner has received a random number (1 to 40) of its requests. Twenty kills
+//! then cover at most 800 of the 1,000 orders, so every run of the test makes its 20
+//! kills before the job can complete, on a quiet machine as on a busy one.
+//!
 //! - `mode=durable` must end with exactly 1,000 orders at the partner, none created
 //!   twice and no 409 answered, one COMPLETED execution and none left STARTED.
 //! - `mode=cursor` completes too, but re-sends the orders its cursor had not yet
@@ -53,6 +58,39 @@ impl Random {
     }
 }
 
+async fn partner_stats(p: &partner::Partner) -> partner::Stats {
+    reqwest::get(format!("{}/stats", p.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until the partner has received `requests` requests in all: true then, with the
+/// child still running; false when the child exits first. A run that makes no progress
+/// for a minute fails the test rather than hanging it.
+async fn wait_for_requests(
+    p: &partner::Partner,
+    requests: u64,
+    child: &mut std::process::Child,
+) -> bool {
+    let since = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if partner_stats(p).await.requests >= requests {
+            return true;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(60),
+            "no partner request for a minute while the job runs"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 struct Outcome {
     kills: u32,
     launches: u32,
@@ -86,6 +124,7 @@ async fn crash_until_complete(mode: &str, dir: &Path) -> Outcome {
     ];
     let mut random = Random::new();
     let (mut kills, mut launches) = (0, 0);
+    let mut baseline = 0;
     let started = Instant::now();
     loop {
         assert!(
@@ -100,15 +139,17 @@ async fn crash_until_complete(mode: &str, dir: &Path) -> Outcome {
             .spawn()
             .unwrap();
         if kills < KILLS {
-            tokio::time::sleep(Duration::from_millis(random.between(10, 120))).await;
-            if child.try_wait().unwrap().is_none() {
+            let requests = random.between(1, 41);
+            if wait_for_requests(&p, baseline + requests, &mut child).await {
                 child.kill().unwrap(); // SIGKILL
                 child.wait().unwrap();
                 kills += 1;
+                baseline = partner_stats(&p).await.requests;
                 continue;
             }
         }
         let status = child.wait().unwrap();
+        baseline = partner_stats(&p).await.requests;
         match status.code() {
             Some(0) | Some(3) => break,
             // Failed runs (a partner answer the job refuses) are restarted like crashes.
@@ -118,12 +159,7 @@ async fn crash_until_complete(mode: &str, dir: &Path) -> Outcome {
     // Requests of killed runs may still be finishing in the partner (one may even
     // have answered the last run's request by replay): let them land before counting.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let stats: partner::Stats = reqwest::get(format!("{}/stats", p.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = partner_stats(&p).await;
     let orders: Vec<partner::StoredOrder> = reqwest::get(format!("{}/orders", p.url()))
         .await
         .unwrap()
