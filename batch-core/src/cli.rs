@@ -31,7 +31,6 @@ use std::time::Duration;
 
 use clap::{Arg, ArgAction, Command};
 use indicatif::{ProgressBar, ProgressStyle};
-use sqlx::{MySqlPool, PgPool, SqlitePool};
 
 use crate::error::{Error, Result};
 use crate::execution::{BatchStatus, JobExecution, StepExecution};
@@ -44,11 +43,18 @@ use crate::step::ChunkListener;
 /// The default repository: a SQLite file in the working directory.
 pub const DEFAULT_DB: &str = "sqlite:batch.db";
 
+/// What a [`Setup`] hook gets when it names no pool type: the SQLite pool when SQLite
+/// is built (the embedded default), else the pool of whichever database.
+#[cfg(feature = "sqlite")]
+type DefaultSetupPool = sqlx::SqlitePool;
+#[cfg(not(feature = "sqlite"))]
+type DefaultSetupPool = DbPool;
+
 /// What a setup hook gets before the launch: the repository database's pool, as the
 /// hook asks for it (`P`): `SqlitePool`, `PgPool` or `MySqlPool` for a job written for
 /// one database, [`DbPool`] for a job that runs on any.
 #[derive(Debug, Clone)]
-pub struct Setup<P = SqlitePool> {
+pub struct Setup<P = DefaultSetupPool> {
     /// The repository database's pool (steps also get it as `Res<P>`).
     pub pool: P,
     pub parameters: JobParameters,
@@ -63,7 +69,8 @@ pub trait SetupPool: Sized + 'static {
 }
 
 macro_rules! setup_pool {
-    ($($pool:ty => $kind:ident, $get:ident;)*) => {$(
+    ($($feature:literal: $pool:ty => $kind:ident, $get:ident;)*) => {$(
+        #[cfg(feature = $feature)]
         impl SetupPool for $pool {
             fn from_pool(pool: &DbPool) -> Option<Self> {
                 pool.$get().cloned()
@@ -76,9 +83,9 @@ macro_rules! setup_pool {
 }
 
 setup_pool! {
-    SqlitePool => Sqlite, sqlite;
-    PgPool => Postgres, postgres;
-    MySqlPool => MySql, mysql;
+    "sqlite": sqlx::SqlitePool => Sqlite, sqlite;
+    "postgres": sqlx::PgPool => Postgres, postgres;
+    "mysql": sqlx::MySqlPool => MySql, mysql;
 }
 
 impl SetupPool for DbPool {
@@ -241,8 +248,11 @@ impl Runner {
             JobLauncher::with_repository(repository).chunk_listener(progress.clone());
         if let Some(pool) = pool {
             launcher = match &pool {
+                #[cfg(feature = "sqlite")]
                 DbPool::Sqlite(p) => launcher.resource(p.clone()),
+                #[cfg(feature = "postgres")]
                 DbPool::Postgres(p) => launcher.resource(p.clone()),
+                #[cfg(feature = "mysql")]
                 DbPool::MySql(p) => launcher.resource(p.clone()),
             }
             .resource(pool);

@@ -150,18 +150,21 @@ impl<'a> WriteContext<'a> {
 
     /// The chunk's transaction as a SQLite connection; an error when the job
     /// repository is not on SQLite.
+    #[cfg(feature = "sqlite")]
     pub fn sqlite(&mut self) -> Result<&mut sqlx::SqliteConnection> {
         self.tx.sqlite()
     }
 
     /// The chunk's transaction as a PostgreSQL connection; an error when the job
     /// repository is not on PostgreSQL.
+    #[cfg(feature = "postgres")]
     pub fn postgres(&mut self) -> Result<&mut sqlx::PgConnection> {
         self.tx.postgres()
     }
 
     /// The chunk's transaction as a MySQL/MariaDB connection; an error when the job
     /// repository is not on MySQL or MariaDB.
+    #[cfg(feature = "mysql")]
     pub fn mysql(&mut self) -> Result<&mut sqlx::MySqlConnection> {
         self.tx.mysql()
     }

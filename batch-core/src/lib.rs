@@ -36,10 +36,13 @@ pub mod prelude {
     pub use crate::launch::JobLauncher;
     pub use crate::params::JobParameters;
     pub use crate::repeat::RepeatStatus;
-    pub use crate::repository::{
-        DbPool, InMemoryJobRepository, JobRepository, MySqlJobRepository, PostgresJobRepository,
-        SqliteJobRepository,
-    };
+    #[cfg(feature = "mysql")]
+    pub use crate::repository::MySqlJobRepository;
+    #[cfg(feature = "postgres")]
+    pub use crate::repository::PostgresJobRepository;
+    #[cfg(feature = "sqlite")]
+    pub use crate::repository::SqliteJobRepository;
+    pub use crate::repository::{DbPool, InMemoryJobRepository, JobRepository};
     pub use crate::step::{IntoStep, Res, State};
     pub use crate::tasklet::{Tasklet, TaskletContext};
 }

@@ -48,78 +48,118 @@ use std::marker::PhantomData;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+#[cfg(feature = "mysql")]
+use sqlx::MySql;
+#[cfg(feature = "postgres")]
+use sqlx::Postgres;
+#[cfg(feature = "sqlite")]
+use sqlx::Sqlite;
+#[cfg(feature = "mysql")]
 use sqlx::mysql::MySqlRow;
+#[cfg(feature = "postgres")]
 use sqlx::postgres::PgRow;
 use sqlx::query_builder::Separated;
+#[cfg(feature = "sqlite")]
 use sqlx::sqlite::SqliteRow;
-use sqlx::{ColumnIndex, Decode, Encode, MySql, Pool, Postgres, QueryBuilder, Sqlite, Type};
+use sqlx::{Encode, Pool, QueryBuilder, Type};
 
 use crate::context::ExecutionContext;
 use crate::error::{Error, Result};
 use crate::item::{ItemReader, ItemWriter, WriteContext};
 use crate::repository::{ChunkTx, DbKind, DbPool, Dialect};
 
-/// A Rust value that binds to a parameter on each of the three databases: integers,
-/// `f64`, `bool`, `String` and `&str`, the chrono date and time types, and `Option`s
-/// of owned ones.
-pub trait SqlValue:
-    for<'q> Encode<'q, Sqlite>
-    + Type<Sqlite>
-    + for<'q> Encode<'q, Postgres>
-    + Type<Postgres>
-    + for<'q> Encode<'q, MySql>
-    + Type<MySql>
-    + Send
-{
+/// Declares, for one database, a trait that every value binding to (or read from) a
+/// parameter on it has, and that every type has when the database's feature is off: so
+/// [`SqlValue`] asks for the databases this program is built with, and no others.
+macro_rules! per_database {
+    ($feature:literal, $db:ty, $row:ty, $encode:ident, $decode:ident, $index:ident) => {
+        #[cfg(feature = $feature)]
+        #[doc(hidden)]
+        pub trait $encode: for<'q> sqlx::Encode<'q, $db> + sqlx::Type<$db> {}
+        #[cfg(feature = $feature)]
+        impl<T: for<'q> sqlx::Encode<'q, $db> + sqlx::Type<$db>> $encode for T {}
+        #[cfg(feature = $feature)]
+        #[doc(hidden)]
+        pub trait $decode: for<'r> sqlx::Decode<'r, $db> + sqlx::Type<$db> {}
+        #[cfg(feature = $feature)]
+        impl<T: for<'r> sqlx::Decode<'r, $db> + sqlx::Type<$db>> $decode for T {}
+        #[cfg(feature = $feature)]
+        #[doc(hidden)]
+        pub trait $index: sqlx::ColumnIndex<$row> {}
+        #[cfg(feature = $feature)]
+        impl<T: sqlx::ColumnIndex<$row>> $index for T {}
+
+        #[cfg(not(feature = $feature))]
+        #[doc(hidden)]
+        pub trait $encode {}
+        #[cfg(not(feature = $feature))]
+        impl<T: ?Sized> $encode for T {}
+        #[cfg(not(feature = $feature))]
+        #[doc(hidden)]
+        pub trait $decode {}
+        #[cfg(not(feature = $feature))]
+        impl<T: ?Sized> $decode for T {}
+        #[cfg(not(feature = $feature))]
+        #[doc(hidden)]
+        pub trait $index {}
+        #[cfg(not(feature = $feature))]
+        impl<T: ?Sized> $index for T {}
+    };
 }
 
-impl<T> SqlValue for T where
-    T: for<'q> Encode<'q, Sqlite>
-        + Type<Sqlite>
-        + for<'q> Encode<'q, Postgres>
-        + Type<Postgres>
-        + for<'q> Encode<'q, MySql>
-        + Type<MySql>
-        + Send
-{
-}
+per_database!(
+    "sqlite",
+    sqlx::Sqlite,
+    sqlx::sqlite::SqliteRow,
+    EncodeSqlite,
+    DecodeSqlite,
+    IndexSqlite
+);
+per_database!(
+    "postgres",
+    sqlx::Postgres,
+    sqlx::postgres::PgRow,
+    EncodePostgres,
+    DecodePostgres,
+    IndexPostgres
+);
+per_database!(
+    "mysql",
+    sqlx::MySql,
+    sqlx::mysql::MySqlRow,
+    EncodeMySql,
+    DecodeMySql,
+    IndexMySql
+);
 
-/// A Rust value that a column of each of the three databases can be read into.
-pub trait FromSqlValue:
-    for<'r> Decode<'r, Sqlite>
-    + Type<Sqlite>
-    + for<'r> Decode<'r, Postgres>
-    + Type<Postgres>
-    + for<'r> Decode<'r, MySql>
-    + Type<MySql>
-{
-}
+/// A Rust value that binds to a parameter on each database this program is built for:
+/// integers, `f64`, `bool`, `String` and `&str`, the chrono date and time types, and
+/// `Option`s of owned ones.
+pub trait SqlValue: EncodeSqlite + EncodePostgres + EncodeMySql + Send {}
 
-impl<T> FromSqlValue for T where
-    T: for<'r> Decode<'r, Sqlite>
-        + Type<Sqlite>
-        + for<'r> Decode<'r, Postgres>
-        + Type<Postgres>
-        + for<'r> Decode<'r, MySql>
-        + Type<MySql>
-{
-}
+impl<T> SqlValue for T where T: EncodeSqlite + EncodePostgres + EncodeMySql + Send {}
+
+/// A Rust value that a column of each database this program is built for can be read
+/// into.
+pub trait FromSqlValue: DecodeSqlite + DecodePostgres + DecodeMySql {}
+
+impl<T> FromSqlValue for T where T: DecodeSqlite + DecodePostgres + DecodeMySql {}
 
 /// How a column is named in [`SqlRow::get`]: by name (`&str`) or position (`usize`).
-pub trait SqlIndex:
-    ColumnIndex<SqliteRow> + ColumnIndex<PgRow> + ColumnIndex<MySqlRow> + std::fmt::Debug
-{
-}
+pub trait SqlIndex: IndexSqlite + IndexPostgres + IndexMySql + std::fmt::Debug {}
 
-impl<I> SqlIndex for I where
-    I: ColumnIndex<SqliteRow> + ColumnIndex<PgRow> + ColumnIndex<MySqlRow> + std::fmt::Debug
-{
-}
+impl<I> SqlIndex for I where I: IndexSqlite + IndexPostgres + IndexMySql + std::fmt::Debug {}
 
 /// A row read by [`KeysetReader`], from whichever database.
 pub enum SqlRow {
+    /// A SQLite row.
+    #[cfg(feature = "sqlite")]
     Sqlite(SqliteRow),
+    /// A PostgreSQL row.
+    #[cfg(feature = "postgres")]
     Postgres(PgRow),
+    /// A MySQL/MariaDB row.
+    #[cfg(feature = "mysql")]
     MySql(MySqlRow),
 }
 
@@ -128,8 +168,11 @@ impl SqlRow {
     pub fn get<T: FromSqlValue, I: SqlIndex>(&self, index: I) -> Result<T> {
         use sqlx::Row;
         let value = match self {
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(r) => r.try_get(&index),
+            #[cfg(feature = "postgres")]
             Self::Postgres(r) => r.try_get(&index),
+            #[cfg(feature = "mysql")]
             Self::MySql(r) => r.try_get(&index),
         };
         value.map_err(|e| Error::new(e).context(format!("reading column {index:?}")))
@@ -137,25 +180,31 @@ impl SqlRow {
 
     pub fn kind(&self) -> DbKind {
         match self {
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(_) => DbKind::Sqlite,
+            #[cfg(feature = "postgres")]
             Self::Postgres(_) => DbKind::Postgres,
+            #[cfg(feature = "mysql")]
             Self::MySql(_) => DbKind::MySql,
         }
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl From<SqliteRow> for SqlRow {
     fn from(row: SqliteRow) -> Self {
         Self::Sqlite(row)
     }
 }
 
+#[cfg(feature = "postgres")]
 impl From<PgRow> for SqlRow {
     fn from(row: PgRow) -> Self {
         Self::Postgres(row)
     }
 }
 
+#[cfg(feature = "mysql")]
 impl From<MySqlRow> for SqlRow {
     fn from(row: MySqlRow) -> Self {
         Self::MySql(row)
@@ -284,8 +333,11 @@ where
         let sql = self.page_sql();
         let key = self.last_key.clone();
         let rows = match &self.query.pool {
+            #[cfg(feature = "sqlite")]
             DbPool::Sqlite(p) => fetch::<Sqlite, K>(p, sql, key).await,
+            #[cfg(feature = "postgres")]
             DbPool::Postgres(p) => fetch::<Postgres, K>(p, sql, key).await,
+            #[cfg(feature = "mysql")]
             DbPool::MySql(p) => fetch::<MySql, K>(p, sql, key).await,
         }
         .map_err(|e| {
@@ -364,8 +416,11 @@ pub struct SqlBinds<'q> {
 }
 
 enum BindsInner<'q> {
+    #[cfg(feature = "sqlite")]
     Sqlite(Separated<'q, Sqlite, &'static str>),
+    #[cfg(feature = "postgres")]
     Postgres(Separated<'q, Postgres, &'static str>),
+    #[cfg(feature = "mysql")]
     MySql(Separated<'q, MySql, &'static str>),
 }
 
@@ -373,12 +428,15 @@ impl SqlBinds<'_> {
     /// Binds the next column's value.
     pub fn bind<V: SqlValue>(&mut self, value: V) -> &mut Self {
         match &mut self.inner {
+            #[cfg(feature = "sqlite")]
             BindsInner::Sqlite(s) => {
                 s.push_bind(value);
             }
+            #[cfg(feature = "postgres")]
             BindsInner::Postgres(s) => {
                 s.push_bind(value);
             }
+            #[cfg(feature = "mysql")]
             BindsInner::MySql(s) => {
                 s.push_bind(value);
             }
@@ -388,6 +446,7 @@ impl SqlBinds<'_> {
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl<'q> From<Separated<'q, Sqlite, &'static str>> for SqlBinds<'q> {
     fn from(s: Separated<'q, Sqlite, &'static str>) -> Self {
         Self {
@@ -397,6 +456,7 @@ impl<'q> From<Separated<'q, Sqlite, &'static str>> for SqlBinds<'q> {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl<'q> From<Separated<'q, Postgres, &'static str>> for SqlBinds<'q> {
     fn from(s: Separated<'q, Postgres, &'static str>) -> Self {
         Self {
@@ -406,6 +466,7 @@ impl<'q> From<Separated<'q, Postgres, &'static str>> for SqlBinds<'q> {
     }
 }
 
+#[cfg(feature = "mysql")]
 impl<'q> From<Separated<'q, MySql, &'static str>> for SqlBinds<'q> {
     fn from(s: Separated<'q, MySql, &'static str>) -> Self {
         Self {
@@ -528,11 +589,17 @@ impl<T> SqlWriter<T> {
         let tail = self.conflict_clause(kind);
         for rows in items.chunks(self.statement_rows()) {
             let outcome = match kind {
+                #[cfg(feature = "sqlite")]
                 DbKind::Sqlite => insert::<Sqlite, T>(tx.sqlite()?, self, &head, &tail, rows).await,
+                #[cfg(feature = "postgres")]
                 DbKind::Postgres => {
                     insert::<Postgres, T>(tx.postgres()?, self, &head, &tail, rows).await
                 }
+                #[cfg(feature = "mysql")]
                 DbKind::MySql => insert::<MySql, T>(tx.mysql()?, self, &head, &tail, rows).await,
+                // A transaction exists only on a database whose driver was built.
+                #[allow(unreachable_patterns)]
+                _ => unreachable!("a {kind} transaction without the {kind} driver"),
             };
             outcome.map_err(|e| {
                 e.context(format!("writing {} rows into `{}`", rows.len(), self.table))

@@ -34,16 +34,19 @@ impl TaskletContext<'_> {
     }
 
     /// The transaction as a SQLite connection (an error on other repositories).
+    #[cfg(feature = "sqlite")]
     pub fn sqlite(&mut self) -> Result<&mut sqlx::SqliteConnection> {
         self.tx.sqlite()
     }
 
     /// The transaction as a PostgreSQL connection (an error on other repositories).
+    #[cfg(feature = "postgres")]
     pub fn postgres(&mut self) -> Result<&mut sqlx::PgConnection> {
         self.tx.postgres()
     }
 
     /// The transaction as a MySQL/MariaDB connection (an error on other repositories).
+    #[cfg(feature = "mysql")]
     pub fn mysql(&mut self) -> Result<&mut sqlx::MySqlConnection> {
         self.tx.mysql()
     }

@@ -48,8 +48,11 @@ impl<DB: Database, T> Column<DB> for T where
 
 mod sealed {
     pub trait Sealed {}
+    #[cfg(feature = "sqlite")]
     impl Sealed for sqlx::Sqlite {}
+    #[cfg(feature = "postgres")]
     impl Sealed for sqlx::Postgres {}
+    #[cfg(feature = "mysql")]
     impl Sealed for sqlx::MySql {}
 }
 
@@ -168,6 +171,8 @@ macro_rules! run_queries {
             match tx.into_inner() {
                 $crate::repository::TxInner::$variant(tx) => Ok(Some(tx)),
                 $crate::repository::TxInner::None => Ok(None),
+                // Reachable when more than one database is built.
+                #[allow(unreachable_patterns)]
                 other => Err($crate::repository::ChunkTx::from_inner(other)),
             }
         }
@@ -423,6 +428,7 @@ impl<DB: Dialect> SqlJobRepository<DB> {
     }
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 /// A pool on the server at `url`. One connection is made first, so that a server that
 /// refuses or a wrong password is reported as it is, not as the pool's timeout after
 /// its retries.

@@ -23,15 +23,26 @@ use crate::params::{JobParameters, ParameterError};
 
 mod common;
 mod memory;
+#[cfg(feature = "mysql")]
 mod mysql;
 pub mod owner;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+compile_error!(
+    "the batch framework needs a database for its job repository: enable at least one of the features `sqlite`, `postgres`, `mysql`"
+);
 
 pub use common::{Column, Dialect, SqlJobRepository};
 pub use memory::InMemoryJobRepository;
+#[cfg(feature = "mysql")]
 pub use mysql::MySqlJobRepository;
+#[cfg(feature = "postgres")]
 pub use postgres::PostgresJobRepository;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteJobRepository;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -71,6 +82,14 @@ pub enum RepositoryError {
         "`{url}` is not a job repository URL; use sqlite:FILE, postgres://USER:PASSWORD@HOST/DB or mysql://USER:PASSWORD@HOST/DB"
     )]
     UnsupportedUrl { url: String },
+    #[error(
+        "`{url}` names a {kind} job repository, but this program was built without {kind} support; enable the `{feature}` feature of the `batch` crate"
+    )]
+    DriverNotBuilt {
+        url: String,
+        kind: DbKind,
+        feature: &'static str,
+    },
 }
 
 impl RepositoryError {
@@ -206,11 +225,30 @@ impl DbKind {
         }
     }
 
+    /// The database's name as people write it.
     pub fn name(self) -> &'static str {
         match self {
             Self::Sqlite => "SQLite",
             Self::Postgres => "PostgreSQL",
             Self::MySql => "MySQL/MariaDB",
+        }
+    }
+
+    /// The cargo feature that builds this database's driver.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+            Self::MySql => "mysql",
+        }
+    }
+
+    /// Whether this program was built with the database's driver.
+    pub fn is_built(self) -> bool {
+        match self {
+            Self::Sqlite => cfg!(feature = "sqlite"),
+            Self::Postgres => cfg!(feature = "postgres"),
+            Self::MySql => cfg!(feature = "mysql"),
         }
     }
 }
@@ -226,36 +264,54 @@ impl fmt::Display for DbKind {
 /// the SQL items of [`crate::sql`] read and write through.
 #[derive(Debug, Clone)]
 pub enum DbPool {
+    /// A SQLite database (a file).
+    #[cfg(feature = "sqlite")]
     Sqlite(sqlx::SqlitePool),
+    /// A PostgreSQL server.
+    #[cfg(feature = "postgres")]
     Postgres(sqlx::PgPool),
+    /// A MySQL or MariaDB server.
+    #[cfg(feature = "mysql")]
     MySql(sqlx::MySqlPool),
 }
 
 impl DbPool {
     pub fn kind(&self) -> DbKind {
         match self {
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(_) => DbKind::Sqlite,
+            #[cfg(feature = "postgres")]
             Self::Postgres(_) => DbKind::Postgres,
+            #[cfg(feature = "mysql")]
             Self::MySql(_) => DbKind::MySql,
         }
     }
 
+    #[cfg(feature = "sqlite")]
     pub fn sqlite(&self) -> Option<&sqlx::SqlitePool> {
+        #[allow(unreachable_patterns)]
         match self {
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(p) => Some(p),
             _ => None,
         }
     }
 
+    #[cfg(feature = "postgres")]
     pub fn postgres(&self) -> Option<&sqlx::PgPool> {
+        #[allow(unreachable_patterns)]
         match self {
+            #[cfg(feature = "postgres")]
             Self::Postgres(p) => Some(p),
             _ => None,
         }
     }
 
+    #[cfg(feature = "mysql")]
     pub fn mysql(&self) -> Option<&sqlx::MySqlPool> {
+        #[allow(unreachable_patterns)]
         match self {
+            #[cfg(feature = "mysql")]
             Self::MySql(p) => Some(p),
             _ => None,
         }
@@ -266,8 +322,11 @@ impl DbPool {
     pub async fn execute(&self, sql: &str) -> Result<u64> {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
         let done = match self {
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await?.rows_affected(),
+            #[cfg(feature = "postgres")]
             Self::Postgres(p) => sqlx::raw_sql(sql).execute(p).await?.rows_affected(),
+            #[cfg(feature = "mysql")]
             Self::MySql(p) => sqlx::raw_sql(sql).execute(p).await?.rows_affected(),
         };
         Ok(done)
@@ -277,8 +336,11 @@ impl DbPool {
     /// chunk (seeding a table, say); finish it with [`ChunkTx::commit`].
     pub async fn begin(&self) -> Result<ChunkTx> {
         let inner = match self {
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            #[cfg(feature = "postgres")]
             Self::Postgres(p) => TxInner::Postgres(p.begin().await?),
+            #[cfg(feature = "mysql")]
             Self::MySql(p) => TxInner::MySql(p.begin().await?),
         };
         Ok(ChunkTx { inner })
@@ -287,8 +349,11 @@ impl DbPool {
     /// Closes every connection of the pool.
     pub async fn close(&self) {
         match self {
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(p) => p.close().await,
+            #[cfg(feature = "postgres")]
             Self::Postgres(p) => p.close().await,
+            #[cfg(feature = "mysql")]
             Self::MySql(p) => p.close().await,
         }
     }
@@ -299,13 +364,24 @@ impl DbPool {
 pub async fn open_repository(
     url: &str,
 ) -> std::result::Result<std::sync::Arc<dyn JobRepository>, RepositoryError> {
-    Ok(match DbKind::of_url(url) {
-        Some(DbKind::Sqlite) => std::sync::Arc::new(SqliteJobRepository::open(url).await?),
-        Some(DbKind::Postgres) => std::sync::Arc::new(PostgresJobRepository::open(url).await?),
-        Some(DbKind::MySql) => std::sync::Arc::new(MySqlJobRepository::open(url).await?),
-        None => {
-            return Err(RepositoryError::UnsupportedUrl {
+    let Some(kind) = DbKind::of_url(url) else {
+        return Err(RepositoryError::UnsupportedUrl {
+            url: url.to_owned(),
+        });
+    };
+    Ok(match kind {
+        #[cfg(feature = "sqlite")]
+        DbKind::Sqlite => std::sync::Arc::new(SqliteJobRepository::open(url).await?),
+        #[cfg(feature = "postgres")]
+        DbKind::Postgres => std::sync::Arc::new(PostgresJobRepository::open(url).await?),
+        #[cfg(feature = "mysql")]
+        DbKind::MySql => std::sync::Arc::new(MySqlJobRepository::open(url).await?),
+        #[allow(unreachable_patterns)]
+        kind => {
+            return Err(RepositoryError::DriverNotBuilt {
                 url: url.to_owned(),
+                kind,
+                feature: kind.feature(),
             });
         }
     })
@@ -321,8 +397,11 @@ pub struct ChunkTx {
 pub(crate) enum TxInner {
     /// A repository with no database (in memory): the chunk commits in memory only.
     None,
+    #[cfg(feature = "sqlite")]
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    #[cfg(feature = "postgres")]
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    #[cfg(feature = "mysql")]
     MySql(sqlx::Transaction<'static, sqlx::MySql>),
 }
 
@@ -330,8 +409,11 @@ impl TxInner {
     fn kind(&self) -> Option<DbKind> {
         match self {
             Self::None => None,
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(_) => Some(DbKind::Sqlite),
+            #[cfg(feature = "postgres")]
             Self::Postgres(_) => Some(DbKind::Postgres),
+            #[cfg(feature = "mysql")]
             Self::MySql(_) => Some(DbKind::MySql),
         }
     }
@@ -366,24 +448,30 @@ impl ChunkTx {
     }
 
     /// The transaction's SQLite connection.
+    #[cfg(feature = "sqlite")]
     pub fn sqlite(&mut self) -> Result<&mut sqlx::SqliteConnection> {
         match &mut self.inner {
+            #[cfg(feature = "sqlite")]
             TxInner::Sqlite(tx) => Ok(&mut *tx),
             other => Err(wrong_database(DbKind::Sqlite, other.kind())),
         }
     }
 
     /// The transaction's PostgreSQL connection.
+    #[cfg(feature = "postgres")]
     pub fn postgres(&mut self) -> Result<&mut sqlx::PgConnection> {
         match &mut self.inner {
+            #[cfg(feature = "postgres")]
             TxInner::Postgres(tx) => Ok(&mut *tx),
             other => Err(wrong_database(DbKind::Postgres, other.kind())),
         }
     }
 
     /// The transaction's MySQL/MariaDB connection.
+    #[cfg(feature = "mysql")]
     pub fn mysql(&mut self) -> Result<&mut sqlx::MySqlConnection> {
         match &mut self.inner {
+            #[cfg(feature = "mysql")]
             TxInner::MySql(tx) => Ok(&mut *tx),
             other => Err(wrong_database(DbKind::MySql, other.kind())),
         }
@@ -394,8 +482,11 @@ impl ChunkTx {
     pub async fn commit(self) -> Result<()> {
         match self.inner {
             TxInner::None => {}
+            #[cfg(feature = "sqlite")]
             TxInner::Sqlite(tx) => tx.commit().await?,
+            #[cfg(feature = "postgres")]
             TxInner::Postgres(tx) => tx.commit().await?,
+            #[cfg(feature = "mysql")]
             TxInner::MySql(tx) => tx.commit().await?,
         }
         Ok(())
@@ -549,20 +640,65 @@ pub(crate) fn exit_message(description: &str) -> String {
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl From<sqlx::SqlitePool> for DbPool {
     fn from(pool: sqlx::SqlitePool) -> Self {
         Self::Sqlite(pool)
     }
 }
 
+#[cfg(feature = "postgres")]
 impl From<sqlx::PgPool> for DbPool {
     fn from(pool: sqlx::PgPool) -> Self {
         Self::Postgres(pool)
     }
 }
 
+#[cfg(feature = "mysql")]
 impl From<sqlx::MySqlPool> for DbPool {
     fn from(pool: sqlx::MySqlPool) -> Self {
         Self::MySql(pool)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Run by `cargo test -p batch-core --no-default-features --features sqlite` (in
+    /// `.ci/run`): a URL of a database whose driver was not built names the feature.
+    #[cfg(not(feature = "postgres"))]
+    #[tokio::test]
+    async fn a_url_of_a_driver_not_built_names_the_feature() {
+        let error = open_repository("postgres://batch:secret@127.0.0.1:5432/batch")
+            .await
+            .err()
+            .expect("no PostgreSQL driver in this build");
+        assert!(matches!(
+            error,
+            RepositoryError::DriverNotBuilt {
+                kind: DbKind::Postgres,
+                ..
+            }
+        ));
+        assert!(
+            error.to_string().contains("enable the `postgres` feature"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn each_database_names_its_feature() {
+        for kind in [DbKind::Sqlite, DbKind::Postgres, DbKind::MySql] {
+            assert_eq!(
+                kind.is_built(),
+                match kind.feature() {
+                    "sqlite" => cfg!(feature = "sqlite"),
+                    "postgres" => cfg!(feature = "postgres"),
+                    "mysql" => cfg!(feature = "mysql"),
+                    other => panic!("unknown feature {other}"),
+                }
+            );
+        }
     }
 }
