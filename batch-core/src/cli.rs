@@ -38,7 +38,7 @@ use crate::job::IntoJob;
 use crate::launch::JobLauncher;
 use crate::params::JobParameters;
 use crate::repository::{DbKind, DbPool, LaunchError, open_repository};
-use crate::step::ChunkListener;
+use crate::step::listener::ChunkListener;
 
 /// The default repository: a SQLite file in the working directory.
 pub const DEFAULT_DB: &str = "sqlite:batch.db";

@@ -10,7 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::execution::{BatchStatus, ExitStatus, JobExecution};
-use crate::step::{IntoStep, StepDef};
+use crate::step::builder::{IntoStep, StepDef};
 
 /// Where a transition leads.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,10 +7,10 @@ use crate::execution::{BatchStatus, ExitStatus, JobExecution, now};
 use crate::job::{IntoJob, Job, JobExecutionListener, Target};
 use crate::params::JobParameters;
 use crate::repository::{JobRepository, LaunchError, owner};
-use crate::step::{
-    ChunkListener, Resources, StepExecutionListener, StepListeners, StepOutcome, StopSignal,
-    handle_step,
-};
+use crate::step::StopSignal;
+use crate::step::listener::{ChunkListener, StepExecutionListener, StepListeners};
+use crate::step::scope::Resources;
+use crate::step::{StepOutcome, handle_step};
 
 /// Stops a run's heartbeat when dropped.
 struct Heartbeat(tokio::task::JoinHandle<()>);

@@ -4,7 +4,6 @@
 //! Users depend on the `batch` facade crate; this crate holds the machinery.
 
 pub mod calls;
-pub mod chunk;
 pub mod classify;
 pub mod context;
 pub mod error;
@@ -18,16 +17,18 @@ pub mod repeat;
 pub mod repository;
 pub mod sql;
 pub mod step;
-pub mod tasklet;
 
 #[cfg(feature = "cli")]
 pub mod cli;
 
 pub use error::{Error, Result};
+/// The chunk-oriented step; also at [`step::chunk`].
+pub use step::chunk;
+/// The tasklet step; also at [`step::tasklet`].
+pub use step::tasklet;
 
 /// The traits and types most jobs use.
 pub mod prelude {
-    pub use crate::chunk::{ChunkStep, chunk, read_write};
     pub use crate::context::{ContextState, ExecutionContext};
     pub use crate::error::{Context as _, Error, Result};
     pub use crate::execution::{BatchStatus, ExitStatus, JobExecution, StepExecution};
@@ -43,6 +44,7 @@ pub mod prelude {
     #[cfg(feature = "sqlite")]
     pub use crate::repository::SqliteJobRepository;
     pub use crate::repository::{DbPool, InMemoryJobRepository, JobRepository};
+    pub use crate::step::chunk::{ChunkStep, chunk, read_write};
+    pub use crate::step::tasklet::{Tasklet, TaskletContext};
     pub use crate::step::{IntoStep, Res, State};
-    pub use crate::tasklet::{Tasklet, TaskletContext};
 }

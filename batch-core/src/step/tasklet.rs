@@ -4,14 +4,15 @@
 use std::future::Future;
 use std::marker::PhantomData;
 
-use crate::chunk::ChunkBoundary;
 use crate::context::ExecutionContext;
 use crate::error::{Error, Result};
 use crate::execution::Contribution;
 use crate::item::StepIdentity;
 use crate::repeat::{Next, RepeatStatus, RepeatTemplate};
 use crate::repository::{BoxFuture, ChunkTx};
-use crate::step::{StepInterrupted, StepOutput, StepRunner, StepRuntime, StepScope};
+use crate::step::boundary::{ChunkBoundary, StepInterrupted, StepRunner, StepRuntime};
+use crate::step::output::StepOutput;
+use crate::step::scope::StepScope;
 
 /// What a tasklet call gets: the step ExecutionContext, the call's transaction and
 /// counters it may add to.
@@ -85,6 +86,8 @@ where
         std::future::ready(self(cx).map_err(Into::into))
     }
 }
+
+impl<T: Tasklet> StepOutput for T {}
 
 pub(crate) struct TaskletRunner<F, T> {
     factory: F,

@@ -8,11 +8,15 @@
 //! it commits. A chunk that fails rolls back; its reads, writes and filters do not
 //! count, ROLLBACK_COUNT does.
 //!
-//! [`ChunkBoundary`] is the transaction boundary shared with tasklet steps (and with
-//! the fault-tolerant chunk loop, which reuses it per attempt and per scanned item).
+//! Each chunk's transaction boundary is `step::boundary::ChunkBoundary`, shared with
+//! tasklet steps (and with the fault-tolerant chunk loop, which reuses it per attempt
+//! and per scanned item).
 
+use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::context::ExecutionContext;
 use crate::error::{Error, Result};
@@ -24,9 +28,9 @@ use crate::repeat::{
     SimpleCompletionPolicy, TimeoutTerminationPolicy,
 };
 use crate::repository::{BoxFuture, ChunkTx};
-use crate::step::{
-    Completion, ErasedSkipListener, StepInterrupted, StepOutput, StepRunner, StepRuntime, StepScope,
-};
+use crate::step::boundary::{ChunkBoundary, StepInterrupted, StepRunner, StepRuntime};
+use crate::step::output::StepOutput;
+use crate::step::scope::StepScope;
 
 mod fault_tolerant;
 
@@ -192,103 +196,20 @@ impl<I: Sync + Send> ChunkProcessor<I, I> for NoProcessor {
     }
 }
 
-/// The transaction boundary of one chunk (or one tasklet call), with Spring Batch's
-/// accounting: what a failed attempt read, filtered or skipped still counts (its
-/// contribution is applied before the rollback, as `TaskletStep` does), ROLLBACK_COUNT
-/// goes up by one; when the commit itself fails, the version, the write, filter and
-/// commit counters and the context go back to what they were when the chunk began.
-pub(crate) struct ChunkBoundary {
-    version: i64,
-    write: u64,
-    filter: u64,
-    commit: u64,
-    context: ExecutionContext,
+/// When a chunk is complete.
+#[derive(Clone)]
+pub(crate) enum Completion {
+    /// After the chunk size (the default).
+    Size,
+    /// After the chunk size, or once the chunk has taken this long.
+    SizeOrTimeout(Duration),
+    /// As a custom policy says.
+    Policy(Arc<dyn CompletionPolicy>),
 }
 
-impl ChunkBoundary {
-    pub(crate) fn begin(rt: &StepRuntime<'_>) -> Self {
-        for l in &rt.listeners.chunk {
-            l.before_chunk(rt.execution);
-        }
-        let e = &rt.execution;
-        Self {
-            version: e.version,
-            write: e.counts.write,
-            filter: e.counts.filter,
-            commit: e.counts.commit,
-            context: e.context.clone(),
-        }
-    }
-
-    /// Applies the contribution, lets the streams save their state, and commits the
-    /// step execution and context in `tx`.
-    pub(crate) async fn commit(
-        self,
-        rt: &mut StepRuntime<'_>,
-        tx: ChunkTx,
-        contribution: &Contribution,
-        update_streams: impl FnOnce(&mut ExecutionContext) -> Result<()>,
-    ) -> Result<()> {
-        let execution = &mut *rt.execution;
-        execution.counts.apply(contribution);
-        let outcome = match update_streams(&mut execution.context) {
-            Ok(()) => {
-                execution.counts.commit += 1;
-                rt.repository
-                    .commit_chunk(tx, execution)
-                    .await
-                    .map_err(Error::from)
-            }
-            Err(e) => {
-                let _ = rt.repository.rollback_chunk(tx).await;
-                Err(e)
-            }
-        };
-        match outcome {
-            Ok(()) => {
-                for l in &rt.listeners.chunk {
-                    l.after_chunk(rt.execution);
-                }
-                Ok(())
-            }
-            Err(e) => {
-                let e_counts = &mut rt.execution.counts;
-                e_counts.write = self.write;
-                e_counts.filter = self.filter;
-                e_counts.commit = self.commit;
-                rt.execution.version = self.version;
-                rt.execution.context = self.context;
-                Err(rolled_back(rt, e))
-            }
-        }
-    }
-
-    /// Rolls `tx` back (when there is one), applies what the attempt contributed and
-    /// counts the rollback.
-    pub(crate) async fn rollback(
-        self,
-        rt: &mut StepRuntime<'_>,
-        tx: Option<ChunkTx>,
-        contribution: &Contribution,
-        error: Error,
-    ) -> Error {
-        if let Some(tx) = tx
-            && let Err(e) = rt.repository.rollback_chunk(tx).await
-        {
-            tracing::warn!(error = %e, "rolling a chunk back failed; the database discards it anyway");
-        }
-        rt.execution.counts.apply(contribution);
-        rolled_back(rt, error)
-    }
-}
-
-fn rolled_back(rt: &mut StepRuntime<'_>, error: Error) -> Error {
-    rt.execution.counts.rollback += 1;
-    for l in &rt.listeners.chunk {
-        l.after_chunk_error(rt.execution, &error);
-    }
-    error
-}
+/// A `SkipListener<I, O>` whose item types are checked when the step is built for
+/// its reader and writer (the builder itself does not know them).
+pub(crate) type ErasedSkipListener = Arc<dyn Any + Send + Sync>;
 
 /// Names the spec and item types a runner works with, without owning any.
 type Marker<S, I, O> = PhantomData<fn() -> (S, I, O)>;

@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use super::{ChunkBoundary, ChunkProcessor, Parts};
+use super::{ChunkProcessor, ErasedSkipListener, Parts};
 use crate::error::{Error, Result};
 use crate::execution::Contribution;
 use crate::fault::{
@@ -26,7 +26,7 @@ use crate::fault::{
 use crate::item::{ItemReader, ItemWriter, WriteContext};
 use crate::repeat::{CompletionPolicy, Next, RepeatContext, RepeatStatus, RepeatTemplate};
 use crate::repository::ChunkTx;
-use crate::step::{ErasedSkipListener, StepInterrupted, StepRuntime};
+use crate::step::boundary::{ChunkBoundary, StepInterrupted, StepRuntime};
 
 /// The skip listeners registered for the step, checked against its item types.
 pub(crate) fn typed_skip_listeners<I: 'static, O: 'static>(

@@ -1,0 +1,187 @@
+//! Running a step in a job execution: whether it runs at all (restart rules, start
+//! limit), and the lifecycle every step shares.
+
+use crate::context::ExecutionContext;
+use crate::error::{Error, Result};
+use crate::execution::{BatchStatus, ExitStatus, JobExecution, StepCounts, StepExecution, now};
+use crate::item::StepIdentity;
+use crate::repository::JobRepository;
+use crate::step::boundary::{StepInterrupted, StepRuntime, StopSignal};
+use crate::step::builder::StepDef;
+use crate::step::listener::StepListeners;
+use crate::step::scope::{Resources, StepScope};
+
+/// The step would exceed its start limit.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "step `{step}` has already been started {count} time(s) in this job instance; its start limit is {limit}"
+)]
+pub struct StartLimitExceeded {
+    pub step: String,
+    pub count: u64,
+    pub limit: u32,
+}
+
+/// What happened to a step in a job run.
+pub(crate) enum StepOutcome {
+    /// The step ran; here is its execution.
+    Ran(StepExecution),
+    /// The step completed in an earlier execution and was not run again.
+    AlreadyComplete(StepExecution),
+}
+
+/// Decides whether the step runs in this job execution (Spring's `SimpleStepHandler`),
+/// creates its execution and runs it.
+pub(crate) async fn handle_step(
+    def: &StepDef,
+    job: &mut JobExecution,
+    repository: &dyn JobRepository,
+    resources: &Resources,
+    extra: &StepListeners,
+    stop: &StopSignal,
+) -> Result<StepOutcome> {
+    let last = repository
+        .last_step_execution(&job.instance, &def.name)
+        .await?;
+    if let Some(last) = &last {
+        if last.status == BatchStatus::Unknown {
+            return Err(Error::msg(format!(
+                "step `{}` of the last execution ended in status UNKNOWN; it cannot be restarted safely",
+                def.name
+            )));
+        }
+        if last.status == BatchStatus::Completed && !def.allow_start_if_complete {
+            tracing::info!(step = %def.name, "step already complete in this job instance; not run again");
+            return Ok(StepOutcome::AlreadyComplete(last.clone()));
+        }
+    }
+    let started = repository
+        .step_execution_count(&job.instance, &def.name)
+        .await?;
+    if started >= u64::from(def.start_limit) {
+        return Err(Error::new(StartLimitExceeded {
+            step: def.name.to_string(),
+            count: started,
+            limit: def.start_limit,
+        }));
+    }
+    let restart = last
+        .as_ref()
+        .is_some_and(|l| l.status != BatchStatus::Completed);
+    let context = match (&last, restart) {
+        (Some(l), true) => {
+            let mut c = l.context.clone();
+            c.clear_dirty();
+            c
+        }
+        _ => ExecutionContext::new(),
+    };
+    let mut execution = StepExecution {
+        id: 0,
+        version: 0,
+        step_name: def.name.to_string(),
+        job_execution_id: job.id,
+        create_time: now(),
+        start_time: None,
+        end_time: None,
+        status: BatchStatus::Starting,
+        counts: StepCounts::default(),
+        exit_status: ExitStatus::executing(),
+        last_updated: None,
+        context,
+    };
+    repository.add_step_execution(&mut execution).await?;
+    let identity = StepIdentity {
+        job_name: job.instance.job_name.clone(),
+        job_instance_id: job.instance.id,
+        job_execution_id: job.id,
+        step_name: def.name.to_string(),
+        step_execution_id: execution.id,
+    };
+    let scope = StepScope::new(
+        identity.clone(),
+        job.parameters.clone(),
+        job.context.clone(),
+        execution.context.clone(),
+        resources.clone(),
+        restart,
+    );
+    let listeners = def.listeners.merged(extra);
+    execute_step(
+        def,
+        scope,
+        &mut execution,
+        repository,
+        &listeners,
+        &identity,
+        stop,
+    )
+    .await?;
+    Ok(StepOutcome::Ran(execution))
+}
+
+/// The lifecycle every step shares (Spring's `AbstractStep.execute`): mark it
+/// STARTED, run it, set status and exit status from the outcome, let the listeners
+/// have their say, save the context as it stands (also after a failure, so a restart
+/// resumes from it), then the execution itself.
+async fn execute_step(
+    def: &StepDef,
+    scope: StepScope,
+    execution: &mut StepExecution,
+    repository: &dyn JobRepository,
+    listeners: &StepListeners,
+    identity: &StepIdentity,
+    stop: &StopSignal,
+) -> Result<()> {
+    execution.start_time = Some(now());
+    execution.status = BatchStatus::Started;
+    repository.update_step_execution(execution).await?;
+    for l in &listeners.step {
+        l.before_step(execution);
+    }
+    let outcome = def
+        .runner
+        .run(
+            scope,
+            StepRuntime {
+                execution: &mut *execution,
+                repository,
+                listeners,
+                identity,
+                stop,
+            },
+        )
+        .await;
+    let mut exit = match &outcome {
+        Ok(()) => {
+            execution.status = BatchStatus::Completed;
+            ExitStatus::completed()
+        }
+        Err(e) if e.is::<StepInterrupted>() => {
+            execution.status = BatchStatus::Stopped;
+            ExitStatus::stopped().with_description(e.report())
+        }
+        Err(e) => {
+            tracing::error!(step = %def.name, error = %e.report(), "step failed");
+            execution.status = BatchStatus::Failed;
+            ExitStatus::failed().with_description(e.report())
+        }
+    };
+    // A listener may have set a custom code during the run; it counts when it is more
+    // severe (Spring combines them the same way).
+    if execution.exit_status.code != ExitStatus::EXECUTING {
+        exit = exit.and(execution.exit_status.clone());
+    }
+    execution.exit_status = exit;
+    for l in &listeners.step {
+        if let Some(s) = l.after_step(execution) {
+            execution.exit_status = execution.exit_status.clone().and(s);
+        }
+    }
+    let saved_context = repository.update_step_context(execution).await;
+    execution.end_time = Some(now());
+    repository.update_step_execution(execution).await?;
+    saved_context?;
+    execution.context.clear_dirty();
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! What a step's factory can draw on when the step starts: job parameters, the restored
+//! contexts, shared resources (Spring's `@StepScope`), and the argument types that
+//! `#[step]` functions take.
+
+use std::any::{Any, TypeId, type_name};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::context::{ContextState, ExecutionContext};
+use crate::error::{Error, Result};
+use crate::item::StepIdentity;
+use crate::params::{FromParamValue, JobParameters};
+
+/// Shared values a launcher hands to every step (a connection pool, an HTTP client),
+/// looked up by type.
+#[derive(Clone, Default)]
+pub struct Resources {
+    map: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+}
+
+impl fmt::Debug for Resources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resources")
+            .field("count", &self.map.len())
+            .finish()
+    }
+}
+
+impl Resources {
+    pub fn insert<T: Clone + Send + Sync + 'static>(&mut self, value: T) {
+        self.map.insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.map
+            .get(&TypeId::of::<T>())
+            .and_then(|v| v.downcast_ref::<T>())
+            .cloned()
+    }
+}
+
+struct ScopeInner {
+    identity: StepIdentity,
+    parameters: JobParameters,
+    job_context: ExecutionContext,
+    step_context: ExecutionContext,
+    resources: Resources,
+    restart: bool,
+}
+
+/// What a step's factory can draw on when the step starts.
+#[derive(Clone)]
+pub struct StepScope {
+    inner: Arc<ScopeInner>,
+}
+
+impl fmt::Debug for StepScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StepScope")
+            .field("step", &self.inner.identity.step_name)
+            .finish()
+    }
+}
+
+/// A step argument was not available or not convertible.
+#[derive(Debug, thiserror::Error)]
+#[error("step `{step}`: {problem}")]
+pub struct InjectionError {
+    pub step: String,
+    pub problem: String,
+}
+
+impl StepScope {
+    pub(crate) fn new(
+        identity: StepIdentity,
+        parameters: JobParameters,
+        job_context: ExecutionContext,
+        step_context: ExecutionContext,
+        resources: Resources,
+        restart: bool,
+    ) -> Self {
+        Self {
+            inner: Arc::new(ScopeInner {
+                identity,
+                parameters,
+                job_context,
+                step_context,
+                resources,
+                restart,
+            }),
+        }
+    }
+
+    /// The job parameter `name` as a `T`; a missing or unconvertible parameter is an
+    /// error naming the step, the parameter, its value and what was expected.
+    pub fn param<T: FromParamValue>(&self, name: &str) -> Result<T> {
+        self.inner.parameters.get_as(name).map_err(|e| {
+            Error::new(InjectionError {
+                step: self.inner.identity.step_name.clone(),
+                problem: e.to_string(),
+            })
+        })
+    }
+
+    pub fn parameters(&self) -> &JobParameters {
+        &self.inner.parameters
+    }
+
+    /// The step ExecutionContext as the step starts: on a restart, what the failed
+    /// execution saved.
+    pub fn step_context(&self) -> &ExecutionContext {
+        &self.inner.step_context
+    }
+
+    pub fn job_context(&self) -> &ExecutionContext {
+        &self.inner.job_context
+    }
+
+    pub fn identity(&self) -> &StepIdentity {
+        &self.inner.identity
+    }
+
+    /// Whether this execution restarts a failed or stopped one.
+    pub fn is_restart(&self) -> bool {
+        self.inner.restart
+    }
+
+    pub fn resource<T: Clone + Send + Sync + 'static>(&self) -> Result<T> {
+        self.inner.resources.get::<T>().ok_or_else(|| {
+            Error::new(InjectionError {
+                step: self.inner.identity.step_name.clone(),
+                problem: format!(
+                    "needs a shared resource of type `{}`, but the launcher has none; add it with `JobLauncher::resource`",
+                    type_name::<T>()
+                ),
+            })
+        })
+    }
+}
+
+/// A value a step function can take as an argument.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be injected into a step function",
+    note = "mark a job parameter with `#[param]`, or take `ExecutionContext`, `State<T>`, `Res<T>`, `JobParameters`, `StepIdentity` or `StepScope`"
+)]
+pub trait FromStepScope: Sized {
+    fn from_scope(scope: &StepScope) -> Result<Self>;
+}
+
+impl FromStepScope for StepScope {
+    fn from_scope(scope: &StepScope) -> Result<Self> {
+        Ok(scope.clone())
+    }
+}
+
+impl FromStepScope for JobParameters {
+    fn from_scope(scope: &StepScope) -> Result<Self> {
+        Ok(scope.parameters().clone())
+    }
+}
+
+/// The step ExecutionContext as the step starts.
+impl FromStepScope for ExecutionContext {
+    fn from_scope(scope: &StepScope) -> Result<Self> {
+        Ok(scope.step_context().clone())
+    }
+}
+
+impl FromStepScope for StepIdentity {
+    fn from_scope(scope: &StepScope) -> Result<Self> {
+        Ok(scope.identity().clone())
+    }
+}
+
+/// Typed state restored from the step ExecutionContext (see `#[derive(ExecutionContext)]`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct State<T>(pub T);
+
+impl<T: ContextState> FromStepScope for State<T> {
+    fn from_scope(scope: &StepScope) -> Result<Self> {
+        Ok(State(scope.step_context().load::<T>()?))
+    }
+}
+
+impl<T> std::ops::Deref for State<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// A shared resource registered with the launcher.
+#[derive(Debug, Clone)]
+pub struct Res<T>(pub T);
+
+impl<T: Clone + Send + Sync + 'static> FromStepScope for Res<T> {
+    fn from_scope(scope: &StepScope) -> Result<Self> {
+        scope.resource::<T>().map(Res)
+    }
+}
+
+impl<T> std::ops::Deref for Res<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
