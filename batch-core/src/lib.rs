@@ -21,6 +21,9 @@ pub mod step;
 #[cfg(feature = "cli")]
 pub mod cli;
 
+#[cfg(test)]
+mod module_cycles;
+
 pub use error::{Error, Result};
 /// The chunk-oriented step; also at [`step::chunk`].
 pub use step::chunk;

@@ -4,13 +4,13 @@
 
 use std::sync::Mutex;
 
-use super::{
-    BoxFuture, ChunkTx, ExecutionSummary, JobRepository, LaunchError, RepositoryError,
-    check_restartable, died_message,
-};
 use crate::context::ExecutionContext;
 use crate::execution::{BatchStatus, ExitStatus, JobExecution, JobInstance, StepExecution, now};
 use crate::params::JobParameters;
+use crate::repository::contract::{BoxFuture, JobRepository};
+use crate::repository::database::ChunkTx;
+use crate::repository::error::{LaunchError, RepositoryError};
+use crate::repository::rules::{ExecutionSummary, check_restartable, died_message};
 
 #[derive(Default)]
 struct State {

@@ -15,8 +15,9 @@
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::{Executor, MySql, MySqlConnection, Pool, Transaction};
 
-use super::common::{ColumnTypes, Dialect, SqlJobRepository, connect_server, run_queries};
-use super::{DbKind, RepositoryError};
+use super::dao::{ColumnTypes, Dialect, SqlJobRepository, connect_server, run_queries};
+use crate::repository::database::DbKind;
+use crate::repository::error::RepositoryError;
 
 /// Spring Batch 5.2's `schema-mysql.sql` emulates each sequence with a one-row table,
 /// whose UNIQUE_KEY keeps processes that create the tables together from adding a

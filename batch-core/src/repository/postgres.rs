@@ -11,8 +11,9 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, Pool, Postgres, Transaction};
 use std::borrow::Cow;
 
-use super::common::{ColumnTypes, Dialect, SqlJobRepository, connect_server, run_queries};
-use super::{DbKind, RepositoryError};
+use super::dao::{ColumnTypes, Dialect, SqlJobRepository, connect_server, run_queries};
+use crate::repository::database::DbKind;
+use crate::repository::error::RepositoryError;
 
 /// Spring Batch 5.2's `schema-postgresql.sql` has real sequences. (PostgreSQL does not
 /// index foreign keys by itself: see `MORE_DDL`.)

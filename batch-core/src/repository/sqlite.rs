@@ -12,8 +12,9 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite, SqliteConnection, Transaction};
 
-use super::common::{ColumnTypes, Dialect, SqlJobRepository, run_queries};
-use super::{DbKind, RepositoryError};
+use super::dao::{ColumnTypes, Dialect, SqlJobRepository, run_queries};
+use crate::repository::database::DbKind;
+use crate::repository::error::RepositoryError;
 
 /// Spring Batch 5.2's `schema-sqlite.sql` emulates each sequence with a table.
 const SEQUENCE_DDL: &[&str] =

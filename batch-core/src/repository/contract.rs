@@ -1,0 +1,148 @@
+//! What a job repository does: the contract every implementation keeps.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::execution::{JobExecution, JobInstance, StepExecution};
+use crate::params::JobParameters;
+use crate::repository::database::{ChunkTx, DbPool};
+use crate::repository::error::{LaunchError, RepositoryError};
+use crate::repository::owner;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where jobs record their runs. Implementations must make
+/// [`create_job_execution`](Self::create_job_execution) atomic across processes, and
+/// must refuse an update made from a stale copy (VERSION).
+pub trait JobRepository: Send + Sync + 'static {
+    /// Finds or creates the instance of `job_name` with these identifying parameters,
+    /// applies the launch rules, and records a new execution (status STARTING) with
+    /// all the parameters. On a restart the new execution starts with the job
+    /// ExecutionContext of the last one.
+    fn create_job_execution<'a>(
+        &'a self,
+        job_name: &'a str,
+        parameters: &'a JobParameters,
+    ) -> BoxFuture<'a, std::result::Result<JobExecution, LaunchError>>;
+
+    /// Saves status, times and exit status; increments VERSION.
+    fn update_job_execution<'a>(
+        &'a self,
+        execution: &'a mut JobExecution,
+    ) -> BoxFuture<'a, std::result::Result<(), RepositoryError>>;
+
+    /// Saves the job ExecutionContext.
+    fn update_job_context<'a>(
+        &'a self,
+        execution: &'a JobExecution,
+    ) -> BoxFuture<'a, std::result::Result<(), RepositoryError>>;
+
+    /// Records a new step execution with its context; assigns its id.
+    fn add_step_execution<'a>(
+        &'a self,
+        step: &'a mut StepExecution,
+    ) -> BoxFuture<'a, std::result::Result<(), RepositoryError>>;
+
+    /// Saves status, counters, times, exit status; increments VERSION.
+    fn update_step_execution<'a>(
+        &'a self,
+        step: &'a mut StepExecution,
+    ) -> BoxFuture<'a, std::result::Result<(), RepositoryError>>;
+
+    /// Saves the step ExecutionContext.
+    fn update_step_context<'a>(
+        &'a self,
+        step: &'a StepExecution,
+    ) -> BoxFuture<'a, std::result::Result<(), RepositoryError>>;
+
+    /// Begins the transaction of one chunk.
+    fn begin_chunk(&self) -> BoxFuture<'_, std::result::Result<ChunkTx, RepositoryError>>;
+
+    /// Saves the step execution (and its context when dirty) inside the chunk's
+    /// transaction and commits it.
+    fn commit_chunk<'a>(
+        &'a self,
+        tx: ChunkTx,
+        step: &'a mut StepExecution,
+    ) -> BoxFuture<'a, std::result::Result<(), RepositoryError>>;
+
+    /// Rolls the chunk's transaction back.
+    fn rollback_chunk(
+        &self,
+        tx: ChunkTx,
+    ) -> BoxFuture<'_, std::result::Result<(), RepositoryError>>;
+
+    /// The latest execution of `step_name` in any execution of the instance.
+    fn last_step_execution<'a>(
+        &'a self,
+        instance: &'a JobInstance,
+        step_name: &'a str,
+    ) -> BoxFuture<'a, std::result::Result<Option<StepExecution>, RepositoryError>>;
+
+    /// How many times `step_name` was started in the instance.
+    fn step_execution_count<'a>(
+        &'a self,
+        instance: &'a JobInstance,
+        step_name: &'a str,
+    ) -> BoxFuture<'a, std::result::Result<u64, RepositoryError>>;
+
+    /// The instance of `job_name` with these identifying parameters, if any.
+    fn find_job_instance<'a>(
+        &'a self,
+        job_name: &'a str,
+        parameters: &'a JobParameters,
+    ) -> BoxFuture<'a, std::result::Result<Option<JobInstance>, RepositoryError>>;
+
+    /// The item keys a step of this instance recorded as done (see
+    /// [`crate::calls::DurableCalls`]): calls that were made and must not be made again.
+    fn item_progress<'a>(
+        &'a self,
+        instance_id: i64,
+        step_name: &'a str,
+    ) -> BoxFuture<'a, std::result::Result<Vec<String>, RepositoryError>>;
+
+    /// Records an item key as done, in a transaction of its own, committed when this
+    /// returns: it survives a rollback of the chunk and a crash of the process.
+    fn record_item_progress<'a>(
+        &'a self,
+        instance_id: i64,
+        step_name: &'a str,
+        item_key: &'a str,
+    ) -> BoxFuture<'a, std::result::Result<(), RepositoryError>>;
+
+    /// Refreshes LAST_UPDATED of a running execution (its owner's heartbeat), without
+    /// touching its VERSION.
+    fn heartbeat(
+        &self,
+        execution_id: i64,
+    ) -> BoxFuture<'_, std::result::Result<(), RepositoryError>>;
+
+    /// How long a running execution may go without a heartbeat before a launch
+    /// presumes its owner dead (when the owner cannot be checked directly).
+    fn lease(&self) -> Duration {
+        owner::DEFAULT_LEASE
+    }
+
+    /// Every execution of an instance, newest first, with their step executions.
+    fn job_executions<'a>(
+        &'a self,
+        instance: &'a JobInstance,
+    ) -> BoxFuture<'a, std::result::Result<Vec<JobExecution>, RepositoryError>>;
+
+    /// The pool of the repository's database, for steps whose data lives there
+    /// (`None` for a repository with no database).
+    fn pool(&self) -> Option<DbPool> {
+        None
+    }
+}
+
+/// Truncates an exit message to the 2500 characters EXIT_MESSAGE holds.
+pub(crate) fn exit_message(description: &str) -> String {
+    const MAX: usize = 2500;
+    if description.chars().count() <= MAX {
+        description.to_owned()
+    } else {
+        description.chars().take(MAX).collect()
+    }
+}

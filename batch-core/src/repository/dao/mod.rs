@@ -1,0 +1,488 @@
+//! One job repository for the three SQL databases.
+//!
+//! [`SqlJobRepository`] holds every rule of the repository once: the launch
+//! transaction, optimistic locking through VERSION, the 2500 rule, the schema check.
+//! What differs between SQLite, PostgreSQL and MySQL/MariaDB is a short list, the items
+//! of [`Dialect`]: the DDL, how an id is taken from a Spring sequence, how a launch
+//! locks the instance, and how a statement's placeholders are spelled. The SQL below
+//! is written once with `?` placeholders, each bound once and in order, which SQLite
+//! and MySQL read as they are and [`Dialect::sql`] numbers for PostgreSQL.
+//!
+//! Launches of one instance are serialized by the database: SQLite takes the write
+//! lock when the launch transaction begins (`BEGIN IMMEDIATE`); the servers lock the
+//! instance's row (`SELECT … FOR UPDATE`, in READ COMMITTED, so that what the launch
+//! reads after the lock is what the previous launch committed). A new instance is the
+//! one case a row lock cannot cover, as there is no row yet: when two processes insert
+//! it at once, the unique constraint JOB_INST_UN refuses the second, which then starts
+//! its launch again, finds the row, waits for its lock and sees the first launch's
+//! execution running.
+
+mod chunk;
+mod context;
+mod item_progress;
+mod job_execution;
+mod launch;
+mod schema;
+mod step_execution;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use sqlx::query::Query;
+use sqlx::{Database, Decode, Encode, Pool, Transaction, Type};
+
+use crate::execution::{BatchStatus, JobExecution, JobInstance, StepExecution};
+use crate::params::JobParameters;
+use crate::repository::contract::{BoxFuture, JobRepository};
+use crate::repository::database::{ChunkTx, DbKind, DbPool};
+use crate::repository::error::{LaunchError, RepositoryError};
+use crate::repository::owner;
+
+/// A Rust type that binds to and reads from columns of `DB`.
+pub trait Column<DB: Database>:
+    for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB> + Send
+{
+}
+
+impl<DB: Database, T> Column<DB> for T where
+    T: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB> + Send
+{
+}
+
+mod sealed {
+    pub trait Sealed {}
+    #[cfg(feature = "sqlite")]
+    impl Sealed for sqlx::Sqlite {}
+    #[cfg(feature = "postgres")]
+    impl Sealed for sqlx::Postgres {}
+    #[cfg(feature = "mysql")]
+    impl Sealed for sqlx::MySql {}
+}
+
+/// What differs between the databases the job repository runs on. Implemented for
+/// `sqlx::Sqlite`, `sqlx::Postgres` and `sqlx::MySql` (which is also MariaDB), and
+/// sealed: its items are the repository's business.
+pub trait Dialect: Database + sealed::Sealed {
+    #[doc(hidden)]
+    const KIND: DbKind;
+    /// How this dialect spells the column types of Spring Batch's tables.
+    #[doc(hidden)]
+    const TYPES: ColumnTypes;
+    /// What creates one of Spring's three sequences, named `{seq}`. Each statement is
+    /// harmless when its object exists.
+    #[doc(hidden)]
+    const SEQUENCE_DDL: &'static [&'static str];
+    /// The statements that follow: indexes.
+    #[doc(hidden)]
+    const MORE_DDL: &'static [&'static str];
+    /// The columns of Spring's `*_SEQ` tables, where sequences are tables (none on
+    /// PostgreSQL, which has sequences).
+    #[doc(hidden)]
+    const SEQUENCE_COLUMNS: &'static [&'static str];
+    /// Ends the SELECT that finds the instance at a launch: the row lock that
+    /// serializes launches of one instance.
+    #[doc(hidden)]
+    const LOCK_ROW: &'static str;
+    /// Orders an execution's parameters as they were stored (the table has no key).
+    #[doc(hidden)]
+    const PARAMETER_ORDER: &'static str;
+
+    /// A statement written with `?` placeholders, in this dialect.
+    #[doc(hidden)]
+    fn sql(text: Cow<'static, str>) -> Cow<'static, str> {
+        text
+    }
+
+    /// Begins a transaction that writes.
+    #[doc(hidden)]
+    fn begin(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = sqlx::Result<Transaction<'static, Self>>> + Send;
+
+    /// Begins the transaction that checks and creates the schema, excluding other
+    /// processes doing the same.
+    #[doc(hidden)]
+    fn begin_schema(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = sqlx::Result<Transaction<'static, Self>>> + Send;
+
+    /// Takes the next value of one of Spring's sequences.
+    #[doc(hidden)]
+    fn next_id(
+        conn: &mut Self::Connection,
+        sequence: &'static str,
+    ) -> impl Future<Output = sqlx::Result<i64>> + Send;
+
+    /// The columns of a table, in order; empty when there is no such table.
+    #[doc(hidden)]
+    fn columns(
+        conn: &mut Self::Connection,
+        table: &'static str,
+    ) -> impl Future<Output = sqlx::Result<Vec<String>>> + Send;
+
+    #[doc(hidden)]
+    fn execute(
+        conn: &mut Self::Connection,
+        query: Query<'_, Self, Self::Arguments>,
+    ) -> impl Future<Output = sqlx::Result<u64>> + Send;
+
+    #[doc(hidden)]
+    fn fetch_all(
+        conn: &mut Self::Connection,
+        query: Query<'_, Self, Self::Arguments>,
+    ) -> impl Future<Output = sqlx::Result<Vec<Self::Row>>> + Send;
+
+    #[doc(hidden)]
+    fn fetch_optional(
+        conn: &mut Self::Connection,
+        query: Query<'_, Self, Self::Arguments>,
+    ) -> impl Future<Output = sqlx::Result<Option<Self::Row>>> + Send;
+
+    /// Column `index` of a row (by position: PostgreSQL folds unquoted names to lower
+    /// case, the others do not).
+    #[doc(hidden)]
+    fn get<T: for<'r> Decode<'r, Self> + Type<Self>>(
+        row: &Self::Row,
+        index: usize,
+    ) -> sqlx::Result<T>;
+
+    #[doc(hidden)]
+    fn wrap_tx(tx: Transaction<'static, Self>) -> ChunkTx;
+
+    /// The transaction inside a chunk's [`ChunkTx`]: `Ok(None)` for a chunk with no
+    /// transaction, `Err` for a transaction on another database.
+    #[doc(hidden)]
+    #[allow(clippy::result_large_err)]
+    fn unwrap_tx(tx: ChunkTx) -> Result<Option<Transaction<'static, Self>>, ChunkTx>;
+
+    #[doc(hidden)]
+    fn wrap_pool(pool: Pool<Self>) -> DbPool;
+}
+
+/// Implements the items of [`Dialect`] that are the same code for each database, only
+/// with other types: running a query, reading a column, and moving the transaction in
+/// and out of [`ChunkTx`] (whose variant for this database is `$variant`).
+macro_rules! run_queries {
+    ($variant:ident) => {
+        fn wrap_tx(tx: sqlx::Transaction<'static, Self>) -> $crate::repository::database::ChunkTx {
+            $crate::repository::database::ChunkTx::from_inner(
+                $crate::repository::database::TxInner::$variant(tx),
+            )
+        }
+
+        fn unwrap_tx(
+            tx: $crate::repository::database::ChunkTx,
+        ) -> Result<Option<sqlx::Transaction<'static, Self>>, $crate::repository::database::ChunkTx>
+        {
+            match tx.into_inner() {
+                $crate::repository::database::TxInner::$variant(tx) => Ok(Some(tx)),
+                $crate::repository::database::TxInner::None => Ok(None),
+                // Reachable when more than one database is built.
+                #[allow(unreachable_patterns)]
+                other => Err($crate::repository::database::ChunkTx::from_inner(other)),
+            }
+        }
+
+        async fn execute(
+            conn: &mut Self::Connection,
+            query: sqlx::query::Query<'_, Self, Self::Arguments>,
+        ) -> sqlx::Result<u64> {
+            Ok(query.execute(conn).await?.rows_affected())
+        }
+
+        async fn fetch_all(
+            conn: &mut Self::Connection,
+            query: sqlx::query::Query<'_, Self, Self::Arguments>,
+        ) -> sqlx::Result<Vec<Self::Row>> {
+            query.fetch_all(conn).await
+        }
+
+        async fn fetch_optional(
+            conn: &mut Self::Connection,
+            query: sqlx::query::Query<'_, Self, Self::Arguments>,
+        ) -> sqlx::Result<Option<Self::Row>> {
+            query.fetch_optional(conn).await
+        }
+
+        fn get<T: for<'r> sqlx::Decode<'r, Self> + sqlx::Type<Self>>(
+            row: &Self::Row,
+            index: usize,
+        ) -> sqlx::Result<T> {
+            sqlx::Row::try_get(row, index)
+        }
+
+        fn wrap_pool(pool: sqlx::Pool<Self>) -> $crate::repository::database::DbPool {
+            pool.into()
+        }
+    };
+}
+pub(crate) use run_queries;
+
+/// How a dialect spells the column types of Spring Batch's tables (the differences
+/// between Spring's `schema-*.sql` files).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnTypes {
+    /// An id column that is its table's primary key and takes the sequence's values.
+    pub id_key: &'static str,
+    /// Other ids, VERSION and the counters.
+    pub big: &'static str,
+    pub time: &'static str,
+    /// EXIT_CODE (VARCHAR(100) on SQLite, VARCHAR(2500) elsewhere).
+    pub exit_code: &'static str,
+    /// SERIALIZED_CONTEXT.
+    pub long_text: &'static str,
+    /// What ends a CREATE TABLE (the storage engine on MySQL).
+    pub table_options: &'static str,
+}
+
+/// The job repository on a SQL database; see the module documentation. Use it as
+/// [`SqliteJobRepository`](super::SqliteJobRepository),
+/// [`PostgresJobRepository`](super::PostgresJobRepository) or
+/// [`MySqlJobRepository`](super::MySqlJobRepository).
+pub struct SqlJobRepository<DB: Dialect> {
+    pool: Pool<DB>,
+    lease: Duration,
+}
+
+impl<DB: Dialect> Clone for SqlJobRepository<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            lease: self.lease,
+        }
+    }
+}
+
+impl<DB: Dialect> SqlJobRepository<DB> {
+    /// How long a running execution on another host may go without a heartbeat before
+    /// a launch presumes it dead.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The connection pool of the repository's database, for steps whose data lives in
+    /// the same database.
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+/// A pool on the server at `url`. One connection is made first, so that a server that
+/// refuses or a wrong password is reported as it is, not as the pool's timeout after
+/// its retries.
+pub(super) async fn connect_server<DB: Dialect>(
+    url: &str,
+    pool: sqlx::pool::PoolOptions<DB>,
+) -> Result<Pool<DB>, RepositoryError> {
+    use sqlx::{ConnectOptions, Connection};
+    let unreachable = |source| RepositoryError::Unreachable {
+        url: url.to_owned(),
+        source,
+    };
+    let options: <DB::Connection as Connection>::Options = url.parse().map_err(unreachable)?;
+    let probe = options.connect().await.map_err(unreachable)?;
+    probe.close().await.map_err(unreachable)?;
+    pool.max_connections(8)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(unreachable)
+}
+
+fn status_of(text: Option<String>, what: &str) -> Result<BatchStatus, RepositoryError> {
+    let text = text.unwrap_or_else(|| "UNKNOWN".into());
+    text.parse().map_err(
+        |e: crate::execution::UnknownStatus| RepositoryError::Corrupt {
+            what: what.to_owned(),
+            problem: e.to_string(),
+        },
+    )
+}
+
+fn corrupt(what: &str) -> impl FnOnce(sqlx::Error) -> RepositoryError + '_ {
+    move |e| RepositoryError::Corrupt {
+        what: what.to_owned(),
+        problem: e.to_string(),
+    }
+}
+
+/// A statement written with `?` placeholders, ready to bind, in `DB`'s dialect.
+fn query<DB: Dialect>(sql: impl Into<Cow<'static, str>>) -> Query<'static, DB, DB::Arguments> {
+    sqlx::query(sqlx::AssertSqlSafe(DB::sql(sql.into())))
+}
+
+impl<DB: Dialect> SqlJobRepository<DB>
+where
+    i64: Column<DB>,
+    String: Column<DB>,
+    NaiveDateTime: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<NaiveDateTime>: Column<DB>,
+{
+    /// A repository on an open pool: checks the batch tables, creating them when
+    /// missing, and refuses a database whose batch tables lack columns.
+    ///
+    /// On MySQL the pool's sessions must run in READ COMMITTED, as
+    /// [`MySqlJobRepository::open`](super::MySqlJobRepository) sets them up (see
+    /// `repository::mysql`): in InnoDB's default REPEATABLE READ a launch could read
+    /// an instance's executions from a snapshot older than its row lock.
+    pub async fn from_pool(pool: Pool<DB>) -> Result<Self, RepositoryError> {
+        let repo = Self {
+            pool,
+            lease: owner::DEFAULT_LEASE,
+        };
+        repo.ensure_schema().await?;
+        Ok(repo)
+    }
+
+    pub(super) async fn connection(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<DB>, RepositoryError> {
+        self.pool
+            .acquire()
+            .await
+            .map_err(RepositoryError::db("connecting"))
+    }
+
+    pub(super) async fn next_id(
+        conn: &mut DB::Connection,
+        sequence: &'static str,
+    ) -> Result<i64, RepositoryError> {
+        DB::next_id(conn, sequence)
+            .await
+            .map_err(RepositoryError::db(format!("taking an id from {sequence}")))
+    }
+}
+
+impl<DB: Dialect> JobRepository for SqlJobRepository<DB>
+where
+    i64: Column<DB>,
+    String: Column<DB>,
+    NaiveDateTime: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<NaiveDateTime>: Column<DB>,
+{
+    fn create_job_execution<'a>(
+        &'a self,
+        job_name: &'a str,
+        parameters: &'a JobParameters,
+    ) -> BoxFuture<'a, Result<JobExecution, LaunchError>> {
+        Box::pin(self.create_job_execution(job_name, parameters))
+    }
+
+    fn update_job_execution<'a>(
+        &'a self,
+        execution: &'a mut JobExecution,
+    ) -> BoxFuture<'a, Result<(), RepositoryError>> {
+        Box::pin(self.update_job_execution(execution))
+    }
+
+    fn update_job_context<'a>(
+        &'a self,
+        execution: &'a JobExecution,
+    ) -> BoxFuture<'a, Result<(), RepositoryError>> {
+        Box::pin(self.update_job_context(execution))
+    }
+
+    fn add_step_execution<'a>(
+        &'a self,
+        step: &'a mut StepExecution,
+    ) -> BoxFuture<'a, Result<(), RepositoryError>> {
+        Box::pin(self.add_step_execution(step))
+    }
+
+    fn update_step_execution<'a>(
+        &'a self,
+        step: &'a mut StepExecution,
+    ) -> BoxFuture<'a, Result<(), RepositoryError>> {
+        Box::pin(self.update_step_execution(step))
+    }
+
+    fn update_step_context<'a>(
+        &'a self,
+        step: &'a StepExecution,
+    ) -> BoxFuture<'a, Result<(), RepositoryError>> {
+        Box::pin(self.update_step_context(step))
+    }
+
+    fn begin_chunk(&self) -> BoxFuture<'_, Result<ChunkTx, RepositoryError>> {
+        Box::pin(self.begin_chunk())
+    }
+
+    fn commit_chunk<'a>(
+        &'a self,
+        tx: ChunkTx,
+        step: &'a mut StepExecution,
+    ) -> BoxFuture<'a, Result<(), RepositoryError>> {
+        Box::pin(self.commit_chunk(tx, step))
+    }
+
+    fn rollback_chunk(&self, tx: ChunkTx) -> BoxFuture<'_, Result<(), RepositoryError>> {
+        Box::pin(self.rollback_chunk(tx))
+    }
+
+    fn last_step_execution<'a>(
+        &'a self,
+        instance: &'a JobInstance,
+        step_name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StepExecution>, RepositoryError>> {
+        Box::pin(self.last_step_execution(instance, step_name))
+    }
+
+    fn step_execution_count<'a>(
+        &'a self,
+        instance: &'a JobInstance,
+        step_name: &'a str,
+    ) -> BoxFuture<'a, Result<u64, RepositoryError>> {
+        Box::pin(self.step_execution_count(instance, step_name))
+    }
+
+    fn find_job_instance<'a>(
+        &'a self,
+        job_name: &'a str,
+        parameters: &'a JobParameters,
+    ) -> BoxFuture<'a, Result<Option<JobInstance>, RepositoryError>> {
+        Box::pin(self.find_job_instance(job_name, parameters))
+    }
+
+    fn item_progress<'a>(
+        &'a self,
+        instance_id: i64,
+        step_name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, RepositoryError>> {
+        Box::pin(self.item_progress(instance_id, step_name))
+    }
+
+    fn record_item_progress<'a>(
+        &'a self,
+        instance_id: i64,
+        step_name: &'a str,
+        item_key: &'a str,
+    ) -> BoxFuture<'a, Result<(), RepositoryError>> {
+        Box::pin(self.record_item_progress(instance_id, step_name, item_key))
+    }
+
+    fn heartbeat(&self, execution_id: i64) -> BoxFuture<'_, Result<(), RepositoryError>> {
+        Box::pin(self.heartbeat(execution_id))
+    }
+
+    fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    fn job_executions<'a>(
+        &'a self,
+        instance: &'a JobInstance,
+    ) -> BoxFuture<'a, Result<Vec<JobExecution>, RepositoryError>> {
+        Box::pin(self.read_job_executions(instance))
+    }
+
+    fn pool(&self) -> Option<DbPool> {
+        Some(DB::wrap_pool(self.pool.clone()))
+    }
+}
