@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use batch::chunk::read_write;
 use batch::execution::{BatchStatus, JobExecution, StepExecution};
 use batch::prelude::*;
-use batch::repository::{LaunchError, RepositoryError};
+use batch::repository::LaunchError;
 use batch::step::{ChunkListener, StepBuilder, StepDef, StepExecutionListener};
 use sqlx::{Row, SqlitePool};
 
@@ -142,75 +142,6 @@ async fn commit_count_includes_the_final_empty_chunk() {
         ),
         (3, 4, 4)
     );
-}
-
-#[tokio::test]
-async fn a_completed_instance_cannot_run_again_even_without_identifying_parameters() {
-    let db = db();
-    let launcher = JobLauncher::new(open(&db).await);
-    let make = || job("once", vec![list_step("s", 2, vec!["a"], None)]);
-    launcher
-        .run(make(), JobParameters::new().with_non_identifying("x", 1i64))
-        .await
-        .unwrap();
-    let err = launcher
-        .run(make(), JobParameters::new().with_non_identifying("x", 2i64))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, LaunchError::AlreadyComplete { .. }), "{err}");
-    assert!(err.to_string().contains("already complete"), "{err}");
-
-    let with_id = JobParameters::new().with("date", "2024-01-01");
-    launcher.run(make(), with_id.clone()).await.unwrap();
-    let err = launcher.run(make(), with_id).await.unwrap_err();
-    assert!(matches!(err, LaunchError::AlreadyComplete { .. }));
-    // Another identifying value is another instance.
-    let e = launcher
-        .run(make(), JobParameters::new().with("date", "2024-01-02"))
-        .await
-        .unwrap();
-    assert_eq!(e.status, BatchStatus::Completed);
-}
-
-#[tokio::test]
-async fn a_running_instance_cannot_start_twice_across_connections() {
-    let db = db();
-    // Two independent repositories on one file stand for two processes.
-    let first = open(&db).await;
-    let second = open(&db).await;
-    let params = JobParameters::new().with("k", "v");
-    let running = first.create_job_execution("j", &params).await.unwrap();
-    assert_eq!(running.status, BatchStatus::Starting);
-    let err = second.create_job_execution("j", &params).await.unwrap_err();
-    match err {
-        LaunchError::AlreadyRunning { execution_id, .. } => assert_eq!(execution_id, running.id),
-        other => panic!("expected already running, got {other}"),
-    }
-}
-
-#[tokio::test]
-async fn concurrent_launches_of_one_instance_let_exactly_one_through() {
-    let db = db();
-    let params = JobParameters::new().with("k", "race");
-    let mut handles = Vec::new();
-    for _ in 0..6 {
-        let url = db.url.clone();
-        let params = params.clone();
-        handles.push(tokio::spawn(async move {
-            let repo = SqliteJobRepository::open(&url).await.unwrap();
-            repo.create_job_execution("race", &params).await
-        }));
-    }
-    let mut ok = 0;
-    let mut running = 0;
-    for h in handles {
-        match h.await.unwrap() {
-            Ok(_) => ok += 1,
-            Err(LaunchError::AlreadyRunning { .. }) => running += 1,
-            Err(e) => panic!("{e}"),
-        }
-    }
-    assert_eq!((ok, running), (1, 5));
 }
 
 #[tokio::test]
@@ -369,87 +300,6 @@ async fn allow_start_if_complete_and_start_limit() {
         third.step("limited").is_none(),
         "no third execution of the limited step"
     );
-}
-
-#[tokio::test]
-async fn the_2500_rule_in_the_table() {
-    let db = db();
-    let launcher = JobLauncher::new(open(&db).await);
-    let big = StepBuilder::new("big").tasklet(|_| async {
-        Ok(|cx: &mut TaskletContext<'_>| {
-            cx.step_context().put("blob", &"x".repeat(3000))?;
-            cx.step_context().put("small", &1)?;
-            Ok::<_, Error>(RepeatStatus::Finished)
-        })
-    });
-    let exec = launcher
-        .run(job("big", vec![big]), JobParameters::new())
-        .await
-        .unwrap();
-    let step_id = only_step(&exec).id;
-    let p = pool(&db).await;
-    let row = sqlx::query("SELECT SHORT_CONTEXT, SERIALIZED_CONTEXT FROM BATCH_STEP_EXECUTION_CONTEXT WHERE STEP_EXECUTION_ID = ?1")
-        .bind(step_id)
-        .fetch_one(&p)
-        .await
-        .unwrap();
-    let short: String = row.get(0);
-    let long: Option<String> = row.get(1);
-    assert_eq!(short.chars().count(), 2496);
-    assert!(short.ends_with(" ..."));
-    let long = long.expect("SERIALIZED_CONTEXT holds the whole context");
-    let v: serde_json::Value = serde_json::from_str(&long).unwrap();
-    assert_eq!(v["blob"].as_str().unwrap().len(), 3000);
-    assert_eq!(v["small"], 1);
-}
-
-#[tokio::test]
-async fn optimistic_locking_refuses_a_stale_copy() {
-    let db = db();
-    let repo = open(&db).await;
-    let mut job_exec = repo
-        .create_job_execution("locking", &JobParameters::new())
-        .await
-        .unwrap();
-    let mut stale = job_exec.clone();
-    repo.update_job_execution(&mut job_exec).await.unwrap();
-    let err = repo.update_job_execution(&mut stale).await.unwrap_err();
-    assert!(
-        matches!(err, RepositoryError::OptimisticLock { .. }),
-        "{err}"
-    );
-    assert!(err.to_string().contains("job execution"), "{err}");
-
-    let mut step = StepExecution {
-        id: 0,
-        version: 0,
-        step_name: "s".into(),
-        job_execution_id: job_exec.id,
-        create_time: batch::execution::now(),
-        start_time: None,
-        end_time: None,
-        status: BatchStatus::Starting,
-        counts: Default::default(),
-        exit_status: ExitStatus::executing(),
-        last_updated: None,
-        context: ExecutionContext::new(),
-    };
-    repo.add_step_execution(&mut step).await.unwrap();
-    let mut stale = step.clone();
-    repo.update_step_execution(&mut step).await.unwrap();
-    assert_eq!(step.version, 1);
-    let err = repo.update_step_execution(&mut stale).await.unwrap_err();
-    assert!(
-        matches!(err, RepositoryError::OptimisticLock { .. }),
-        "{err}"
-    );
-    let version: i64 =
-        sqlx::query_scalar("SELECT VERSION FROM BATCH_STEP_EXECUTION WHERE STEP_EXECUTION_ID = ?1")
-            .bind(step.id)
-            .fetch_one(&pool(&db).await)
-            .await
-            .unwrap();
-    assert_eq!(version, 1);
 }
 
 /// Writes each item into `out` inside the chunk transaction; fails on `fail_on` after
@@ -820,32 +670,6 @@ async fn a_tasklet_is_called_until_finished_each_call_committing() {
     let s = only_step(&exec);
     assert_eq!((s.counts.commit, s.counts.write), (3, 3));
     assert_eq!(s.context.get::<i32>("left").unwrap(), Some(0));
-}
-
-#[tokio::test]
-async fn the_in_memory_repository_keeps_the_same_rules() {
-    let launcher = JobLauncher::new(InMemoryJobRepository::new());
-    let make = |fail| {
-        job(
-            "mem",
-            vec![list_step("s", 2, vec!["A", "B", "C", "D"], fail)],
-        )
-    };
-    let failed = launcher
-        .run(make(Some("C")), JobParameters::new())
-        .await
-        .unwrap();
-    assert_eq!(failed.status, BatchStatus::Failed);
-    let done = launcher
-        .run(make(None), JobParameters::new())
-        .await
-        .unwrap();
-    assert_eq!(done.status, BatchStatus::Completed);
-    assert_eq!(only_step(&done).counts.read, 2, "resumed after A and B");
-    assert!(matches!(
-        launcher.run(make(None), JobParameters::new()).await,
-        Err(LaunchError::AlreadyComplete { .. })
-    ));
 }
 
 #[tokio::test]
