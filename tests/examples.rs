@@ -316,3 +316,71 @@ async fn repeat_shows_the_three_loops() {
         "two errors swallowed, the third ends it: {out}"
     );
 }
+
+/// SIGTERM and SIGHUP stop a run as Ctrl-C does: at the next chunk boundary, the step
+/// and job STOPPED (restartable), exit status 1; then the same command completes.
+#[tokio::test]
+async fn sigterm_and_sighup_stop_at_a_chunk_boundary() {
+    for signal in ["TERM", "HUP"] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite:{}", dir.path().join("batch.db").display());
+        let args = [
+            "--db",
+            db.as_str(),
+            "rows=3000,long,false",
+            "pause.ms=20,long,false",
+        ];
+        let mut child = std::process::Command::new(example("copy_rows"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Signal once a chunk has committed: the run is then surely inside the step.
+        let pool = loop {
+            if let Ok(pool) = SqlitePool::connect(&format!("{db}?mode=ro")).await {
+                let committed: Option<i64> = sqlx::query_scalar(
+                    "SELECT MAX(COMMIT_COUNT) FROM BATCH_STEP_EXECUTION WHERE STATUS = 'STARTED'",
+                )
+                .fetch_one(&pool)
+                .await
+                .ok()
+                .flatten();
+                if committed.unwrap_or(0) > 0 {
+                    break pool;
+                }
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the run ended before the signal"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
+        let killed = std::process::Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "SIG{signal}: {stderr}");
+        assert!(
+            stderr.contains(&format!("SIG{signal}: stop requested")),
+            "{stderr}"
+        );
+        let statuses: Vec<(String, String)> = sqlx::query_as(
+            "SELECT J.STATUS, S.STATUS FROM BATCH_JOB_EXECUTION J \
+             JOIN BATCH_STEP_EXECUTION S ON S.JOB_EXECUTION_ID = J.JOB_EXECUTION_ID",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            statuses,
+            [("STOPPED".to_owned(), "STOPPED".to_owned())],
+            "SIG{signal}"
+        );
+        let (code, _, stderr) = run(dir.path(), "copy_rows", &args);
+        assert_eq!(code, 0, "the stopped run restarts and completes: {stderr}");
+    }
+}

@@ -99,6 +99,31 @@ impl SetupPool for DbPool {
 
 type SetupFn = Box<dyn FnOnce(DbPool, JobParameters) -> Pin<Box<dyn Future<Output = Result<()>>>>>;
 
+/// Waits for a request to stop: Ctrl-C (SIGINT), SIGTERM (what systemd, Docker and
+/// Kubernetes send) or SIGHUP (a closed terminal). Returns the signal's name, or `None`
+/// when no signal can be listened for.
+async fn stop_request() -> Option<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return tokio::signal::ctrl_c().await.ok().map(|()| "SIGINT");
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.ok().map(|()| "SIGINT"),
+            _ = term.recv() => Some("SIGTERM"),
+            _ = hup.recv() => Some("SIGHUP"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.ok().map(|()| "SIGINT")
+    }
+}
+
 /// A configurable runner; [`run`] is `Runner::new().run(job)`.
 #[derive(Default)]
 pub struct Runner {
@@ -262,12 +287,12 @@ impl Runner {
         }
         let stop = launcher.stop_signal();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if let Some(name) = stop_request().await {
                 eprintln!(
-                    "\nstop requested: the step stops at its next chunk boundary (Ctrl-C again to kill)"
+                    "\n{name}: stop requested; the step stops at its next chunk boundary (a second signal kills)"
                 );
                 stop.stop();
-                if tokio::signal::ctrl_c().await.is_ok() {
+                if stop_request().await.is_some() {
                     std::process::exit(130);
                 }
             }

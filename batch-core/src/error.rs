@@ -64,13 +64,21 @@ impl Error {
     }
 
     /// The message and every cause, joined by ": " (the form stored in EXIT_MESSAGE).
+    /// A cause whose text the error above it already printed (as many library errors
+    /// embed their source's text) is left out, so each cause reads once.
     pub fn report(&self) -> String {
         let mut out = String::new();
-        for (i, e) in self.chain().enumerate() {
-            if i > 0 {
+        let mut above = String::new();
+        for e in self.chain() {
+            let text = e.to_string();
+            if above.contains(&text) {
+                continue;
+            }
+            if !out.is_empty() {
                 out.push_str(": ");
             }
-            out.push_str(&e.to_string());
+            out.push_str(&text);
+            above = text;
         }
         out
     }
@@ -169,6 +177,22 @@ impl<T, E: Into<Error>> Context<T> for std::result::Result<T, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cause_already_in_its_effects_text_is_printed_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("error communicating with database: {0}")]
+        struct Embeds(#[source] std::io::Error);
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let report = Error::new(Embeds(io))
+            .context("opening the repository")
+            .report();
+        assert_eq!(
+            report,
+            "opening the repository: error communicating with database: Connection refused"
+        );
+        assert_eq!(report.matches("Connection refused").count(), 1);
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("terminator failed")]

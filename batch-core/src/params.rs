@@ -112,10 +112,13 @@ impl ParamValue {
         Ok(match ty {
             ParamType::String => Self::String(text.to_owned()),
             ParamType::Long => Self::Long(text.trim().parse().map_err(|_| bad())?),
-            ParamType::Double => Self::Double(text.trim().parse().map_err(|_| bad())?),
-            ParamType::Date => {
-                Self::Date(NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| bad())?)
-            }
+            // A double is finite: `inf`, `NaN` and `1e400` (infinity) are refused, since
+            // no Java job would store them and they do not read back as written.
+            ParamType::Double => match text.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() => Self::Double(v),
+                _ => return Err(bad()),
+            },
+            ParamType::Date => Self::Date(parse_date(text.trim()).ok_or_else(bad)?),
             ParamType::DateTime => Self::DateTime(parse_datetime(text.trim()).ok_or_else(bad)?),
             ParamType::Bool => match text.trim() {
                 "true" => Self::Bool(true),
@@ -161,7 +164,41 @@ impl fmt::Display for ParamValue {
     }
 }
 
+/// Whether `text` starts with a date in the exact ISO form `YYYY-MM-DD` (chrono's
+/// `%m` and `%d` also take one digit, which the README's forms do not allow).
+fn has_iso_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && [0, 1, 2, 3, 5, 6, 8, 9]
+            .iter()
+            .all(|&i| b[i].is_ascii_digit())
+}
+
+/// A date in the exact form `YYYY-MM-DD`.
+fn parse_date(text: &str) -> Option<NaiveDate> {
+    if text.len() != 10 || !has_iso_date(text) {
+        return None;
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
+
+/// A date-time in the exact form `YYYY-MM-DDTHH:MM[:SS[.fraction]]` (or with a space
+/// for the `T`).
 fn parse_datetime(text: &str) -> Option<NaiveDateTime> {
+    let b = text.as_bytes();
+    let two_digits = |at: usize| b.len() >= at + 2 && b[at..at + 2].iter().all(u8::is_ascii_digit);
+    let shape = has_iso_date(text)
+        && b.len() >= 16
+        && matches!(b[10], b'T' | b' ')
+        && two_digits(11)
+        && b[13] == b':'
+        && two_digits(14)
+        && (b.len() == 16 || (b[16] == b':' && two_digits(17) && (b.len() == 19 || b[19] == b'.')));
+    if !shape {
+        return None;
+    }
     [
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%dT%H:%M",
@@ -558,7 +595,7 @@ impl FromParamValue for NaiveDate {
         match value {
             ParamValue::Date(d) => Some(*d),
             ParamValue::DateTime(dt) => Some(dt.date()),
-            ParamValue::String(s) => NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok(),
+            ParamValue::String(s) => parse_date(s.trim()),
             _ => None,
         }
     }
@@ -620,6 +657,44 @@ impl JobParameters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_finite_doubles_and_exact_iso_dates_are_accepted() {
+        for bad in [
+            "x=inf,double",
+            "x=-inf,double",
+            "x=NaN,double",
+            "x=1e400,double",
+        ] {
+            let err = JobParameters::parse_one(bad).unwrap_err();
+            assert!(err.to_string().contains("is not a number"), "{bad}: {err}");
+        }
+        assert!(JobParameters::parse_one("x=1e300,double").is_ok());
+        for bad in [
+            "d=2024-1-2,date",
+            "d=24-01-02,date",
+            "d=2024-01-02x,date",
+            "d=2024-01-2,date",
+        ] {
+            assert!(JobParameters::parse_one(bad).is_err(), "{bad}");
+        }
+        assert!(JobParameters::parse_one("d=2024-01-02,date").is_ok());
+        for bad in [
+            "t=2024-1-02T10:00,datetime",
+            "t=2024-01-02T1:00,datetime",
+            "t=2024-01-02T10:00:5,datetime",
+            "t=2024-01-02T10:00:00junk,datetime",
+        ] {
+            assert!(JobParameters::parse_one(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "t=2024-01-02T10:00,datetime",
+            "t=2024-01-02T10:00:05,datetime",
+            "t=2024-01-02 10:00:05.250,datetime",
+        ] {
+            assert!(JobParameters::parse_one(good).is_ok(), "{good}");
+        }
+    }
 
     fn md5_hex(s: &str) -> String {
         Md5::digest(s.as_bytes())

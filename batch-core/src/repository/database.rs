@@ -22,9 +22,9 @@ impl DbKind {
             Some("sqlite") => Some(Self::Sqlite),
             Some("postgres" | "postgresql") => Some(Self::Postgres),
             Some("mysql" | "mariadb") => Some(Self::MySql),
-            // A bare path (`batch.db`, `./dir/batch.db`) is a SQLite file.
+            // A bare path (`batch.db`, `./dir/batch.db`) is a SQLite file; any other
+            // scheme is refused rather than taken for a file name.
             None => Some(Self::Sqlite),
-            Some(_) if !url.contains("://") => Some(Self::Sqlite),
             Some(_) => None,
         }
     }
@@ -300,4 +300,36 @@ impl From<sqlx::MySqlPool> for DbPool {
     fn from(pool: sqlx::MySqlPool) -> Self {
         Self::MySql(pool)
     }
+}
+
+/// `url` with its password masked (`postgres://batch:***@host/db`), for every message
+/// and log line that names a repository URL: a password in a URL is given to connect,
+/// never to be printed. A `password=` query parameter is masked too.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let authority_start = scheme_end + 3;
+        let authority_end = out[authority_start..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| authority_start + i);
+        if let Some(at) = out[authority_start..authority_end].rfind('@') {
+            let userinfo = &out[authority_start..authority_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                let from = authority_start + colon + 1;
+                out.replace_range(from..authority_start + at, "***");
+            }
+        }
+    }
+    if let Some(query) = out.find('?') {
+        let (head, tail) = out.split_at(query);
+        let masked: Vec<String> = tail[1..]
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{head}?{}", masked.join("&"));
+    }
+    out
 }

@@ -37,7 +37,7 @@ compile_error!(
 
 pub use contract::{BoxFuture, JobRepository};
 pub use dao::{Column, Dialect, SqlJobRepository};
-pub use database::{ChunkTx, DbKind, DbPool};
+pub use database::{ChunkTx, DbKind, DbPool, redact_url};
 pub use error::{LaunchError, RepositoryError};
 pub use memory::InMemoryJobRepository;
 #[cfg(feature = "mysql")]
@@ -73,6 +73,63 @@ mod tests {
             error.to_string().contains("enable the `postgres` feature"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn passwords_in_urls_are_masked() {
+        assert_eq!(
+            redact_url("postgres://batch:s3cret@db.example:5432/batch"),
+            "postgres://batch:***@db.example:5432/batch"
+        );
+        assert_eq!(
+            redact_url("mysql://batch:p@ss:w@127.0.0.1/batch?ssl-mode=disabled"),
+            "mysql://batch:***@127.0.0.1/batch?ssl-mode=disabled"
+        );
+        assert_eq!(
+            redact_url("postgres://127.0.0.1/batch?user=u&password=s3cret"),
+            "postgres://127.0.0.1/batch?user=u&password=***"
+        );
+        assert_eq!(redact_url("sqlite:batch.db"), "sqlite:batch.db");
+        assert_eq!(
+            redact_url("postgres://batch@host/db"),
+            "postgres://batch@host/db"
+        );
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn an_unreachable_server_is_named_without_its_password() {
+        // Port 9 (discard) on loopback: nothing listens there.
+        let error = open_repository("postgres://batch:s3cret@127.0.0.1:9/batch")
+            .await
+            .err()
+            .expect("nothing listens on port 9");
+        let report = crate::error::Error::from(error).report();
+        assert!(report.contains("127.0.0.1:9"), "{report}");
+        assert!(!report.contains("s3cret"), "{report}");
+    }
+
+    #[tokio::test]
+    async fn a_url_of_an_unknown_scheme_is_refused_not_opened_as_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        for url in ["oracle:thin:@host:1521:db", "ftp:foo", "http://host/db"] {
+            let error = open_repository(url).await.err().expect("refused");
+            assert!(
+                matches!(error, RepositoryError::UnsupportedUrl { .. }),
+                "{url}: {error}"
+            );
+            let text = error.to_string();
+            assert!(
+                text.contains("sqlite:FILE") && text.contains("postgres://"),
+                "{text}"
+            );
+        }
+        assert!(!cwd.join("ftp:foo").exists() && !dir.path().join("ftp:foo").exists());
+        assert_eq!(DbKind::of_url("batch.db"), Some(DbKind::Sqlite));
+        assert_eq!(DbKind::of_url("./dir/batch.db"), Some(DbKind::Sqlite));
+        assert_eq!(DbKind::of_url("sqlite:batch.db"), Some(DbKind::Sqlite));
+        assert_eq!(DbKind::of_url("mariadb://h/db"), Some(DbKind::MySql));
     }
 
     #[test]

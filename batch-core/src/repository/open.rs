@@ -1,7 +1,7 @@
 //! Opening the job repository a URL names, on whichever database it is.
 
 use crate::repository::contract::JobRepository;
-use crate::repository::database::DbKind;
+use crate::repository::database::{DbKind, redact_url};
 use crate::repository::error::RepositoryError;
 #[cfg(feature = "mysql")]
 use crate::repository::mysql::MySqlJobRepository;
@@ -17,7 +17,7 @@ pub async fn open_repository(
 ) -> std::result::Result<std::sync::Arc<dyn JobRepository>, RepositoryError> {
     let Some(kind) = DbKind::of_url(url) else {
         return Err(RepositoryError::UnsupportedUrl {
-            url: url.to_owned(),
+            url: redact_url(url),
         });
     };
     Ok(match kind {
@@ -30,7 +30,7 @@ pub async fn open_repository(
         #[allow(unreachable_patterns)]
         kind => {
             return Err(RepositoryError::DriverNotBuilt {
-                url: url.to_owned(),
+                url: redact_url(url),
                 kind,
                 feature: kind.feature(),
             });

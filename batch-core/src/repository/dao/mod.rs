@@ -281,7 +281,7 @@ pub(super) async fn connect_server<DB: Dialect>(
 ) -> Result<Pool<DB>, RepositoryError> {
     use sqlx::{ConnectOptions, Connection};
     let unreachable = |source| RepositoryError::Unreachable {
-        url: url.to_owned(),
+        url: crate::repository::database::redact_url(url),
         source,
     };
     let options: <DB::Connection as Connection>::Options = url.parse().map_err(unreachable)?;
