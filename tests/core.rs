@@ -813,3 +813,80 @@ async fn durable_calls_are_made_once_across_a_rolled_back_chunk_and_a_restart() 
     .unwrap();
     assert_eq!(recorded, 12);
 }
+
+/// A panic in a processor, a writer, a tasklet or a step listener fails the step and
+/// the job like any error, and the next launch in the same process restarts.
+#[tokio::test]
+async fn a_panic_in_a_step_fails_it_and_the_instance_restarts() {
+    struct PanicsBefore;
+    impl StepExecutionListener for PanicsBefore {
+        fn before_step(&self, _: &mut StepExecution) {
+            panic!("listener broke");
+        }
+    }
+    let db = db();
+    let launcher = JobLauncher::new(open(&db).await);
+    let cases: Vec<(&str, StepDef)> =
+        vec![
+            (
+                "processor broke",
+                StepBuilder::new("p").chunk_size(2).chunk(|_| async {
+                    Ok(chunk(
+                        ListReader::new(vec![1, 2, 3]),
+                        |n: &i32| -> Result<Option<i32>> {
+                            if *n == 2 {
+                                panic!("processor broke");
+                            }
+                            Ok(Some(*n))
+                        },
+                        |_: &[i32]| Ok::<_, Error>(()),
+                    ))
+                }),
+            ),
+            (
+                "writer broke",
+                StepBuilder::new("w").chunk_size(2).chunk(|_| async {
+                    Ok(read_write(
+                        ListReader::new(vec![1, 2, 3]),
+                        |_: &[i32]| -> Result<()> { panic!("writer broke") },
+                    ))
+                }),
+            ),
+            (
+                "tasklet broke",
+                StepBuilder::new("t").tasklet(|_| async {
+                    Ok(|_: &mut TaskletContext<'_>| -> Result<RepeatStatus> {
+                        panic!("tasklet broke")
+                    })
+                }),
+            ),
+            (
+                "listener broke",
+                StepBuilder::new("l")
+                    .listener(Arc::new(PanicsBefore))
+                    .tasklet(|_| async {
+                        Ok(|_: &mut TaskletContext<'_>| Ok::<_, Error>(RepeatStatus::Finished))
+                    }),
+            ),
+        ];
+    for (message, step) in cases {
+        let name = format!("panics-{}", step.name());
+        let params = JobParameters::new().with("case", message);
+        for attempt in 0..2 {
+            let execution = launcher
+                .run(job(&name, vec![step.clone()]), params.clone())
+                .await
+                .unwrap_or_else(|e| panic!("{message}, attempt {attempt}: {e}"));
+            assert_eq!(execution.status, BatchStatus::Failed, "{message}");
+            let s = only_step(&execution);
+            assert_eq!(s.status, BatchStatus::Failed, "{message}");
+            assert!(
+                s.exit_status.description.contains(message)
+                    && execution.exit_status.description.contains(message),
+                "{message}: {:?} / {:?}",
+                s.exit_status,
+                execution.exit_status
+            );
+        }
+    }
+}

@@ -136,22 +136,27 @@ async fn execute_step(
     execution.start_time = Some(now());
     execution.status = BatchStatus::Started;
     repository.update_step_execution(execution).await?;
-    for l in &listeners.step {
-        l.before_step(execution);
-    }
-    let outcome = def
-        .runner
-        .run(
-            scope,
-            StepRuntime {
-                execution: &mut *execution,
-                repository,
-                listeners,
-                identity,
-                stop,
-            },
-        )
-        .await;
+    let before = catch_panic(|| {
+        for l in &listeners.step {
+            l.before_step(execution);
+        }
+    });
+    let outcome = match before {
+        Ok(()) => {
+            CatchPanic(def.runner.run(
+                scope,
+                StepRuntime {
+                    execution: &mut *execution,
+                    repository,
+                    listeners,
+                    identity,
+                    stop,
+                },
+            ))
+            .await
+        }
+        Err(panicked) => Err(panicked.into()),
+    };
     let mut exit = match &outcome {
         Ok(()) => {
             execution.status = BatchStatus::Completed;
@@ -173,10 +178,20 @@ async fn execute_step(
         exit = exit.and(execution.exit_status.clone());
     }
     execution.exit_status = exit;
-    for l in &listeners.step {
-        if let Some(s) = l.after_step(execution) {
-            execution.exit_status = execution.exit_status.clone().and(s);
+    let after = catch_panic(|| {
+        for l in &listeners.step {
+            if let Some(s) = l.after_step(execution) {
+                execution.exit_status = execution.exit_status.clone().and(s);
+            }
         }
+    });
+    if let Err(panicked) = after {
+        tracing::error!(step = %def.name, error = %panicked, "a step listener panicked");
+        execution.status = BatchStatus::Failed;
+        execution.exit_status = execution
+            .exit_status
+            .clone()
+            .and(ExitStatus::failed().with_description(panicked.to_string()));
     }
     let saved_context = repository.update_step_context(execution).await;
     execution.end_time = Some(now());
@@ -184,4 +199,47 @@ async fn execute_step(
     saved_context?;
     execution.context.clear_dirty();
     Ok(())
+}
+
+/// A step's code panicked: the step fails with the panic's message, like any error,
+/// instead of the panic leaving the execution STARTED and the launcher unwound.
+#[derive(Debug, thiserror::Error)]
+#[error("the step panicked: {0}")]
+pub struct StepPanicked(pub String);
+
+impl StepPanicked {
+    fn from_payload(payload: Box<dyn std::any::Any + Send>) -> Self {
+        let message = match payload.downcast::<String>() {
+            Ok(text) => *text,
+            Err(payload) => match payload.downcast::<&'static str>() {
+                Ok(text) => (*text).to_owned(),
+                Err(_) => "a panic without a message".to_owned(),
+            },
+        };
+        Self(message)
+    }
+}
+
+fn catch_panic(f: impl FnOnce()) -> std::result::Result<(), StepPanicked> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(StepPanicked::from_payload)
+}
+
+/// Runs a step's future, turning a panic while it is polled into [`StepPanicked`].
+/// The step's parts are dropped with the future afterwards; their state is not reused
+/// (the step has failed), which is what makes catching the unwind sound here.
+struct CatchPanic<'a>(crate::repository::BoxFuture<'a, Result<()>>);
+
+impl std::future::Future for CatchPanic<'_> {
+    type Output = Result<()>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<()>> {
+        let future = &mut self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(payload) => std::task::Poll::Ready(Err(StepPanicked::from_payload(payload).into())),
+        }
+    }
 }
