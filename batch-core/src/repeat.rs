@@ -108,7 +108,7 @@ impl RepeatContext {
         self.inner.started.load(Ordering::Relaxed)
     }
 
-    /// Counts an iteration as started; the template calls it before each one.
+    /// Counts an iteration as started; a policy's `update` calls it as each one starts.
     #[inline]
     pub fn increment(&self) {
         // One loop drives its context, so a plain load and store suffice (no locked

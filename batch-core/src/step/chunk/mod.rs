@@ -54,11 +54,11 @@ pub trait ChunkStep<I, O>: StepOutput + Send {
 
 /// Reader, processor and writer of one chunk step.
 pub struct ChunkSpec<R, P, W> {
-    /// The reader.
+    /// Reads the items, one at a time.
     pub reader: R,
-    /// The processor.
+    /// Turns each item read into the item written, or filters it.
     pub processor: P,
-    /// The writer.
+    /// Writes each chunk in the chunk's transaction.
     pub writer: W,
 }
 
