@@ -571,9 +571,9 @@ mod statements {
     use tracing::subscriber::Interest;
     use tracing::{Event, Metadata, Subscriber, span};
 
-    pub static COUNT: AtomicU64 = AtomicU64::new(0);
+    pub(crate) static COUNT: AtomicU64 = AtomicU64::new(0);
 
-    pub struct Counter;
+    pub(crate) struct Counter;
 
     impl Subscriber for Counter {
         fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
@@ -598,7 +598,7 @@ mod statements {
         fn exit(&self, _: &span::Id) {}
     }
 
-    pub fn now() -> u64 {
+    pub(crate) fn now() -> u64 {
         COUNT.load(Ordering::Relaxed)
     }
 }

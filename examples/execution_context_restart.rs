@@ -17,14 +17,17 @@ use batch::prelude::*;
 /// The reader's position, as the seed names it.
 #[derive(ExecutionContext, Default)]
 pub struct ReaderState {
+    /// Index of the next item to read.
     #[context(key = "current.index")]
     pub current_index: usize,
 }
 
+/// The failure `fail.on` injects, naming the item.
 #[derive(Debug, thiserror::Error)]
 #[error("Processing failed for item: {0}")]
 pub struct ProcessingFailed(pub String);
 
+/// Reads the seed's letters from `current.index` on, failing on `fail.on`.
 pub struct LetterReader {
     data: Vec<&'static str>,
     current_index: usize,

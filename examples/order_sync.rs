@@ -43,17 +43,23 @@ use sqlx::{Row, SqlitePool};
 /// The table of orders to send.
 pub const PENDING: &str = "order_sync_pending";
 
+/// A row of the pending table: one order to send.
 #[derive(Debug, Clone)]
 pub struct PendingOrder {
+    /// The order's key, in sending order.
     pub id: i64,
+    /// Who ordered; the partner accepts one order per user and month.
     pub username: String,
+    /// What the order costs.
     pub total_price: i64,
+    /// The month the order counts for (`2024-05`).
     pub applied_year_month: String,
 }
 
 /// The seed's TO-BE cursor: the id of the last order the partner accepted.
 #[derive(ExecutionContext, Default)]
 pub struct Cursor {
+    /// `None` until the first order is accepted.
     #[context(key = "cursor.last.sent.id")]
     pub last_sent_id: Option<i64>,
 }
@@ -62,14 +68,17 @@ pub struct Cursor {
 #[derive(Debug, Clone)]
 pub struct PartnerUrl(pub String);
 
+/// The partner refused a user's second order in a month.
 #[derive(Debug, thiserror::Error)]
 #[error("the partner answered 409: {0} already applied this month")]
 pub struct AlreadyApplied(String);
 
+/// The outage `fail.at` injects before the call for that order.
 #[derive(Debug, thiserror::Error)]
 #[error("the partner is unavailable for order {0} (an injected outage: fail.at)")]
 pub struct Outage(i64);
 
+/// Any other answer the partner should not give.
 #[derive(Debug, thiserror::Error)]
 #[error("the partner answered {status}: {body}")]
 pub struct PartnerError {
@@ -106,12 +115,16 @@ pub async fn prepare(pool: &SqlitePool, orders: i64) -> Result<()> {
 /// How the reader keeps its place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// Nothing remembered: a restart starts again at the first order.
     AsIs,
+    /// The last accepted id kept in the step context (the seed's TO-BE).
     Cursor,
+    /// Each call recorded by `DurableCalls`, with an idempotency key.
     Durable,
 }
 
 impl Mode {
+    /// The `mode` parameter: `as-is`, `cursor` or `durable`.
     pub fn parse(text: &str) -> Result<Self> {
         match text {
             "as-is" => Ok(Mode::AsIs),
@@ -182,6 +195,7 @@ impl ItemReader<PendingOrder> for PendingReader {
 /// What the job saw of the partner, for the story's tables.
 #[derive(Default)]
 pub struct Sent {
+    /// Requests sent to the partner, whatever the answer.
     pub calls: AtomicU64,
 }
 
@@ -280,7 +294,9 @@ impl ItemCall<PendingOrder> for OrderCall {
 
 /// The writer of either kind.
 pub enum Sender {
+    /// As-is and cursor: every chunk's orders are sent.
     Plain(PlainSender),
+    /// Durable: orders already sent are skipped.
     Durable(DurableCalls<OrderCall>),
 }
 
@@ -341,6 +357,7 @@ pub fn send_orders(sent: Arc<Sent>) -> StepDef {
         })
 }
 
+/// The job: one chunk step sending the pending orders.
 pub fn order_sync_job(sent: Arc<Sent>) -> Job {
     Job::new("orderSyncJob", Flow::start(send_orders(sent)).build())
 }

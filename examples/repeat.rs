@@ -54,6 +54,7 @@ fn loop_stopped_by_a_timeout() -> impl Tasklet {
     Poller
 }
 
+/// A tasklet that runs an inner loop until its timeout.
 pub struct Poller;
 
 impl Tasklet for Poller {
@@ -74,6 +75,7 @@ impl Tasklet for Poller {
     }
 }
 
+/// The error every call of the flaky service raises, numbered.
 #[derive(Debug, thiserror::Error)]
 #[error("flaky call number {0} failed")]
 pub struct Flaky(u32);
@@ -84,6 +86,7 @@ fn loop_tolerating_two_errors() -> impl Tasklet {
     ToleratingTasklet
 }
 
+/// A tasklet whose inner loop gives up on the third error.
 pub struct ToleratingTasklet;
 
 impl Tasklet for ToleratingTasklet {

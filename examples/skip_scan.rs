@@ -29,6 +29,7 @@ use batch::prelude::*;
 const ITEMS: u32 = 6;
 const REJECTED: u32 = 3;
 
+/// The service's answer for item `REJECTED`.
 #[derive(Debug, thiserror::Error)]
 #[error("PushRejected: the service refused item {0}")]
 pub struct PushRejected(u32);
@@ -164,7 +165,9 @@ fn parts(variant: &'static str, durable: bool) -> impl ChunkStep<u32, u32> {
 
 /// One writer type for both kinds of steps.
 pub enum Either {
+    /// Calls the service for each item on every write, rescans included.
     Plain(Pusher),
+    /// Calls the service once per item; later attempts skip recorded items.
     Durable(DurableCalls<PushCall>),
 }
 

@@ -22,10 +22,14 @@ use batch::cli::Runner;
 use batch::fault::{RetryContext, RetryListener};
 use batch::prelude::*;
 
+/// An item of the seed's input.
 #[derive(Debug, Clone)]
 pub struct Scream {
+    /// Its position, 1 to 6.
     pub id: u32,
+    /// What it says.
     pub scream: &'static str,
+    /// What the processor prints about it.
     pub process_msg: &'static str,
 }
 
@@ -53,6 +57,7 @@ fn screams() -> Vec<Scream> {
     .collect()
 }
 
+/// The seed's transient error, retried by the step.
 #[derive(Debug, thiserror::Error)]
 #[error("TerminationFailed: {0}")]
 pub struct TerminationFailed(String);

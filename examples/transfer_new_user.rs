@@ -20,10 +20,14 @@ use sqlx::{Row, SqlitePool};
 
 const CHUNK_SIZE: u64 = 2;
 
+/// A row of `users`.
 #[derive(Debug, Clone)]
 pub struct User {
+    /// The key the reader pages by.
     pub id: i64,
+    /// The user's name.
     pub name: String,
+    /// When the user registered; the processor compares its date with `targetDate`.
     pub registered_at: NaiveDateTime,
 }
 
@@ -46,6 +50,7 @@ pub struct UserPagingReader {
 }
 
 impl UserPagingReader {
+    /// A reader starting at the first user, `page_size` rows per query.
     pub fn new(pool: SqlitePool, page_size: i64) -> Self {
         Self {
             pool,

@@ -39,6 +39,8 @@ pub struct DurableCalls<C> {
 }
 
 impl<C> DurableCalls<C> {
+    /// Wraps `call`; which items were called already is read from the step's progress
+    /// at the first write.
     pub fn new(call: C) -> Self {
         Self {
             call,
@@ -52,6 +54,7 @@ impl<C> DurableCalls<C> {
         self.skipped
     }
 
+    /// The wrapped call, for inspecting its state after a run.
     pub fn inner(&self) -> &C {
         &self.call
     }

@@ -60,10 +60,12 @@ impl ErrorMatcher {
         }
     }
 
+    /// The name errors are reported under (the type's short name, or `*`).
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// Whether this is `*`, which decides only when no typed rule matches.
     pub fn is_wildcard(&self) -> bool {
         self.predicate.is_none()
     }
@@ -97,6 +99,7 @@ impl<T: Clone + Default> Default for Classifier<T> {
 }
 
 impl<T: Clone> Classifier<T> {
+    /// A classifier with no rules: every error classifies as `default`.
     pub fn new(default: T) -> Self {
         Self {
             rules: Vec::new(),
@@ -104,15 +107,18 @@ impl<T: Clone> Classifier<T> {
         }
     }
 
+    /// Adds a rule, builder style: errors `matcher` matches classify as `value`.
     pub fn rule(mut self, matcher: ErrorMatcher, value: T) -> Self {
         self.rules.push((matcher, value));
         self
     }
 
+    /// Adds a rule in place; later rules win over earlier ones at the same depth.
     pub fn push(&mut self, matcher: ErrorMatcher, value: T) {
         self.rules.push((matcher, value));
     }
 
+    /// Whether there are no rules (every error then gets the default).
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }

@@ -57,6 +57,7 @@ type DefaultSetupPool = DbPool;
 pub struct Setup<P = DefaultSetupPool> {
     /// The repository database's pool (steps also get it as `Res<P>`).
     pub pool: P,
+    /// The launch's job parameters, as parsed from the command line.
     pub parameters: JobParameters,
 }
 
@@ -138,6 +139,7 @@ pub fn run(job: impl IntoJob) -> ExitCode {
 }
 
 impl Runner {
+    /// A runner with no setup hook and no extra launcher configuration.
     pub fn new() -> Self {
         Self::default()
     }

@@ -14,24 +14,42 @@ pub const SHORT_CONTEXT_LENGTH: usize = 2500;
 /// A context row that cannot be read back, or a value of the wrong shape.
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
+    /// A stored value does not deserialize as the type asked for.
     #[error("execution context key `{key}` holds {found}, which cannot be read as {expected}")]
     WrongType {
+        /// The key asked for.
         key: String,
+        /// The stored value, abbreviated.
         found: String,
+        /// The type asked for.
         expected: &'static str,
+        /// Why deserializing failed.
         source: serde_json::Error,
     },
+    /// A stored context row is not JSON.
     #[error("stored execution context of {owner} is not valid JSON; the row starts with `{start}`")]
     Corrupt {
+        /// The row it was read from ("step execution 12").
         owner: String,
+        /// The row's first characters, to recognise it by.
         start: String,
+        /// Why parsing failed.
         source: serde_json::Error,
     },
+    /// A stored context row is JSON, but not an object of keys.
     #[error("stored execution context of {owner} is JSON but not an object: `{start}`")]
-    NotAnObject { owner: String, start: String },
+    NotAnObject {
+        /// The row it was read from.
+        owner: String,
+        /// The row's first characters.
+        start: String,
+    },
+    /// A value given to `put` has no JSON form (a map with non-string keys, say).
     #[error("value for execution context key `{key}` cannot be stored as JSON")]
     Unserializable {
+        /// The key it was to be stored under.
         key: String,
+        /// Why serializing failed.
         source: serde_json::Error,
     },
 }
@@ -44,6 +62,7 @@ pub struct ExecutionContext {
 }
 
 impl ExecutionContext {
+    /// An empty context, not dirty.
     pub fn new() -> Self {
         Self::default()
     }
@@ -63,6 +82,7 @@ impl ExecutionContext {
         Ok(())
     }
 
+    /// Stores a JSON value as is; like [`put`](Self::put), dirty only if it changed.
     pub fn put_value(&mut self, key: impl Into<String>, value: Value) {
         let key = key.into();
         if self.map.get(&key) != Some(&value) {
@@ -86,36 +106,45 @@ impl ExecutionContext {
         }
     }
 
+    /// The raw JSON value of a key, for values of no fixed type.
     pub fn get_value(&self, key: &str) -> Option<&Value> {
         self.map.get(key)
     }
 
+    /// Whether the key is present (even when it holds `null`).
     pub fn contains_key(&self, key: &str) -> bool {
         self.map.contains_key(key)
     }
 
+    /// Removes a key; the context becomes dirty if it was present.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let old = self.map.remove(key);
         self.dirty |= old.is_some();
         old
     }
 
+    /// Whether the context holds no keys.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
 
+    /// The number of keys.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
+    /// The keys and their JSON values, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
         self.map.iter()
     }
 
+    /// Whether the context changed since it was last saved; a repository uses this
+    /// to skip writing an unchanged context at a chunk commit.
     pub fn is_dirty(&self) -> bool {
         self.dirty
     }
 
+    /// Marks the context as saved; a repository calls this once it has written it.
     pub fn clear_dirty(&mut self) {
         self.dirty = false;
     }
@@ -198,7 +227,9 @@ fn abbreviate(text: &str, max: usize) -> String {
 pub trait ContextState: Sized {
     /// The keys this state occupies.
     const KEYS: &'static [&'static str];
+    /// Reads the state's keys; a missing key leaves its field at its `Default`.
     fn load(ctx: &ExecutionContext) -> Result<Self, ContextError>;
+    /// Writes every field to its key.
     fn store(&self, ctx: &mut ExecutionContext) -> Result<(), ContextError>;
 }
 

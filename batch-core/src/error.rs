@@ -19,6 +19,7 @@ pub struct Error {
     inner: BoxError,
 }
 
+/// `Result` with [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
@@ -160,7 +161,9 @@ impl StdError for Contextual {
 
 /// Adds a message in front of an error, keeping it as the source.
 pub trait Context<T> {
+    /// Wraps the error in `message`, keeping it as the source.
     fn context(self, message: impl fmt::Display) -> Result<T>;
+    /// As [`context`](Self::context), building the message only on error.
     fn with_context<M: fmt::Display>(self, message: impl FnOnce() -> M) -> Result<T>;
 }
 

@@ -12,17 +12,27 @@ use crate::params::JobParameters;
 /// the order `upgrade_to` uses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum BatchStatus {
+    /// Finished successfully.
     Completed,
+    /// Created, not yet running.
     Starting,
+    /// Running.
     Started,
+    /// Asked to stop; running until its next chunk boundary.
     Stopping,
+    /// Stopped on request; restartable.
     Stopped,
+    /// Ended with an error; restartable.
     Failed,
+    /// Given up on by an operator; not restarted.
     Abandoned,
+    /// Ended in a state that cannot be known (a commit failed after the work was
+    /// done); refused on restart, as it cannot be resumed safely.
     Unknown,
 }
 
 impl BatchStatus {
+    /// The name stored in the STATUS columns.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Completed => "COMPLETED",
@@ -65,6 +75,7 @@ impl fmt::Display for BatchStatus {
     }
 }
 
+/// A STATUS column held a name that is no batch status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "`{0}` is not a batch status (expected COMPLETED, STARTING, STARTED, STOPPING, STOPPED, FAILED, ABANDONED or UNKNOWN)"
@@ -92,18 +103,27 @@ impl FromStr for BatchStatus {
 /// transitions match on, and a description.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ExitStatus {
+    /// What flow transitions match on: one of the constants below or a custom code.
     pub code: String,
+    /// Free text for people (an error's report, say); may be empty.
     pub description: String,
 }
 
 impl ExitStatus {
+    /// The outcome is not known.
     pub const UNKNOWN: &'static str = "UNKNOWN";
+    /// Still running.
     pub const EXECUTING: &'static str = "EXECUTING";
+    /// Finished successfully.
     pub const COMPLETED: &'static str = "COMPLETED";
+    /// Nothing was done (a step already complete, not run again).
     pub const NOOP: &'static str = "NOOP";
+    /// Ended with an error.
     pub const FAILED: &'static str = "FAILED";
+    /// Stopped on request.
     pub const STOPPED: &'static str = "STOPPED";
 
+    /// A custom code (`"COMPLETED WITH SKIPS"`), with no description.
     pub fn new(code: impl Into<String>) -> Self {
         Self {
             code: code.into(),
@@ -111,25 +131,32 @@ impl ExitStatus {
         }
     }
 
+    /// [`UNKNOWN`](Self::UNKNOWN), with no description.
     pub fn unknown() -> Self {
         Self::new(Self::UNKNOWN)
     }
+    /// [`EXECUTING`](Self::EXECUTING), with no description.
     pub fn executing() -> Self {
         Self::new(Self::EXECUTING)
     }
+    /// [`COMPLETED`](Self::COMPLETED), with no description.
     pub fn completed() -> Self {
         Self::new(Self::COMPLETED)
     }
+    /// [`NOOP`](Self::NOOP), with no description.
     pub fn noop() -> Self {
         Self::new(Self::NOOP)
     }
+    /// [`FAILED`](Self::FAILED), with no description.
     pub fn failed() -> Self {
         Self::new(Self::FAILED)
     }
+    /// [`STOPPED`](Self::STOPPED), with no description.
     pub fn stopped() -> Self {
         Self::new(Self::STOPPED)
     }
 
+    /// Replaces the description.
     pub fn with_description(mut self, description: impl Into<String>) -> Self {
         self.description = description.into();
         self
@@ -190,26 +217,39 @@ impl fmt::Display for ExitStatus {
 /// A job with one set of identifying parameters (BATCH_JOB_INSTANCE).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobInstance {
+    /// JOB_INSTANCE_ID.
     pub id: i64,
+    /// Optimistic-lock version of the row.
     pub version: i64,
+    /// The job's name.
     pub job_name: String,
+    /// MD5 of the identifying parameters, as Spring computes it.
     pub job_key: String,
 }
 
 /// The eight counters of BATCH_STEP_EXECUTION.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StepCounts {
+    /// Items read (READ_COUNT).
     pub read: u64,
+    /// Items written (WRITE_COUNT).
     pub write: u64,
+    /// Items the processor filtered out (FILTER_COUNT).
     pub filter: u64,
+    /// Committed chunks, the final empty one included (COMMIT_COUNT).
     pub commit: u64,
+    /// Rolled-back chunk attempts (ROLLBACK_COUNT).
     pub rollback: u64,
+    /// Items skipped because reading them failed (READ_SKIP_COUNT).
     pub read_skip: u64,
+    /// Items skipped because processing them failed (PROCESS_SKIP_COUNT).
     pub process_skip: u64,
+    /// Items skipped because writing them failed (WRITE_SKIP_COUNT).
     pub write_skip: u64,
 }
 
 impl StepCounts {
+    /// Skips of all three kinds, which the skip limit counts.
     pub fn skip(&self) -> u64 {
         self.read_skip + self.process_skip + self.write_skip
     }
@@ -229,28 +269,46 @@ impl StepCounts {
 /// `StepContribution`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Contribution {
+    /// Items read.
     pub read: u64,
+    /// Items written.
     pub write: u64,
+    /// Items filtered out.
     pub filter: u64,
+    /// Items skipped in the reader.
     pub read_skip: u64,
+    /// Items skipped in the processor.
     pub process_skip: u64,
+    /// Items skipped in the writer.
     pub write_skip: u64,
 }
 
 /// One run of one step (BATCH_STEP_EXECUTION and its context).
 #[derive(Debug, Clone)]
 pub struct StepExecution {
+    /// STEP_EXECUTION_ID.
     pub id: i64,
+    /// Optimistic-lock version of the row.
     pub version: i64,
+    /// The step's name.
     pub step_name: String,
+    /// The job execution this step ran in.
     pub job_execution_id: i64,
+    /// When the execution was created.
     pub create_time: NaiveDateTime,
+    /// When it started running.
     pub start_time: Option<NaiveDateTime>,
+    /// When it ended; `None` while it runs.
     pub end_time: Option<NaiveDateTime>,
+    /// Where it stands.
     pub status: BatchStatus,
+    /// The counters.
     pub counts: StepCounts,
+    /// How it ended, for flow transitions.
     pub exit_status: ExitStatus,
+    /// When the row was last written (each commit, each heartbeat).
     pub last_updated: Option<NaiveDateTime>,
+    /// The step ExecutionContext, saved at each commit.
     pub context: ExecutionContext,
 }
 
@@ -265,27 +323,40 @@ impl StepExecution {
 /// One run of one job instance (BATCH_JOB_EXECUTION, its parameters and context).
 #[derive(Debug, Clone)]
 pub struct JobExecution {
+    /// JOB_EXECUTION_ID.
     pub id: i64,
+    /// Optimistic-lock version of the row.
     pub version: i64,
+    /// The instance this execution runs.
     pub instance: JobInstance,
+    /// Every parameter of the launch, identifying or not.
     pub parameters: JobParameters,
+    /// When the execution was created.
     pub create_time: NaiveDateTime,
+    /// When it started running.
     pub start_time: Option<NaiveDateTime>,
+    /// When it ended; `None` while it runs.
     pub end_time: Option<NaiveDateTime>,
+    /// Where it stands.
     pub status: BatchStatus,
+    /// How it ended, as the command-line runner's exit status reports it.
     pub exit_status: ExitStatus,
+    /// When the row was last written (the heartbeat keeps this fresh while it runs).
     pub last_updated: Option<NaiveDateTime>,
+    /// The job ExecutionContext, shared by its steps.
     pub context: ExecutionContext,
     /// The step executions of this job execution, in the order they started.
     pub step_executions: Vec<StepExecution>,
 }
 
 impl JobExecution {
+    /// Wall-clock time between start and end (or now).
     pub fn duration(&self) -> Option<chrono::Duration> {
         let start = self.start_time?;
         Some(self.end_time.unwrap_or_else(now) - start)
     }
 
+    /// The latest execution of the step named `name` in this job execution.
     pub fn step(&self, name: &str) -> Option<&StepExecution> {
         self.step_executions
             .iter()

@@ -25,12 +25,20 @@ pub enum Backoff {
     Fixed(Duration),
     /// `initial`, then times `multiplier` per retry, never more than `max`.
     Exponential {
+        /// The first pause.
         initial: Duration,
+        /// Growth per retry (values below 1 count as 1).
         multiplier: f64,
+        /// The longest pause.
         max: Duration,
     },
     /// A pause drawn uniformly between `min` and `max`.
-    Random { min: Duration, max: Duration },
+    Random {
+        /// The shortest pause.
+        min: Duration,
+        /// The longest pause.
+        max: Duration,
+    },
 }
 
 impl Backoff {
@@ -75,10 +83,10 @@ fn pseudo_random() -> u64 {
 /// Which errors are retried and how often: `limit` counts every attempt, the first
 /// included (3 = one try and two retries; 0 and 1 both mean a single attempt).
 #[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    pub retryable: Classifier<bool>,
-    pub limit: u32,
-    pub backoff: Backoff,
+pub(crate) struct RetryPolicy {
+    pub(crate) retryable: Classifier<bool>,
+    pub(crate) limit: u32,
+    pub(crate) backoff: Backoff,
 }
 
 impl Default for RetryPolicy {
@@ -93,20 +101,20 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// Total attempts allowed.
-    pub fn attempts(&self) -> u32 {
+    pub(crate) fn attempts(&self) -> u32 {
         self.limit.max(1)
     }
 
-    pub fn is_retryable(&self, error: &Error) -> bool {
+    pub(crate) fn is_retryable(&self, error: &Error) -> bool {
         self.retryable.classify(error)
     }
 }
 
 /// Which errors skip the item, and how many skips the step tolerates in all.
 #[derive(Debug, Clone)]
-pub struct SkipPolicy {
-    pub skippable: Classifier<bool>,
-    pub limit: u64,
+pub(crate) struct SkipPolicy {
+    pub(crate) skippable: Classifier<bool>,
+    pub(crate) limit: u64,
 }
 
 /// Spring Batch's default skip limit.
@@ -122,7 +130,7 @@ impl Default for SkipPolicy {
 }
 
 impl SkipPolicy {
-    pub fn is_skippable(&self, error: &Error) -> bool {
+    pub(crate) fn is_skippable(&self, error: &Error) -> bool {
         self.skippable.classify(error)
     }
 }
@@ -133,6 +141,7 @@ impl SkipPolicy {
     "skip limit of {limit} exceeded: the step already skipped {limit} item(s) and cannot skip another"
 )]
 pub struct SkipLimitExceeded {
+    /// The limit that was reached.
     pub limit: u64,
 }
 
@@ -140,7 +149,9 @@ pub struct SkipLimitExceeded {
 #[derive(Debug, thiserror::Error)]
 #[error("{what} failed after {attempts} attempt(s) and the error is not skippable")]
 pub struct RetryExhausted {
+    /// What failed ("processing item 3 of the chunk").
     pub what: String,
+    /// Attempts made, the first included.
     pub attempts: u32,
 }
 
@@ -166,6 +177,7 @@ impl fmt::Display for RetrySubject {
 /// so far.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryContext {
+    /// What is retried.
     pub subject: RetrySubject,
     /// Attempts that failed so far (1 after the first failure).
     pub retry_count: u32,
@@ -188,22 +200,25 @@ pub trait RetryListener: Send + Sync {
 /// Told about each skipped item, just before the chunk that skipped it commits (and
 /// only if it commits).
 pub trait SkipListener<I, O>: Send + Sync {
+    /// An item the reader failed on was skipped (there is no item to show).
     fn on_skip_in_read(&self, _error: &Error) {}
+    /// An input item was skipped because processing it failed.
     fn on_skip_in_process(&self, _item: &I, _error: &Error) {}
+    /// An output item was skipped because writing it failed (found by the scan).
     fn on_skip_in_write(&self, _item: &O, _error: &Error) {}
 }
 
 /// The fault-tolerance configuration of a chunk step.
 #[derive(Clone, Default)]
-pub struct FaultTolerance {
-    pub retry: RetryPolicy,
-    pub skip: SkipPolicy,
+pub(crate) struct FaultTolerance {
+    pub(crate) retry: RetryPolicy,
+    pub(crate) skip: SkipPolicy,
     /// Errors that do not roll the chunk's transaction back.
-    pub no_rollback: Classifier<bool>,
+    pub(crate) no_rollback: Classifier<bool>,
     /// `processor_non_transactional`: the processor's output is cached per item and
     /// reused on retries and scans, so each item is processed once.
-    pub processor_non_transactional: bool,
-    pub retry_listeners: Vec<Arc<dyn RetryListener>>,
+    pub(crate) processor_non_transactional: bool,
+    pub(crate) retry_listeners: Vec<Arc<dyn RetryListener>>,
 }
 
 impl fmt::Debug for FaultTolerance {

@@ -24,6 +24,8 @@ use crate::repository::{ChunkTx, JobRepository};
     note = "implement `ItemReader<{T}>`, or use a closure `|| -> Result<Option<{T}>, E>` or `ListReader`"
 )]
 pub trait ItemReader<T>: Send {
+    /// The next item, or `Ok(None)` at the end of input; a restarted step's reader
+    /// continues from where [`open`](Self::open) put it.
     fn read(&mut self) -> impl Future<Output = Result<Option<T>>> + Send;
 
     /// Restores the position from the step's ExecutionContext (on restart it holds
@@ -35,6 +37,7 @@ pub trait ItemReader<T>: Send {
     fn update(&mut self, _ctx: &mut ExecutionContext) -> Result<()> {
         Ok(())
     }
+    /// Releases what the reader holds; called once when the step ends, also on failure.
     fn close(&mut self) -> Result<()> {
         Ok(())
     }
@@ -46,6 +49,8 @@ pub trait ItemReader<T>: Send {
     note = "implement `ItemProcessor<{I}, {O}>`, or use a closure `|item: &{I}| -> Result<Option<{O}>, E>`"
 )]
 pub trait ItemProcessor<I, O>: Send {
+    /// The output for `item`, or `Ok(None)` to filter it (counted in FILTER_COUNT).
+    /// With fault tolerance it may be called again for the same item on a retry or scan.
     fn process(&mut self, item: &I) -> impl Future<Output = Result<Option<O>>> + Send;
 }
 
@@ -55,6 +60,8 @@ pub trait ItemProcessor<I, O>: Send {
     note = "implement `ItemWriter<{T}>`, or use a closure `|items: &[{T}]| -> Result<(), E>`"
 )]
 pub trait ItemWriter<T>: Send {
+    /// Writes the chunk's items; `cx` holds the chunk's transaction, so rows written
+    /// through it commit with the chunk or not at all.
     fn write(
         &mut self,
         items: &[T],
@@ -69,12 +76,15 @@ pub trait ItemWriter<T>: Send {
         true
     }
 
+    /// Restores state from the step's ExecutionContext before the first chunk.
     fn open(&mut self, _ctx: &ExecutionContext) -> Result<()> {
         Ok(())
     }
+    /// Saves state; called just before each chunk commits.
     fn update(&mut self, _ctx: &mut ExecutionContext) -> Result<()> {
         Ok(())
     }
+    /// Releases what the writer holds; called once when the step ends, also on failure.
     fn close(&mut self) -> Result<()> {
         Ok(())
     }
@@ -83,10 +93,15 @@ pub trait ItemWriter<T>: Send {
 /// Who is writing, for writers that need to know (idempotency keys, logging).
 #[derive(Debug, Clone)]
 pub struct StepIdentity {
+    /// The job's name.
     pub job_name: String,
+    /// JOB_INSTANCE_ID: the same on every restart of the instance.
     pub job_instance_id: i64,
+    /// JOB_EXECUTION_ID: new on each run.
     pub job_execution_id: i64,
+    /// The step's name.
     pub step_name: String,
+    /// STEP_EXECUTION_ID: new on each run of the step.
     pub step_execution_id: i64,
 }
 
@@ -169,6 +184,7 @@ impl<'a> WriteContext<'a> {
         self.tx.mysql()
     }
 
+    /// Who is writing.
     pub fn identity(&self) -> &StepIdentity {
         self.identity
     }
@@ -227,6 +243,8 @@ pub struct ListReader<T> {
 }
 
 impl<T> ListReader<T> {
+    /// A reader of `items`, in order; not restartable until given a key with
+    /// [`restartable`](Self::restartable).
     pub fn new(items: impl IntoIterator<Item = T>) -> Self {
         Self {
             items: items.into_iter().collect(),

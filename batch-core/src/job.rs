@@ -147,6 +147,7 @@ impl FlowBuilder {
         self
     }
 
+    /// Finishes the flow.
     pub fn build(self) -> Flow {
         Flow { nodes: self.nodes }
     }
@@ -219,7 +220,9 @@ fn specificity(pattern: &str) -> (usize, std::cmp::Reverse<usize>) {
 
 /// Hooks around a job execution.
 pub trait JobExecutionListener: Send + Sync {
+    /// Before the first step runs.
     fn before_job(&self, _job: &mut JobExecution) {}
+    /// After the last step, with the final status; may change the exit status.
     fn after_job(&self, _job: &mut JobExecution) {}
 }
 
@@ -241,6 +244,7 @@ impl fmt::Debug for Job {
 }
 
 impl Job {
+    /// A job named `name` (its JOB_NAME, part of the instance's identity) running `flow`.
     pub fn new(name: &str, flow: impl Into<Flow>) -> Self {
         Self {
             name: name.to_owned(),
@@ -249,15 +253,18 @@ impl Job {
         }
     }
 
+    /// Adds a listener to this job's executions.
     pub fn listener(mut self, listener: Arc<dyn JobExecutionListener>) -> Self {
         self.listeners.push(listener);
         self
     }
 
+    /// The JOB_NAME.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The steps and their transitions.
     pub fn flow(&self) -> &Flow {
         &self.flow
     }
@@ -265,6 +272,7 @@ impl Job {
 
 /// Anything that gives a job: a [`Job`], or the companion of a `#[job]` function.
 pub trait IntoJob {
+    /// The job.
     fn into_job(self) -> Job;
 }
 

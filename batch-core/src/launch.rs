@@ -32,10 +32,12 @@ pub struct JobLauncher {
 }
 
 impl JobLauncher {
+    /// A launcher recording in `repository`.
     pub fn new(repository: impl JobRepository) -> Self {
         Self::with_repository(Arc::new(repository))
     }
 
+    /// A launcher recording in a repository that is shared already (with a test, say).
     pub fn with_repository(repository: Arc<dyn JobRepository>) -> Self {
         Self {
             repository,
@@ -64,6 +66,7 @@ impl JobLauncher {
         self
     }
 
+    /// A listener for every job this launcher runs.
     pub fn job_listener(mut self, listener: Arc<dyn JobExecutionListener>) -> Self {
         self.job_listeners.push(listener);
         self
@@ -75,6 +78,7 @@ impl JobLauncher {
         self.stop.clone()
     }
 
+    /// The repository the launcher records in.
     pub fn repository(&self) -> &Arc<dyn JobRepository> {
         &self.repository
     }

@@ -15,22 +15,34 @@ use md5::{Digest, Md5};
 /// A typed parameter value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParamValue {
+    /// `java.lang.String`.
     String(String),
+    /// `java.lang.Long`.
     Long(i64),
+    /// `java.lang.Double`.
     Double(f64),
+    /// `java.time.LocalDate`.
     Date(NaiveDate),
+    /// `java.time.LocalDateTime`, at millisecond precision.
     DateTime(NaiveDateTime),
+    /// `java.lang.Boolean`.
     Bool(bool),
 }
 
 /// The parameter types, with the Java class each maps to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParamType {
+    /// `string` on the command line, `java.lang.String` in PARAMETER_TYPE.
     String,
+    /// `long`, `java.lang.Long`.
     Long,
+    /// `double`, `java.lang.Double`.
     Double,
+    /// `date`, `java.time.LocalDate`.
     Date,
+    /// `datetime`, `java.time.LocalDateTime`.
     DateTime,
+    /// `bool`, `java.lang.Boolean`.
     Bool,
 }
 
@@ -95,6 +107,7 @@ impl fmt::Display for ParamType {
 }
 
 impl ParamValue {
+    /// The type of the value.
     pub fn param_type(&self) -> ParamType {
         match self {
             Self::String(_) => ParamType::String,
@@ -290,11 +303,14 @@ pub fn java_double_to_string(v: f64) -> String {
 /// One parameter: a value and whether it identifies the instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobParameter {
+    /// The value.
     pub value: ParamValue,
+    /// Whether the parameter is part of the instance's identity (its JOB_KEY).
     pub identifying: bool,
 }
 
 impl JobParameter {
+    /// A parameter; `identifying` decides whether it changes the job instance.
     pub fn new(value: impl Into<ParamValue>, identifying: bool) -> Self {
         Self {
             value: value.into(),
@@ -319,6 +335,7 @@ impl JobParameter {
 pub struct ParameterError {
     /// The text as given (or the parameter name).
     pub text: String,
+    /// What is wrong with it.
     pub problem: String,
 }
 
@@ -329,6 +346,7 @@ pub struct JobParameters {
 }
 
 impl JobParameters {
+    /// No parameters.
     pub fn new() -> Self {
         Self::default()
     }
@@ -358,22 +376,27 @@ impl JobParameters {
         }
     }
 
+    /// The parameter named `name`.
     pub fn get(&self, name: &str) -> Option<&JobParameter> {
         self.entries.iter().find(|(n, _)| n == name).map(|(_, p)| p)
     }
 
+    /// The value of the parameter named `name`.
     pub fn value(&self, name: &str) -> Option<&ParamValue> {
         self.get(name).map(|p| &p.value)
     }
 
+    /// The parameters in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &JobParameter)> {
         self.entries.iter().map(|(n, p)| (n.as_str(), p))
     }
 
+    /// The number of parameters.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether there are no parameters.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -536,6 +559,7 @@ value_from! {
 pub trait FromParamValue: Sized {
     /// What the step expects, for error messages ("a date", "a whole number").
     const EXPECTED: &'static str;
+    /// The value as `Self`; `None` when it has another type or is out of range.
     fn from_param_value(value: &ParamValue) -> Option<Self>;
     /// The value when the parameter is absent; `None` makes it required.
     fn when_missing() -> Option<Self> {

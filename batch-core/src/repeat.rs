@@ -30,6 +30,7 @@ pub enum RepeatStatus {
 }
 
 impl RepeatStatus {
+    /// `Continuable` when `more`, else `Finished`.
     pub fn continue_if(more: bool) -> Self {
         if more {
             Self::Continuable
@@ -38,6 +39,7 @@ impl RepeatStatus {
         }
     }
 
+    /// Whether there is more work.
     pub fn is_continuable(self) -> bool {
         self == Self::Continuable
     }
@@ -77,6 +79,8 @@ impl fmt::Debug for RepeatContext {
 }
 
 impl RepeatContext {
+    /// A fresh context, nested in `parent` when given (so that completing the outer
+    /// loop also completes this one).
     pub fn new(parent: Option<&RepeatContext>) -> Self {
         Self {
             inner: Arc::new(ContextInner {
@@ -93,6 +97,7 @@ impl RepeatContext {
         }
     }
 
+    /// The context of the enclosing loop.
     pub fn parent(&self) -> Option<&RepeatContext> {
         self.inner.parent.as_ref()
     }
@@ -103,6 +108,7 @@ impl RepeatContext {
         self.inner.started.load(Ordering::Relaxed)
     }
 
+    /// Counts an iteration as started; a policy's `update` calls it as each one starts.
     #[inline]
     pub fn increment(&self) {
         // One loop drives its context, so a plain load and store suffice (no locked
@@ -117,6 +123,7 @@ impl RepeatContext {
         self.inner.any_marked.store(true, Ordering::Relaxed);
     }
 
+    /// Whether [`set_complete_only`](Self::set_complete_only) was called.
     pub fn is_complete_only(&self) -> bool {
         self.inner.complete_only.load(Ordering::Relaxed)
     }
@@ -127,6 +134,7 @@ impl RepeatContext {
         self.inner.any_marked.store(true, Ordering::Relaxed);
     }
 
+    /// Whether [`set_terminate_only`](Self::set_terminate_only) was called.
     pub fn is_terminate_only(&self) -> bool {
         self.inner.terminate_only.load(Ordering::Relaxed)
     }
@@ -152,6 +160,7 @@ impl RepeatContext {
         false
     }
 
+    /// Sets a value for policies and handlers that keep state in the loop (counts).
     pub fn set_attribute(&self, key: impl Into<String>, value: Value) {
         self.inner
             .attributes
@@ -160,6 +169,7 @@ impl RepeatContext {
             .insert(key.into(), value);
     }
 
+    /// The value set under `key`.
     pub fn attribute(&self, key: &str) -> Option<Value> {
         self.inner
             .attributes
@@ -169,6 +179,7 @@ impl RepeatContext {
             .cloned()
     }
 
+    /// Removes and returns the value set under `key`.
     pub fn remove_attribute(&self, key: &str) -> Option<Value> {
         self.inner
             .attributes
@@ -243,10 +254,12 @@ impl CompletionPolicy for DefaultResultCompletionPolicy {
 /// Complete after a fixed number of iterations, or on FINISHED (the chunk size).
 #[derive(Debug, Clone, Copy)]
 pub struct SimpleCompletionPolicy {
+    /// Iterations per loop.
     pub chunk_size: u64,
 }
 
 impl SimpleCompletionPolicy {
+    /// Complete after `chunk_size` iterations.
     pub fn new(chunk_size: u64) -> Self {
         Self { chunk_size }
     }
@@ -266,10 +279,12 @@ impl CompletionPolicy for SimpleCompletionPolicy {
 /// Complete once the loop has run longer than a timeout, or on FINISHED.
 #[derive(Debug, Clone, Copy)]
 pub struct TimeoutTerminationPolicy {
+    /// How long the loop may run.
     pub timeout: Duration,
 }
 
 impl TimeoutTerminationPolicy {
+    /// Complete once `timeout` has passed.
     pub fn new(timeout: Duration) -> Self {
         Self { timeout }
     }
@@ -288,6 +303,7 @@ pub struct CompositeCompletionPolicy {
 }
 
 impl CompositeCompletionPolicy {
+    /// Complete when any of `policies` is.
     pub fn new(policies: Vec<Box<dyn CompletionPolicy>>) -> Self {
         Self { policies }
     }
@@ -326,6 +342,8 @@ impl fmt::Debug for CountingCompletionPolicy {
 const COUNT_KEY: &str = "CountingCompletionPolicy.COUNT";
 
 impl CountingCompletionPolicy {
+    /// Complete once the count reaches `max` (each iteration adds 1 unless
+    /// [`counting`](Self::counting) says otherwise).
     pub fn new(max: u64) -> Self {
         Self {
             max,
@@ -334,6 +352,8 @@ impl CountingCompletionPolicy {
         }
     }
 
+    /// Keep the count in the enclosing loop's context, so it carries over from one inner
+    /// loop to the next.
     pub fn use_parent(mut self, use_parent: bool) -> Self {
         self.use_parent = use_parent;
         self
@@ -380,6 +400,7 @@ impl CompletionPolicy for CountingCompletionPolicy {
 /// Decides what an error from an iteration does to the loop: `Err` ends the loop
 /// with that error, `Ok` swallows it and the loop goes on.
 pub trait ExceptionHandler: Send + Sync {
+    /// Decides on `error`, raised in the loop whose context is `ctx`.
     fn handle(&self, ctx: &RepeatContext, error: Error) -> Result<()>;
 }
 
@@ -415,6 +436,7 @@ impl Default for RethrowOnThresholdExceptionHandler {
 }
 
 impl RethrowOnThresholdExceptionHandler {
+    /// A handler that rethrows every error until thresholds are added.
     pub fn new() -> Self {
         Self::default()
     }
@@ -426,6 +448,8 @@ impl RethrowOnThresholdExceptionHandler {
         self
     }
 
+    /// Count in the enclosing loop's context, so the counts carry over from one inner
+    /// loop to the next.
     pub fn use_parent(mut self, use_parent: bool) -> Self {
         self.use_parent = use_parent;
         self
@@ -464,6 +488,7 @@ pub struct SimpleLimitExceptionHandler {
 }
 
 impl SimpleLimitExceptionHandler {
+    /// Swallows up to `limit` errors of any kind.
     pub fn new(limit: u64) -> Self {
         Self {
             limit,
@@ -479,6 +504,7 @@ impl SimpleLimitExceptionHandler {
         self
     }
 
+    /// Kinds rethrown at once, even when [`kinds`](Self::kinds) also lists them.
     pub fn fatal(mut self, fatal: Vec<ErrorMatcher>) -> Self {
         self.fatal = fatal;
         self
@@ -511,9 +537,13 @@ impl ExceptionHandler for SimpleLimitExceptionHandler {
 /// What [`LogOrRethrowExceptionHandler`] does with an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogOrRethrow {
+    /// End the loop with the error.
     Rethrow,
+    /// Log at ERROR and go on.
     Error,
+    /// Log at WARN and go on.
     Warn,
+    /// Log at DEBUG and go on.
     Debug,
 }
 
@@ -533,10 +563,12 @@ impl Default for LogOrRethrowExceptionHandler {
 }
 
 impl LogOrRethrowExceptionHandler {
+    /// A handler that rethrows every error until rules are added.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Errors `matcher` matches get `action`; a later rule wins over an earlier one.
     pub fn on(mut self, matcher: ErrorMatcher, action: LogOrRethrow) -> Self {
         self.classifier.push(matcher, action);
         self
@@ -557,10 +589,15 @@ impl ExceptionHandler for LogOrRethrowExceptionHandler {
 
 /// Hooks around each iteration of a loop.
 pub trait RepeatListener: Send + Sync {
+    /// When the loop starts.
     fn open(&self, _ctx: &RepeatContext) {}
+    /// Before each iteration.
     fn before(&self, _ctx: &RepeatContext) {}
+    /// After each iteration that succeeded.
     fn after(&self, _ctx: &RepeatContext, _result: RepeatStatus) {}
+    /// After each iteration that failed, before the exception handler decides.
     fn on_error(&self, _ctx: &RepeatContext, _error: &Error) {}
+    /// When the loop ends, however it ends.
     fn close(&self, _ctx: &RepeatContext) {}
 }
 
@@ -590,11 +627,14 @@ impl<P> fmt::Debug for RepeatTemplate<P> {
 /// What [`RepeatTemplate::after`] says about the next iteration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
+    /// Run another iteration.
     Continue,
+    /// The loop is complete.
     Stop,
 }
 
 impl<P: CompletionPolicy> RepeatTemplate<P> {
+    /// A loop run by `policy`, rethrowing every error, with no listeners.
     pub fn new(policy: P) -> Self {
         Self {
             policy,
@@ -603,11 +643,13 @@ impl<P: CompletionPolicy> RepeatTemplate<P> {
         }
     }
 
+    /// Decides which errors end the loop.
     pub fn exception_handler(mut self, handler: impl ExceptionHandler + 'static) -> Self {
         self.handler = Box::new(handler);
         self
     }
 
+    /// Adds a listener to each loop.
     pub fn listener(mut self, listener: Arc<dyn RepeatListener>) -> Self {
         self.listeners.push(listener);
         self

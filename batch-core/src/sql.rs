@@ -178,6 +178,7 @@ impl SqlRow {
         value.map_err(|e| Error::new(e).context(format!("reading column {index:?}")))
     }
 
+    /// The database the row came from.
     pub fn kind(&self) -> DbKind {
         match self {
             #[cfg(feature = "sqlite")]

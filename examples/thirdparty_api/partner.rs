@@ -31,7 +31,7 @@ use sqlx::{MySqlPool, Row, SqlitePool};
 
 /// How a chosen request fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultKind {
+pub(crate) enum FaultKind {
     /// Answer 503 without storing anything.
     Unavailable,
     /// Store the order, then drop the connection without an answer.
@@ -40,7 +40,7 @@ pub enum FaultKind {
 
 /// Fail request number `request` (1 for the first POST /orders) this way.
 #[derive(Debug, Clone, Copy)]
-pub struct Fault {
+pub(crate) struct Fault {
     pub request: u64,
     pub kind: FaultKind,
 }
@@ -68,13 +68,13 @@ struct Shared {
 }
 
 /// A running partner API.
-pub struct Partner {
+pub(crate) struct Partner {
     pub addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Partner {
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 }
@@ -96,7 +96,7 @@ struct OrderRequest {
 /// One stored order, as `GET /orders` lists it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-pub struct StoredOrder {
+pub(crate) struct StoredOrder {
     pub order_id: i64,
     pub username: String,
     pub total_price: i64,
@@ -106,7 +106,7 @@ pub struct StoredOrder {
 
 /// What `GET /stats` answers.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub requests: u64,
     pub created: u64,
     pub conflicts: u64,
@@ -152,7 +152,7 @@ async fn open_store(url: &str) -> Result<Store, sqlx::Error> {
 }
 
 /// Starts the API on `addr` (port 0 picks a free one) with its database at `db_url`.
-pub async fn start(
+pub(crate) async fn start(
     addr: SocketAddr,
     db_url: &str,
     fault: Option<Fault>,

@@ -16,7 +16,7 @@ use batch::repository::{DbKind, open_repository};
 
 /// BATCH_STEP_EXECUTION's columns in Spring Batch 5's order: what every suite checks
 /// the created table against, written out here rather than taken from the code.
-pub const STEP_EXECUTION_COLUMNS: [&str; 19] = [
+pub(crate) const STEP_EXECUTION_COLUMNS: [&str; 19] = [
     "STEP_EXECUTION_ID",
     "VERSION",
     "STEP_NAME",
@@ -58,7 +58,7 @@ macro_rules! on_databases {
 }
 
 /// A fresh database for one test, with its job repository (tables created) and pool.
-pub struct Fresh {
+pub(crate) struct Fresh {
     pub kind: DbKind,
     pub url: String,
     pub repo: Arc<dyn JobRepository>,
@@ -67,7 +67,7 @@ pub struct Fresh {
 }
 
 /// See [`fresh`]; `None` when `kind`'s server is not configured.
-pub async fn open_fresh(kind: DbKind, name: &str) -> Option<Fresh> {
+pub(crate) async fn open_fresh(kind: DbKind, name: &str) -> Option<Fresh> {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh(kind, name, &dir).await?;
     let repo = open_repository(&url).await.unwrap();
@@ -82,7 +82,7 @@ pub async fn open_fresh(kind: DbKind, name: &str) -> Option<Fresh> {
 }
 
 /// The variable that names `kind`'s server.
-pub fn variable(kind: DbKind) -> &'static str {
+pub(crate) fn variable(kind: DbKind) -> &'static str {
     match kind {
         DbKind::Postgres => "BATCH_TEST_POSTGRES_URL",
         DbKind::MySql => "BATCH_TEST_MYSQL_URL",
@@ -92,7 +92,7 @@ pub fn variable(kind: DbKind) -> &'static str {
 
 /// The URL of `kind`'s server, or `None` (after saying so once) when the environment
 /// names none. Panics when it names none in CI.
-pub fn server(kind: DbKind) -> Option<String> {
+pub(crate) fn server(kind: DbKind) -> Option<String> {
     static SAID: Mutex<Vec<DbKind>> = Mutex::new(Vec::new());
     let var = variable(kind);
     match std::env::var(var) {
@@ -126,7 +126,7 @@ pub fn server(kind: DbKind) -> Option<String> {
 /// schema of its own on PostgreSQL, a database of its own on MySQL (the server's user
 /// needs the right to create databases named `batch…`). `None` when the server is not
 /// configured.
-pub async fn fresh(kind: DbKind, name: &str, dir: &tempfile::TempDir) -> Option<String> {
+pub(crate) async fn fresh(kind: DbKind, name: &str, dir: &tempfile::TempDir) -> Option<String> {
     match kind {
         DbKind::Sqlite => Some(format!(
             "sqlite:{}",
@@ -170,7 +170,7 @@ pub async fn fresh(kind: DbKind, name: &str, dir: &tempfile::TempDir) -> Option<
 }
 
 /// The first column of each row, read as text.
-pub async fn texts(pool: &DbPool, sql: &str) -> Vec<Option<String>> {
+pub(crate) async fn texts(pool: &DbPool, sql: &str) -> Vec<Option<String>> {
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
     match pool {
         DbPool::Sqlite(p) => sqlx::query_scalar(sql).fetch_all(p).await,
@@ -181,7 +181,7 @@ pub async fn texts(pool: &DbPool, sql: &str) -> Vec<Option<String>> {
 }
 
 /// The first column of the first row, a BIGINT (COUNT(*), an id, a counter).
-pub async fn int(pool: &DbPool, sql: &str) -> i64 {
+pub(crate) async fn int(pool: &DbPool, sql: &str) -> i64 {
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
     match pool {
         DbPool::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await,
@@ -192,7 +192,7 @@ pub async fn int(pool: &DbPool, sql: &str) -> i64 {
 }
 
 /// A built example (`cargo test` builds them next to the test binaries).
-pub fn example(name: &str) -> PathBuf {
+pub(crate) fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap().join("examples");
     let path = dir.join(name);

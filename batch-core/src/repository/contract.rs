@@ -10,6 +10,7 @@ use crate::repository::database::{ChunkTx, DbPool};
 use crate::repository::error::{LaunchError, RepositoryError};
 use crate::repository::owner;
 
+/// The boxed future a [`JobRepository`] method returns (the trait is object-safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Where jobs record their runs. Implementations must make

@@ -8,8 +8,11 @@ use crate::error::{Error, Result};
 /// The database a job repository lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbKind {
+    /// SQLite, a file.
     Sqlite,
+    /// PostgreSQL.
     Postgres,
+    /// MySQL or MariaDB.
     MySql,
 }
 
@@ -80,6 +83,7 @@ pub enum DbPool {
 }
 
 impl DbPool {
+    /// Which database the pool is on.
     pub fn kind(&self) -> DbKind {
         match self {
             #[cfg(feature = "sqlite")]
@@ -91,6 +95,7 @@ impl DbPool {
         }
     }
 
+    /// The SQLite pool, when the database is SQLite.
     #[cfg(feature = "sqlite")]
     pub fn sqlite(&self) -> Option<&sqlx::SqlitePool> {
         #[allow(unreachable_patterns)]
@@ -101,6 +106,7 @@ impl DbPool {
         }
     }
 
+    /// The PostgreSQL pool, when the database is PostgreSQL.
     #[cfg(feature = "postgres")]
     pub fn postgres(&self) -> Option<&sqlx::PgPool> {
         #[allow(unreachable_patterns)]
@@ -111,6 +117,7 @@ impl DbPool {
         }
     }
 
+    /// The MySQL/MariaDB pool, when the database is MySQL or MariaDB.
     #[cfg(feature = "mysql")]
     pub fn mysql(&self) -> Option<&sqlx::MySqlPool> {
         #[allow(unreachable_patterns)]

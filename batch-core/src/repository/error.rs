@@ -8,44 +8,79 @@ use crate::repository::database::DbKind;
 /// A failure of the job repository itself.
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
+    /// The database could not be reached or opened.
     #[error("cannot open the job repository at `{url}`")]
     Unreachable {
+        /// The URL, its password masked.
         url: String,
+        /// The driver's error.
         #[source]
         source: sqlx::Error,
     },
+    /// A statement or transaction failed.
     #[error("job repository: {action} failed")]
     Database {
+        /// What the repository was doing.
         action: String,
+        /// The driver's error.
         #[source]
         source: sqlx::Error,
     },
     #[error(
         "{what} was changed by someone else: expected version {expected}, the repository holds a newer one (optimistic locking)"
     )]
-    OptimisticLock { what: String, expected: i64 },
+    /// An update made from a stale copy (its VERSION is behind the row's).
+    OptimisticLock {
+        /// The execution that was updated.
+        what: String,
+        /// The version the copy had.
+        expected: i64,
+    },
     #[error(
         "table {table} of the job repository does not have the Spring Batch 5 layout: {problem}"
     )]
-    SchemaMismatch { table: String, problem: String },
+    /// A batch table exists but not as Spring Batch 5 defines it.
+    SchemaMismatch {
+        /// The table.
+        table: String,
+        /// What differs.
+        problem: String,
+    },
+    /// A context row that cannot be read.
     #[error("corrupt row in the job repository")]
     Context(#[from] ContextError),
+    /// A parameter row that cannot be read.
     #[error("corrupt row in the job repository")]
     Parameter(#[from] ParameterError),
     #[error("corrupt row in the job repository: {what}: {problem}")]
-    Corrupt { what: String, problem: String },
+    /// Another row that cannot be read.
+    Corrupt {
+        /// The row.
+        what: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// An execution or instance asked for by id is not there.
     #[error("{0} does not exist in the job repository")]
     NotFound(String),
     #[error(
         "`{url}` is not a job repository URL; use sqlite:FILE, postgres://USER:PASSWORD@HOST/DB or mysql://USER:PASSWORD@HOST/DB"
     )]
-    UnsupportedUrl { url: String },
+    /// A URL of no database the repository runs on.
+    UnsupportedUrl {
+        /// The URL, its password masked.
+        url: String,
+    },
     #[error(
         "`{url}` names a {kind} job repository, but this program was built without {kind} support; enable the `{feature}` feature of the `batch` crate"
     )]
+    /// A URL of a database whose driver this program was built without.
     DriverNotBuilt {
+        /// The URL, its password masked.
         url: String,
+        /// The database it names.
         kind: DbKind,
+        /// The cargo feature that builds its driver.
         feature: &'static str,
     },
 }
@@ -63,26 +98,41 @@ pub enum LaunchError {
     #[error(
         "job instance {instance_id} of `{job_name}` with {parameters} is already complete; launch it with other identifying parameters to start a new instance"
     )]
+    /// The instance completed (Spring's `JobInstanceAlreadyCompleteException`).
     AlreadyComplete {
+        /// The job.
         job_name: String,
+        /// The instance.
         instance_id: i64,
+        /// Its identifying parameters, as text.
         parameters: String,
     },
     #[error(
         "job instance {instance_id} of `{job_name}` is already running (execution {execution_id}, status {status}); wait for it, stop it, or recover it if its process died"
     )]
+    /// An execution of the instance is running and its owner is alive (Spring's
+    /// `JobExecutionAlreadyRunningException`).
     AlreadyRunning {
+        /// The job.
         job_name: String,
+        /// The instance.
         instance_id: i64,
+        /// The running execution.
         execution_id: i64,
+        /// Its status.
         status: BatchStatus,
     },
     #[error("job instance {instance_id} of `{job_name}` cannot be restarted: {reason}")]
+    /// The instance may not be restarted.
     NotRestartable {
+        /// The job.
         job_name: String,
+        /// The instance.
         instance_id: i64,
+        /// Why not.
         reason: String,
     },
+    /// The repository failed.
     #[error(transparent)]
     Repository(#[from] RepositoryError),
 }

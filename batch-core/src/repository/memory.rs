@@ -27,6 +27,7 @@ pub struct InMemoryJobRepository {
 }
 
 impl InMemoryJobRepository {
+    /// An empty repository.
     pub fn new() -> Self {
         Self::default()
     }

@@ -13,9 +13,13 @@ use crate::repository::owner;
 /// What the launch rules need to know of an earlier execution of the instance.
 #[derive(Debug, Clone)]
 pub struct ExecutionSummary {
+    /// JOB_EXECUTION_ID.
     pub id: i64,
+    /// STATUS.
     pub status: BatchStatus,
+    /// EXIT_MESSAGE (the owner of a running execution).
     pub exit_message: String,
+    /// LAST_UPDATED (the owner's heartbeat).
     pub last_updated: Option<NaiveDateTime>,
 }
 

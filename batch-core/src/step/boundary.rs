@@ -17,22 +17,24 @@ use crate::step::scope::StepScope;
 pub struct StopSignal(Arc<AtomicBool>);
 
 impl StopSignal {
+    /// Asks for the stop; steps see it at their next chunk boundary.
     pub fn stop(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
 
+    /// Whether the stop was asked for.
     pub fn is_stopped(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
 }
 
 /// What a running step works with besides its parts.
-pub struct StepRuntime<'a> {
-    pub execution: &'a mut StepExecution,
-    pub repository: &'a dyn JobRepository,
-    pub listeners: &'a StepListeners,
-    pub identity: &'a StepIdentity,
-    pub stop: &'a StopSignal,
+pub(crate) struct StepRuntime<'a> {
+    pub(crate) execution: &'a mut StepExecution,
+    pub(crate) repository: &'a dyn JobRepository,
+    pub(crate) listeners: &'a StepListeners,
+    pub(crate) identity: &'a StepIdentity,
+    pub(crate) stop: &'a StopSignal,
 }
 
 /// A step stopped on request at a chunk boundary.
@@ -42,7 +44,7 @@ pub struct StepInterrupted(pub String);
 
 /// The part of a step that differs between kinds: building the parts from the scope
 /// and running the chunk or tasklet loop.
-pub trait StepRunner: Send + Sync {
+pub(crate) trait StepRunner: Send + Sync {
     fn run<'a>(&'a self, scope: StepScope, rt: StepRuntime<'a>) -> BoxFuture<'a, Result<()>>;
 }
 

@@ -37,12 +37,15 @@ impl fmt::Debug for StepDef {
 }
 
 impl StepDef {
+    /// The step's name (STEP_NAME).
     pub fn name(&self) -> &str {
         &self.name
     }
+    /// How many times the step may start in one job instance.
     pub fn start_limit(&self) -> u32 {
         self.start_limit
     }
+    /// Whether the step runs again in a restart after it completed.
     pub fn allow_start_if_complete(&self) -> bool {
         self.allow_start_if_complete
     }
@@ -50,6 +53,7 @@ impl StepDef {
 
 /// Anything that gives a step: a [`StepDef`], or the companion of a `#[step]` function.
 pub trait IntoStep {
+    /// The configured step.
     fn into_step(self) -> StepDef;
 }
 
@@ -84,6 +88,7 @@ pub struct StepBuilder {
 }
 
 impl StepBuilder {
+    /// A step named `name`: chunk size 1, no start limit, not fault tolerant.
     pub fn new(name: &str) -> Self {
         Self {
             name: name.to_owned(),
@@ -139,6 +144,7 @@ impl StepBuilder {
         self.fault_tolerant(|f| f.retry_limit = Some(limit))
     }
 
+    /// The pause before each retry (`retry` and `retry_limit` say what is retried).
     pub fn backoff(self, backoff: Backoff) -> Self {
         self.fault_tolerant(|f| f.backoff = backoff)
     }
@@ -204,11 +210,13 @@ impl StepBuilder {
         self
     }
 
+    /// Adds a listener to this step's executions.
     pub fn listener(mut self, listener: Arc<dyn StepExecutionListener>) -> Self {
         self.listeners.step.push(listener);
         self
     }
 
+    /// Adds a listener to this step's chunks.
     pub fn chunk_listener(mut self, listener: Arc<dyn ChunkListener>) -> Self {
         self.listeners.chunk.push(listener);
         self

@@ -17,8 +17,11 @@ use crate::step::scope::{Resources, StepScope};
     "step `{step}` has already been started {count} time(s) in this job instance; its start limit is {limit}"
 )]
 pub struct StartLimitExceeded {
+    /// The step's name.
     pub step: String,
+    /// How many times it has started in the job instance.
     pub count: u64,
+    /// Its start limit.
     pub limit: u32,
 }
 

@@ -7,6 +7,7 @@ use crate::execution::{ExitStatus, StepExecution};
 
 /// Hooks around a step execution.
 pub trait StepExecutionListener: Send + Sync {
+    /// Before the step's first chunk, once the execution is STARTED.
     fn before_step(&self, _step: &mut StepExecution) {}
     /// May replace the exit status (it is combined with the step's by `ExitStatus::and`).
     fn after_step(&self, _step: &mut StepExecution) -> Option<ExitStatus> {
@@ -16,6 +17,7 @@ pub trait StepExecutionListener: Send + Sync {
 
 /// Hooks around each chunk (each transaction of a step).
 pub trait ChunkListener: Send + Sync {
+    /// Before each chunk's transaction begins.
     fn before_chunk(&self, _step: &StepExecution) {}
     /// After the chunk committed.
     fn after_chunk(&self, _step: &StepExecution) {}
@@ -25,9 +27,9 @@ pub trait ChunkListener: Send + Sync {
 
 /// The listeners a step runs with: its own and the launcher's.
 #[derive(Clone, Default)]
-pub struct StepListeners {
-    pub step: Vec<Arc<dyn StepExecutionListener>>,
-    pub chunk: Vec<Arc<dyn ChunkListener>>,
+pub(crate) struct StepListeners {
+    pub(crate) step: Vec<Arc<dyn StepExecutionListener>>,
+    pub(crate) chunk: Vec<Arc<dyn ChunkListener>>,
 }
 
 impl StepListeners {

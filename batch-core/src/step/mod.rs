@@ -25,7 +25,7 @@ pub mod tasklet;
 pub use boundary::{StepInterrupted, StopSignal};
 pub use builder::{IntoStep, StepBuilder, StepDef};
 pub use lifecycle::{StartLimitExceeded, StepPanicked};
-pub use listener::{ChunkListener, StepExecutionListener, StepListeners};
+pub use listener::{ChunkListener, StepExecutionListener};
 pub use output::{IntoStepOutput, StepOutput};
 pub use scope::{FromStepScope, InjectionError, Res, Resources, State, StepScope};
 

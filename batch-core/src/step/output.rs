@@ -4,7 +4,8 @@ use crate::error::{Error, Result};
 
 /// What a step function builds: the parts of a chunk step or a tasklet. It keeps
 /// [`IntoStepOutput`] unambiguous (a `Result` is never a step's parts), and needs no
-/// implementing by hand: every [`Tasklet`] and every chunk spec has it.
+/// implementing by hand: every [`Tasklet`](crate::step::tasklet::Tasklet) and every
+/// chunk spec has it.
 pub trait StepOutput {}
 
 /// Lets a step function return its parts either plainly or in a `Result`.
@@ -14,6 +15,7 @@ pub trait StepOutput {}
     note = "an error type converts when it implements `std::error::Error + Send + Sync + 'static`"
 )]
 pub trait IntoStepOutput<X> {
+    /// The parts, or the error the step function returned.
     fn into_step_output(self) -> Result<X>;
 }
 

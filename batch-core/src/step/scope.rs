@@ -28,10 +28,12 @@ impl fmt::Debug for Resources {
 }
 
 impl Resources {
+    /// Adds `value`, replacing one of the same type.
     pub fn insert<T: Clone + Send + Sync + 'static>(&mut self, value: T) {
         self.map.insert(TypeId::of::<T>(), Arc::new(value));
     }
 
+    /// A clone of the value of type `T`, if there is one.
     pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
         self.map
             .get(&TypeId::of::<T>())
@@ -67,7 +69,9 @@ impl fmt::Debug for StepScope {
 #[derive(Debug, thiserror::Error)]
 #[error("step `{step}`: {problem}")]
 pub struct InjectionError {
+    /// The step's name.
     pub step: String,
+    /// What was missing or wrong.
     pub problem: String,
 }
 
@@ -103,6 +107,7 @@ impl StepScope {
         })
     }
 
+    /// Every job parameter of the launch.
     pub fn parameters(&self) -> &JobParameters {
         &self.inner.parameters
     }
@@ -113,10 +118,12 @@ impl StepScope {
         &self.inner.step_context
     }
 
+    /// The job ExecutionContext.
     pub fn job_context(&self) -> &ExecutionContext {
         &self.inner.job_context
     }
 
+    /// Who is running.
     pub fn identity(&self) -> &StepIdentity {
         &self.inner.identity
     }
@@ -126,6 +133,8 @@ impl StepScope {
         self.inner.restart
     }
 
+    /// The shared value of type `T` given to the launcher; an error naming the type
+    /// when there is none.
     pub fn resource<T: Clone + Send + Sync + 'static>(&self) -> Result<T> {
         self.inner.resources.get::<T>().ok_or_else(|| {
             Error::new(InjectionError {
@@ -145,6 +154,7 @@ impl StepScope {
     note = "mark a job parameter with `#[param]`, or take `ExecutionContext`, `State<T>`, `Res<T>`, `JobParameters`, `StepIdentity` or `StepScope`"
 )]
 pub trait FromStepScope: Sized {
+    /// The value, or an error naming what is missing.
     fn from_scope(scope: &StepScope) -> Result<Self>;
 }
 

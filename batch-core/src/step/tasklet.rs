@@ -57,6 +57,7 @@ impl TaskletContext<'_> {
         self.contribution
     }
 
+    /// Who is running.
     pub fn identity(&self) -> &StepIdentity {
         self.identity
     }
@@ -68,6 +69,8 @@ impl TaskletContext<'_> {
     note = "implement `Tasklet`, or use a closure `|cx: &mut TaskletContext<'_>| -> Result<RepeatStatus, E>`; a chunk step needs `chunk = N` in `#[step]`"
 )]
 pub trait Tasklet: StepOutput + Send {
+    /// One call; [`RepeatStatus::Continuable`] asks to be called again, each call in
+    /// its own transaction.
     fn execute(
         &mut self,
         cx: &mut TaskletContext<'_>,

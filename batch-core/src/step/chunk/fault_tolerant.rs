@@ -50,13 +50,13 @@ pub(crate) fn typed_skip_listeners<I: 'static, O: 'static>(
 /// A read error that may not be skipped.
 #[derive(Debug, thiserror::Error)]
 #[error("non-skippable error while reading")]
-pub struct NonSkippableRead(#[source] Box<dyn std::error::Error + Send + Sync>);
+pub(crate) struct NonSkippableRead(#[source] Box<dyn std::error::Error + Send + Sync>);
 
 /// A processor error marked no-rollback that may not be skipped either. It rolls the
 /// chunk back like any failure; the next attempt then fails the step in recovery.
 #[derive(Debug, thiserror::Error)]
 #[error("non-skippable error in the processor; an error marked no_rollback must also be skippable")]
-pub struct NonSkippableProcess(#[source] Box<dyn std::error::Error + Send + Sync>);
+pub(crate) struct NonSkippableProcess(#[source] Box<dyn std::error::Error + Send + Sync>);
 
 /// How many attempts failed for one item or chunk, and the last error.
 #[derive(Default)]

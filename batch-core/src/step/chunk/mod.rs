@@ -42,16 +42,23 @@ mod fault_tolerant;
     note = "build it with `chunk(reader, processor, writer)` or `read_write(reader, writer)`; a tasklet step is a `#[step]` without `chunk = N`"
 )]
 pub trait ChunkStep<I, O>: StepOutput + Send {
+    /// Where the items come from.
     type Reader: ItemReader<I>;
+    /// What becomes of each item (the identity for [`read_write`]).
     type Processor: ChunkProcessor<I, O>;
+    /// Where each chunk goes.
     type Writer: ItemWriter<O>;
+    /// Takes the step apart when it starts.
     fn into_parts(self) -> (Self::Reader, Self::Processor, Self::Writer);
 }
 
 /// Reader, processor and writer of one chunk step.
 pub struct ChunkSpec<R, P, W> {
+    /// Reads the items, one at a time.
     pub reader: R,
+    /// Turns each item read into the item written, or filters it.
     pub processor: P,
+    /// Writes each chunk in the chunk's transaction.
     pub writer: W,
 }
 
