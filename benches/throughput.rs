@@ -312,7 +312,7 @@ fn in_memory(rt: &Runtime, sizes: &[u64], which: &[&str], targets: &mut Vec<Targ
                     targets,
                     &t,
                     format!(
-                        "B3 retry+skip configured, nothing failing, {what} workload, {}",
+                        "B3 retry and skip, nothing failing, {what} workload, {}",
                         label(n)
                     ),
                     ("fault-tolerant step", "plain step"),
@@ -425,7 +425,7 @@ fn b2(rt: &Runtime, n: u64, targets: &mut Vec<Target>) {
     let mut run = 0;
     let mut version = version;
     let t = interleaved(
-        11,
+        21,
         vec![
             Variant::new("SQLite step", || {
                 run += 1;
