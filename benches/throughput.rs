@@ -1,61 +1,56 @@
-//! Throughput of the framework against a hand-written loop doing the same work, side by
+//! Throughput of the framework against hand-written loops doing the same work, side by
 //! side in one process. Run with:
 //!
 //! ```text
-//! cargo bench --bench throughput            # everything
-//! cargo bench --bench throughput -- b1 b3   # some of B1..B6 and "statements"
+//! cargo bench --bench throughput            # everything (about two minutes on 2 cores)
+//! cargo bench --bench throughput -- b1 b3   # some of them, by these names:
 //! ```
 //!
-//! Each figure is the best of a few runs (the least disturbed by the rest of the
-//! machine). B6 measures peak memory in child processes so the runs do not share a
-//! high-water mark.
+//! - `b1`: the summary workload (a generator reader, a processor making a small
+//!   summary, a summing writer) in memory, against the hand-written loop; 1M and 10M
+//!   items.
+//! - `b7`: the owned workload (a `ListReader` over a pre-built `Vec<Record>`, a
+//!   processor returning an owned upper-case `String` and `id * 2`, a writer summing
+//!   ids and lengths) in memory, against the hand-written loop; 1M and 10M items.
+//! - `b3`: both workloads with retry and skip configured and nothing failing, against
+//!   the plain step; 1M and 10M items.
+//! - `b2`: the summary workload with the SQLite repository (WAL, synchronous FULL),
+//!   against a hand-written loop that commits the same transaction per chunk (the same
+//!   two UPDATEs of the step execution and its context); 1M items.
+//! - `b4`: a SQLite table copied to another (`KeysetReader`, `SqlWriter`), against
+//!   the same keyset queries, INSERTs and progress row by hand; 1M rows.
+//! - `b5`: restart cost of a 10M-item job failed near its end.
+//! - `b6`: peak memory of `b1` (in child processes, so runs do not share a high-water
+//!   mark).
+//! - `statements`: SQL statements per chunk commit and per launch.
+//!
+//! Every comparison runs its variants in interleaved rounds (each round runs each
+//! variant once, in an order that rotates from round to round, after one untimed
+//! warm-up round) and reports the median of the per-round ratios with their range, so
+//! a slow spell of the machine falls on all variants alike. The lines at the end say
+//! for each target whether it is met, with its ratio.
 
-use std::hint::black_box;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use batch::classify::ErrorMatcher;
 use batch::prelude::*;
 use batch::step::StepBuilder;
 use sqlx::SqlitePool;
+use tokio::runtime::Runtime;
 
-const CHUNK: u64 = 1000;
+mod common;
 
-/// The item: an id and a short string, made by the reader.
-#[derive(Debug, Clone)]
-struct Record {
-    id: u64,
-    name: String,
-}
+use common::rounds::{Ratio, Timings, Variant, interleaved, mega};
+use common::workloads::{
+    CHUNK, Record, Shouted, Summary, hand_owned, hand_summary, make, records, shout, summarize,
+    write_shouted, write_summaries,
+};
 
-/// What the processor makes of it.
-#[derive(Debug)]
-struct Summary {
-    id: u64,
-    len: usize,
-}
-
-fn make(id: u64) -> Record {
-    Record {
-        id,
-        name: format!("record-{id}"),
-    }
-}
-
-fn transform(r: &Record) -> Summary {
-    Summary {
-        id: r.id.wrapping_mul(31),
-        len: r.name.len(),
-    }
-}
-
-fn consume(items: &[Summary], sink: &AtomicU64) {
-    let mut acc = 0u64;
-    for s in items {
-        acc = acc.wrapping_add(s.id ^ s.len as u64);
-    }
-    sink.fetch_add(black_box(acc), Ordering::Relaxed);
+/// Rounds per comparison: more where a run is short.
+fn rounds_for(n: u64) -> usize {
+    if n <= 1_000_000 { 21 } else { 7 }
 }
 
 /// Generates records `next..end`; keeps its position in the step context, so a restart
@@ -92,11 +87,20 @@ impl ItemReader<Record> for Generator {
     }
 }
 
-struct Sink(Arc<AtomicU64>);
+struct SummarySink(Arc<AtomicU64>);
 
-impl ItemWriter<Summary> for Sink {
+impl ItemWriter<Summary> for SummarySink {
     async fn write(&mut self, items: &[Summary], _cx: &mut WriteContext<'_>) -> Result<()> {
-        consume(items, &self.0);
+        write_summaries(items, &self.0);
+        Ok(())
+    }
+}
+
+struct ShoutedSink(Arc<AtomicU64>);
+
+impl ItemWriter<Shouted> for ShoutedSink {
+    async fn write(&mut self, items: &[Shouted], _cx: &mut WriteContext<'_>) -> Result<()> {
+        write_shouted(items, &self.0);
         Ok(())
     }
 }
@@ -105,21 +109,21 @@ impl ItemWriter<Summary> for Sink {
 #[error("transient")]
 struct Transient;
 
-fn step(
-    n: u64,
-    fault_tolerant: bool,
-    fail_at: Option<u64>,
-    sink: Arc<AtomicU64>,
-) -> batch::step::StepDef {
-    let mut b = StepBuilder::new("throughput").chunk_size(CHUNK);
+fn builder(name: &str, fault_tolerant: bool) -> StepBuilder {
+    let b = StepBuilder::new(name).chunk_size(CHUNK as u64);
     if fault_tolerant {
-        b = b
-            .retry(ErrorMatcher::of::<Transient>())
+        b.retry(ErrorMatcher::of::<Transient>())
             .retry_limit(3)
             .skip(ErrorMatcher::of::<Transient>())
-            .skip_limit(10);
+            .skip_limit(10)
+    } else {
+        b
     }
-    b.chunk(move |_| {
+}
+
+/// The summary workload as a one-step job.
+fn summary_job(n: u64, fault_tolerant: bool, fail_at: Option<u64>, sink: Arc<AtomicU64>) -> Job {
+    let step = builder("summary", fault_tolerant).chunk(move |_| {
         let sink = sink.clone();
         async move {
             Ok(chunk(
@@ -128,91 +132,39 @@ fn step(
                     end: n,
                     fail_at,
                 },
-                |r: &Record| Ok::<_, Error>(Some(transform(r))),
-                Sink(sink),
+                |r: &Record| Ok::<_, Error>(Some(summarize(r))),
+                SummarySink(sink),
             ))
         }
-    })
+    });
+    Job::new("throughput", Flow::start(step).build())
 }
 
-fn job(n: u64, fault_tolerant: bool, fail_at: Option<u64>, sink: Arc<AtomicU64>) -> Job {
-    Job::new(
-        "throughput",
-        Flow::start(step(n, fault_tolerant, fail_at, sink)).build(),
-    )
-}
-
-/// The same reads, transforms, chunked writes and per-chunk "commits", by hand.
-fn hand_written(n: u64, sink: &AtomicU64) -> u64 {
-    let mut next = 0u64;
-    let mut inputs: Vec<Record> = Vec::with_capacity(CHUNK as usize);
-    let mut outputs: Vec<Summary> = Vec::with_capacity(CHUNK as usize);
-    let mut commits = 0;
-    loop {
-        inputs.clear();
-        while inputs.len() < CHUNK as usize && next < n {
-            inputs.push(make(next));
-            next += 1;
+/// The owned workload as a one-step job over `items` (it can run once).
+fn owned_job(items: Vec<Record>, fault_tolerant: bool, sink: Arc<AtomicU64>) -> Job {
+    let items = Mutex::new(Some(items));
+    let step = builder("owned", fault_tolerant).chunk(move |_| {
+        let items = items
+            .lock()
+            .unwrap()
+            .take()
+            .expect("an owned job runs once");
+        let sink = sink.clone();
+        async move {
+            Ok(chunk(
+                ListReader::new(items),
+                |r: &Record| Ok::<_, Error>(Some(shout(r))),
+                ShoutedSink(sink),
+            ))
         }
-        outputs.clear();
-        outputs.extend(inputs.iter().map(transform));
-        consume(&outputs, sink);
-        commits += 1;
-        if inputs.len() < CHUNK as usize {
-            return black_box(commits);
-        }
-    }
+    });
+    Job::new("throughput", Flow::start(step).build())
 }
 
-fn best_of(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
-    (0..runs).map(|_| f()).min().expect("at least one run")
-}
-
-fn rate(n: u64, d: Duration) -> String {
-    format!("{:.2} M items/s", n as f64 / d.as_secs_f64() / 1e6)
-}
-
-struct Figure {
-    name: String,
-    framework: Duration,
-    baseline: Duration,
-    items: u64,
-    target: f64,
-}
-
-impl Figure {
-    fn print(&self) {
-        let ratio = self.framework.as_secs_f64() / self.baseline.as_secs_f64();
-        println!(
-            "{:<34} framework {:>9.3} s ({:>15})  hand-written {:>9.3} s ({:>15})  ratio {:>5.3}  target <= {:.2}  {}",
-            self.name,
-            self.framework.as_secs_f64(),
-            rate(self.items, self.framework),
-            self.baseline.as_secs_f64(),
-            rate(self.items, self.baseline),
-            ratio,
-            self.target,
-            if ratio <= self.target {
-                "met"
-            } else {
-                "NOT MET"
-            },
-        );
-    }
-}
-
-async fn run_framework(
-    launcher: &JobLauncher,
-    n: u64,
-    ft: bool,
-    params: JobParameters,
-) -> Duration {
-    let sink = Arc::new(AtomicU64::new(0));
+/// Runs `job` to completion and returns how long the launch took.
+async fn time_job(launcher: &JobLauncher, job: Job, params: JobParameters, n: u64) -> Duration {
     let start = Instant::now();
-    let e = launcher
-        .run(job(n, ft, None, sink), params)
-        .await
-        .expect("launch");
+    let e = launcher.run(job, params).await.expect("launch");
     let d = start.elapsed();
     assert_eq!(e.status, BatchStatus::Completed);
     assert_eq!(e.step_executions[0].counts.write, n);
@@ -225,49 +177,150 @@ fn params(tag: &str, i: usize) -> JobParameters {
         .with("run", i as i64)
 }
 
-async fn b1_b3(sizes: &[u64], which: &[&str]) {
+/// A target: one variant's time over another's, and the limit it should stay within.
+struct Target {
+    name: String,
+    of: String,
+    ratio: Ratio,
+    limit: f64,
+}
+
+impl Target {
+    fn verdict(&self) -> &'static str {
+        if self.ratio.median <= self.limit {
+            "met"
+        } else {
+            "NOT met"
+        }
+    }
+}
+
+/// Prints one comparison and keeps it as a target.
+fn compare(
+    targets: &mut Vec<Target>,
+    t: &Timings,
+    name: String,
+    (a, b): (&str, &str),
+    items: u64,
+    limit: f64,
+) {
+    let ratio = t.ratio(a, b);
+    let target = Target {
+        name,
+        of: format!("{a} / {b}"),
+        ratio,
+        limit,
+    };
+    println!(
+        "{}: {a} {} ({:.3} s), {b} {} ({:.3} s); {a} / {b} = {:.3} (rounds {:.3}..{:.3}, {} rounds); target <= {:.2}: {}",
+        target.name,
+        mega(t.rate(a, items)),
+        t.median(a).as_secs_f64(),
+        mega(t.rate(b, items)),
+        t.median(b).as_secs_f64(),
+        ratio.median,
+        ratio.low,
+        ratio.high,
+        t.rounds(),
+        limit,
+        target.verdict(),
+    );
+    targets.push(target);
+}
+
+fn label(n: u64) -> String {
+    if n.is_multiple_of(1_000_000) {
+        format!("{}M", n / 1_000_000)
+    } else {
+        n.to_string()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Workload {
+    Summary,
+    Owned,
+}
+
+/// B1, B7 and B3: each workload in memory, by hand, as a plain step and as a
+/// fault-tolerant one, in the same rounds.
+fn in_memory(rt: &Runtime, sizes: &[u64], which: &[&str], targets: &mut Vec<Target>) {
+    let launcher = JobLauncher::new(InMemoryJobRepository::new());
+    let run = std::cell::Cell::new(0usize);
     for &n in sizes {
-        let launcher = JobLauncher::new(InMemoryJobRepository::new());
-        let mut i = 0;
-        let mut framework = |ft: bool, tag: &str| {
-            i += 1;
-            let p = params(tag, i);
-            let launcher = launcher.clone();
-            async move { run_framework(&launcher, n, ft, p).await }
-        };
-        let mut b1 = Duration::MAX;
-        for _ in 0..3 {
-            b1 = b1.min(framework(false, "b1").await);
-        }
-        let sink = AtomicU64::new(0);
-        let hand = best_of(3, || {
-            let start = Instant::now();
-            hand_written(n, &sink);
-            start.elapsed()
-        });
-        if which.contains(&"b1") {
-            Figure {
-                name: format!("B1 in memory, {n} items"),
-                framework: b1,
-                baseline: hand,
-                items: n,
-                target: 1.2,
+        for workload in [Workload::Summary, Workload::Owned] {
+            let (bench, hand_too) = match workload {
+                Workload::Summary => ("b1", which.contains(&"b1")),
+                Workload::Owned => ("b7", which.contains(&"b7")),
+            };
+            let ft_too = which.contains(&"b3");
+            if !hand_too && !ft_too {
+                continue;
             }
-            .print();
-        }
-        if which.contains(&"b3") {
-            let mut b3 = Duration::MAX;
-            for _ in 0..3 {
-                b3 = b3.min(framework(true, "b3").await);
+            let sink = Arc::new(AtomicU64::new(0));
+            let framework = |ft: bool| {
+                let sink = sink.clone();
+                let launcher = &launcher;
+                let run = &run;
+                move || {
+                    run.set(run.get() + 1);
+                    let p = params(bench, run.get());
+                    let job = match workload {
+                        Workload::Summary => summary_job(n, ft, None, sink.clone()),
+                        Workload::Owned => owned_job(records(n), ft, sink.clone()),
+                    };
+                    rt.block_on(time_job(launcher, job, p, n))
+                }
+            };
+            let mut variants = vec![Variant::new("plain step", framework(false))];
+            if hand_too {
+                let sink = sink.clone();
+                variants.push(Variant::new("hand loop", move || match workload {
+                    Workload::Summary => {
+                        let start = Instant::now();
+                        hand_summary(n, &sink);
+                        start.elapsed()
+                    }
+                    Workload::Owned => {
+                        let items = records(n);
+                        let start = Instant::now();
+                        hand_owned(items, &sink);
+                        start.elapsed()
+                    }
+                }));
             }
-            Figure {
-                name: format!("B3 retry+skip configured, {n} items"),
-                framework: b3,
-                baseline: b1,
-                items: n,
-                target: 1.05,
+            if ft_too {
+                variants.push(Variant::new("fault-tolerant step", framework(true)));
             }
-            .print();
+            let t = interleaved(rounds_for(n), variants);
+            let what = match workload {
+                Workload::Summary => "summary",
+                Workload::Owned => "owned",
+            };
+            if hand_too {
+                compare(
+                    targets,
+                    &t,
+                    format!("{} {what} workload, {}", bench.to_uppercase(), label(n)),
+                    ("plain step", "hand loop"),
+                    n,
+                    1.05,
+                );
+            }
+            if ft_too {
+                compare(
+                    targets,
+                    &t,
+                    format!(
+                        "B3 retry and skip, nothing failing, {what} workload, {}",
+                        label(n)
+                    ),
+                    ("fault-tolerant step", "plain step"),
+                    n,
+                    1.05,
+                );
+            }
+            assert!(sink.load(Ordering::Relaxed) != 0);
         }
     }
 }
@@ -276,74 +329,127 @@ async fn temp_sqlite(dir: &tempfile::TempDir, name: &str) -> String {
     format!("sqlite:{}", dir.path().join(name).display())
 }
 
-async fn b2(n: u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = SqliteJobRepository::open(&temp_sqlite(&dir, "repo.db").await)
-        .await
-        .unwrap();
-    let launcher = JobLauncher::new(repo);
-    let mut framework = Duration::MAX;
-    for i in 0..3 {
-        framework = framework.min(run_framework(&launcher, n, false, params("b2", i)).await);
-    }
-    // By hand: the same work, one transaction per chunk saving counters and position
-    // in a SQLite file with the same settings (WAL, synchronous FULL).
-    let url = temp_sqlite(&dir, "hand.db").await;
-    let opts: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
-    let pool = SqlitePool::connect_with(
-        opts.create_if_missing(true)
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Full),
-    )
-    .await
-    .unwrap();
-    sqlx::query("CREATE TABLE progress (id INTEGER PRIMARY KEY, read INTEGER, written INTEGER, position INTEGER)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO progress VALUES (1, 0, 0, 0)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let sink = AtomicU64::new(0);
-    let mut hand = Duration::MAX;
-    for _ in 0..3 {
-        let start = Instant::now();
-        let mut next = 0u64;
-        let mut inputs = Vec::with_capacity(CHUNK as usize);
-        let mut outputs = Vec::with_capacity(CHUNK as usize);
-        loop {
-            inputs.clear();
-            while inputs.len() < CHUNK as usize && next < n {
-                inputs.push(make(next));
-                next += 1;
-            }
-            outputs.clear();
-            outputs.extend(inputs.iter().map(transform));
-            consume(&outputs, &sink);
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
-            sqlx::query("UPDATE progress SET read = ?1, written = ?1, position = ?1 WHERE id = 1")
-                .bind(next as i64)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
-            if inputs.len() < CHUNK as usize {
-                break;
-            }
-        }
-        hand = hand.min(start.elapsed());
-    }
-    Figure {
-        name: format!("B2 SQLite repository, {n} items"),
-        framework,
-        baseline: hand,
-        items: n,
-        target: 1.3,
-    }
-    .print();
+/// The statements the SQLite repository runs in each chunk's transaction.
+const UPDATE_STEP: &str = "UPDATE BATCH_STEP_EXECUTION SET START_TIME = ?, END_TIME = ?, STATUS = ?, \
+     COMMIT_COUNT = ?, READ_COUNT = ?, FILTER_COUNT = ?, WRITE_COUNT = ?, \
+     READ_SKIP_COUNT = ?, WRITE_SKIP_COUNT = ?, PROCESS_SKIP_COUNT = ?, ROLLBACK_COUNT = ?, \
+     EXIT_CODE = ?, EXIT_MESSAGE = ?, VERSION = ?, LAST_UPDATED = ? \
+     WHERE STEP_EXECUTION_ID = ? AND VERSION = ?";
+const UPDATE_CONTEXT: &str = "UPDATE BATCH_STEP_EXECUTION_CONTEXT SET SHORT_CONTEXT = ?, SERIALIZED_CONTEXT = ? WHERE STEP_EXECUTION_ID = ?";
+
+fn now() -> chrono::NaiveDateTime {
+    chrono::Local::now().naive_local()
 }
 
+/// The summary workload by hand with one SQLite transaction per chunk that saves the
+/// step execution's row (counters, version) and its context (the reader's position,
+/// as JSON), as the repository does, on a step execution row made beforehand.
+async fn hand_sqlite(pool: &SqlitePool, step_id: i64, version: &mut i64, n: u64, sink: &AtomicU64) {
+    let start_time = now();
+    let mut next = 0u64;
+    let mut commits = 0i64;
+    let mut inputs: Vec<Record> = Vec::with_capacity(CHUNK);
+    let mut outputs: Vec<Summary> = Vec::with_capacity(CHUNK);
+    loop {
+        inputs.clear();
+        while inputs.len() < CHUNK && next < n {
+            inputs.push(make(next));
+            next += 1;
+        }
+        outputs.clear();
+        outputs.extend(inputs.iter().map(summarize));
+        write_summaries(&outputs, sink);
+        commits += 1;
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        let counts = [commits, next as i64, 0, next as i64, 0, 0, 0, 0];
+        let q = sqlx::query(UPDATE_STEP)
+            .bind(Some(start_time))
+            .bind(None::<chrono::NaiveDateTime>)
+            .bind("STARTED");
+        let done = counts
+            .into_iter()
+            .fold(q, |q, c| q.bind(c))
+            .bind("EXECUTING")
+            .bind("")
+            .bind(*version + 1)
+            .bind(now())
+            .bind(step_id)
+            .bind(*version)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(done.rows_affected(), 1);
+        *version += 1;
+        sqlx::query(UPDATE_CONTEXT)
+            .bind(format!("{{\"gen.next\":{next}}}"))
+            .bind(None::<String>)
+            .bind(step_id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        if inputs.len() < CHUNK {
+            break;
+        }
+    }
+}
+
+/// B2: the summary workload with the SQLite repository, against the same work and the
+/// same per-chunk transaction by hand.
+fn b2(rt: &Runtime, n: u64, targets: &mut Vec<Target>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (launcher, hand_pool, step_id, version) = rt.block_on(async {
+        let repo = SqliteJobRepository::open(&temp_sqlite(&dir, "repo.db").await)
+            .await
+            .unwrap();
+        // The hand-written loop works on the same database through the same pool, on
+        // the step execution of an empty job run first, whose two rows it updates.
+        let pool = repo.pool().clone();
+        let launcher = JobLauncher::new(repo);
+        launcher
+            .run(
+                summary_job(0, false, None, Arc::new(AtomicU64::new(0))),
+                params("b2-hand", 0),
+            )
+            .await
+            .unwrap();
+        let (id, version): (i64, i64) = sqlx::query_as(
+            "SELECT STEP_EXECUTION_ID, VERSION FROM BATCH_STEP_EXECUTION ORDER BY STEP_EXECUTION_ID DESC LIMIT 1",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        (launcher, pool, id, version)
+    });
+    let sink = Arc::new(AtomicU64::new(0));
+    let mut run = 0;
+    let mut version = version;
+    let t = interleaved(
+        21,
+        vec![
+            Variant::new("SQLite step", || {
+                run += 1;
+                let job = summary_job(n, false, None, sink.clone());
+                rt.block_on(time_job(&launcher, job, params("b2", run), n))
+            }),
+            Variant::new("hand loop", || {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    hand_sqlite(&hand_pool, step_id, &mut version, n, &sink).await;
+                    start.elapsed()
+                })
+            }),
+        ],
+    );
+    compare(
+        targets,
+        &t,
+        format!("B2 SQLite repository, summary workload, {}", label(n)),
+        ("SQLite step", "hand loop"),
+        n,
+        1.05,
+    );
+}
 /// A row of B4's source and target tables.
 #[derive(Debug, Clone)]
 struct Row {
@@ -394,142 +500,176 @@ async fn seed_rows(pool: &SqlitePool, n: i64) {
     tx.commit().await.unwrap();
 }
 
-async fn b4(n: i64) {
+/// B4: a SQLite table copied to another through `KeysetReader` and `SqlWriter`,
+/// against the same keyset pages, transform, one multi-row INSERT and a progress
+/// update per chunk by hand, one transaction per chunk, same SQLite settings.
+fn b4(rt: &Runtime, n: i64, targets: &mut Vec<Target>) {
     use batch::sql::{KeysetReader, SqlRow, SqlWriter};
     let dir = tempfile::tempdir().unwrap();
-    let repo = SqliteJobRepository::open(&temp_sqlite(&dir, "b4.db").await)
-        .await
-        .unwrap();
-    let pool = repo.pool().clone();
-    let launcher = JobLauncher::new(repo);
-    let mut framework = Duration::MAX;
-    for i in 0..2 {
-        seed_rows(&pool, n).await;
-        let p = pool.clone();
-        let step = StepBuilder::new("copy").chunk_size(CHUNK).chunk(move |_| {
-            let p = p.clone();
-            async move {
-                let reader = KeysetReader::select(p, "SELECT id, name, amount FROM source", "id")
-                    .page_size(CHUNK as usize)
-                    .name("source")
-                    .map(
-                        |r: &SqlRow| {
-                            Ok(Row {
-                                id: r.get("id")?,
-                                name: r.get("name")?,
-                                amount: r.get("amount")?,
-                            })
-                        },
-                        |r: &Row| r.id,
-                    );
-                let writer = SqlWriter::insert("target", ["id", "name", "amount"], |r: &Row, b| {
-                    b.bind(r.id).bind(r.name.as_str()).bind(r.amount);
-                });
-                Ok(chunk(
-                    reader,
-                    |r: &Row| Ok::<_, Error>(Some(transform_row(r))),
-                    writer,
-                ))
-            }
-        });
-        let start = Instant::now();
-        let e = launcher
-            .run(Job::new("b4", Flow::start(step).build()), params("b4", i))
+    let (launcher, pool, hand_pool) = rt.block_on(async {
+        let repo = SqliteJobRepository::open(&temp_sqlite(&dir, "b4.db").await)
             .await
             .unwrap();
-        framework = framework.min(start.elapsed());
-        assert_eq!(e.step_executions[0].counts.write, n as u64);
-    }
-    let written: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM target")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(written, n);
-    // By hand: the same keyset pages, transform, one multi-row INSERT and a progress
-    // update per chunk, one transaction per chunk, same SQLite settings.
-    let hand_pool = sqlite_file(&temp_sqlite(&dir, "b4-hand.db").await).await;
-    sqlx::query("CREATE TABLE progress (id INTEGER PRIMARY KEY, last_id INTEGER, written INTEGER)")
+        let pool = repo.pool().clone();
+        let hand_pool = sqlite_file(&temp_sqlite(&dir, "b4-hand.db").await).await;
+        sqlx::query(
+            "CREATE TABLE progress (id INTEGER PRIMARY KEY, last_id INTEGER, written INTEGER)",
+        )
         .execute(&hand_pool)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO progress VALUES (1, 0, 0)")
-        .execute(&hand_pool)
-        .await
-        .unwrap();
-    let mut hand = Duration::MAX;
-    for _ in 0..2 {
-        seed_rows(&hand_pool, n).await;
-        let start = Instant::now();
-        let mut last = 0i64;
-        let mut total = 0i64;
-        loop {
-            let rows: Vec<(i64, String, i64)> = sqlx::query_as(
-                "SELECT id, name, amount FROM source WHERE id > ?1 ORDER BY id LIMIT ?2",
+        sqlx::query("INSERT INTO progress VALUES (1, 0, 0)")
+            .execute(&hand_pool)
+            .await
+            .unwrap();
+        (JobLauncher::new(repo), pool, hand_pool)
+    });
+    let mut run = 0;
+    let framework = || {
+        run += 1;
+        rt.block_on(async {
+            seed_rows(&pool, n).await;
+            let p = pool.clone();
+            let step = StepBuilder::new("copy")
+                .chunk_size(CHUNK as u64)
+                .chunk(move |_| {
+                    let p = p.clone();
+                    async move {
+                        let reader =
+                            KeysetReader::select(p, "SELECT id, name, amount FROM source", "id")
+                                .page_size(CHUNK)
+                                .name("source")
+                                .map(
+                                    |r: &SqlRow| {
+                                        Ok(Row {
+                                            id: r.get("id")?,
+                                            name: r.get("name")?,
+                                            amount: r.get("amount")?,
+                                        })
+                                    },
+                                    |r: &Row| r.id,
+                                );
+                        let writer =
+                            SqlWriter::insert("target", ["id", "name", "amount"], |r: &Row, b| {
+                                b.bind(r.id).bind(r.name.as_str()).bind(r.amount);
+                            });
+                        Ok(chunk(
+                            reader,
+                            |r: &Row| Ok::<_, Error>(Some(transform_row(r))),
+                            writer,
+                        ))
+                    }
+                });
+            let d = time_job(
+                &launcher,
+                Job::new("b4", Flow::start(step).build()),
+                params("b4", run),
+                n as u64,
             )
-            .bind(last)
-            .bind(CHUNK as i64)
-            .fetch_all(&hand_pool)
-            .await
-            .unwrap();
-            let out: Vec<Row> = rows
-                .iter()
-                .map(|(id, name, amount)| {
-                    transform_row(&Row {
-                        id: *id,
-                        name: name.clone(),
-                        amount: *amount,
-                    })
-                })
-                .collect();
-            let mut tx = hand_pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
-            if !out.is_empty() {
-                let mut q = sqlx::QueryBuilder::new("INSERT INTO target (id, name, amount) ");
-                q.push_values(&out, |mut b, r| {
-                    b.push_bind(r.id)
-                        .push_bind(r.name.as_str())
-                        .push_bind(r.amount);
-                });
-                q.build().execute(&mut *tx).await.unwrap();
-                last = out.last().unwrap().id;
-                total += out.len() as i64;
-            }
-            sqlx::query("UPDATE progress SET last_id = ?1, written = ?2 WHERE id = 1")
-                .bind(last)
-                .bind(total)
-                .execute(&mut *tx)
+            .await;
+            let written: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM target")
+                .fetch_one(&pool)
                 .await
                 .unwrap();
-            tx.commit().await.unwrap();
-            if rows.len() < CHUNK as usize {
-                break;
+            assert_eq!(written, n);
+            d
+        })
+    };
+    let hand = || {
+        rt.block_on(async {
+            seed_rows(&hand_pool, n).await;
+            let start = Instant::now();
+            let mut last = 0i64;
+            let mut total = 0i64;
+            loop {
+                let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+                    "SELECT id, name, amount FROM source WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )
+                .bind(last)
+                .bind(CHUNK as i64)
+                .fetch_all(&hand_pool)
+                .await
+                .unwrap();
+                let out: Vec<Row> = rows
+                    .iter()
+                    .map(|(id, name, amount)| {
+                        transform_row(&Row {
+                            id: *id,
+                            name: name.clone(),
+                            amount: *amount,
+                        })
+                    })
+                    .collect();
+                let mut tx = hand_pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+                if !out.is_empty() {
+                    let mut q = sqlx::QueryBuilder::new("INSERT INTO target (id, name, amount) ");
+                    q.push_values(&out, |mut b, r| {
+                        b.push_bind(r.id)
+                            .push_bind(r.name.as_str())
+                            .push_bind(r.amount);
+                    });
+                    q.build().execute(&mut *tx).await.unwrap();
+                    last = out.last().unwrap().id;
+                    total += out.len() as i64;
+                }
+                sqlx::query("UPDATE progress SET last_id = ?1, written = ?2 WHERE id = 1")
+                    .bind(last)
+                    .bind(total)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                if rows.len() < CHUNK {
+                    break;
+                }
             }
-        }
-        hand = hand.min(start.elapsed());
-        assert_eq!(total, n);
-    }
-    Figure {
-        name: format!("B4 SQLite table to table, {n} rows"),
-        framework,
-        baseline: hand,
-        items: n as u64,
-        target: 1.2,
-    }
-    .print();
+            let d = start.elapsed();
+            assert_eq!(total, n);
+            d
+        })
+    };
+    let t = interleaved(
+        3,
+        vec![
+            Variant::new("SQL step", framework),
+            Variant::new("hand loop", hand),
+        ],
+    );
+    compare(
+        targets,
+        &t,
+        format!("B4 SQLite table to table, {} rows", label(n as u64)),
+        ("SQL step", "hand loop"),
+        n as u64,
+        1.2,
+    );
 }
 
 async fn b5(n: u64) {
     let launcher = JobLauncher::new(InMemoryJobRepository::new());
     let fail_at = n - 10_000;
     let sink = Arc::new(AtomicU64::new(0));
-    let full = run_framework(&launcher, n, false, params("b5-full", 0)).await;
+    let full = time_job(
+        &launcher,
+        summary_job(n, false, None, sink.clone()),
+        params("b5-full", 0),
+        n,
+    )
+    .await;
     let p = params("b5-restart", 0);
     let failed = launcher
-        .run(job(n, false, Some(fail_at), sink.clone()), p.clone())
+        .run(
+            summary_job(n, false, Some(fail_at), sink.clone()),
+            p.clone(),
+        )
         .await
         .unwrap();
     assert_eq!(failed.status, BatchStatus::Failed);
     let start = Instant::now();
-    let done = launcher.run(job(n, false, None, sink), p).await.unwrap();
+    let done = launcher
+        .run(summary_job(n, false, None, sink), p)
+        .await
+        .unwrap();
     let restart = start.elapsed();
     assert_eq!(done.status, BatchStatus::Completed);
     let left = done.step_executions[0].counts.read;
@@ -616,15 +756,15 @@ async fn statement_counts() {
         async move {
             let before = statements::now();
             launcher
-                .run(job(n, false, None, sink), params("statements", i))
+                .run(summary_job(n, false, None, sink), params("statements", i))
                 .await
                 .unwrap();
             statements::now() - before
         }
     };
     // 10 and 20 chunks (plus the final empty one): the difference is 10 chunk commits.
-    let ten = run(10 * CHUNK, 0).await;
-    let twenty = run(20 * CHUNK, 1).await;
+    let ten = run(10 * CHUNK as u64, 0).await;
+    let twenty = run(20 * CHUNK as u64, 1).await;
     let per_chunk = (twenty - ten) as f64 / 10.0;
     let launch_overhead = ten as f64 - 11.0 * per_chunk;
     println!("statements per chunk commit: {per_chunk} (plus BEGIN IMMEDIATE and COMMIT)");
@@ -642,6 +782,8 @@ async fn statement_counts() {
     );
 }
 
+const NAMES: [&str; 8] = ["b1", "b7", "b3", "b2", "b4", "b5", "b6", "statements"];
+
 fn main() {
     if let Ok(n) = std::env::var("BENCH_PEAK_MEMORY_OF") {
         let n: u64 = n.parse().unwrap();
@@ -651,9 +793,10 @@ fn main() {
             .unwrap();
         rt.block_on(async {
             let launcher = JobLauncher::new(InMemoryJobRepository::new());
-            // BENCH_FAULT_TOLERANT=1 profiles B3's step instead.
+            // BENCH_FAULT_TOLERANT=1 measures B3's step instead.
             let ft = std::env::var_os("BENCH_FAULT_TOLERANT").is_some();
-            run_framework(&launcher, n, ft, params("b6", 0)).await;
+            let job = summary_job(n, ft, None, Arc::new(AtomicU64::new(0)));
+            time_job(&launcher, job, params("b6", 0), n).await;
         });
         println!("{}", peak_rss_kib());
         return;
@@ -663,41 +806,59 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let all = ["b1", "b2", "b3", "b4", "b5", "b6", "statements"];
-    let which: Vec<&str> = if args.is_empty() {
-        all.to_vec()
-    } else {
-        all.iter()
-            .copied()
-            .filter(|w| args.iter().any(|a| a == w))
-            .collect()
-    };
+    if let Some(unknown) = args.iter().find(|a| !NAMES.contains(&a.as_str())) {
+        eprintln!(
+            "unknown benchmark `{unknown}`; the names are {}",
+            NAMES.join(", ")
+        );
+        std::process::exit(2);
+    }
+    let which: Vec<&str> = NAMES
+        .iter()
+        .copied()
+        .filter(|w| args.is_empty() || args.iter().any(|a| a == w))
+        .collect();
     println!(
-        "machine: {} cores; chunk size {CHUNK}; best of 3 runs each",
+        "machine: {} cores; chunk size {CHUNK}; interleaved rounds, medians of per-round ratios",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        if which.contains(&"b1") || which.contains(&"b3") {
-            b1_b3(&[1_000_000, 10_000_000], &which).await;
-        }
-        if which.contains(&"b2") {
-            b2(1_000_000).await;
-        }
-        if which.contains(&"b4") {
-            b4(1_000_000).await;
-        }
-        if which.contains(&"b5") {
-            b5(10_000_000).await;
-        }
-        if which.contains(&"statements") {
-            statement_counts().await;
-        }
-    });
+    let mut targets = Vec::new();
+    if ["b1", "b7", "b3"].iter().any(|w| which.contains(w)) {
+        in_memory(&rt, &[1_000_000, 10_000_000], &which, &mut targets);
+    }
+    if which.contains(&"b2") {
+        b2(&rt, 1_000_000, &mut targets);
+    }
+    if which.contains(&"b4") {
+        b4(&rt, 1_000_000, &mut targets);
+    }
+    if which.contains(&"b5") {
+        rt.block_on(b5(10_000_000));
+    }
+    if which.contains(&"statements") {
+        rt.block_on(statement_counts());
+    }
     if which.contains(&"b6") {
         b6(&[1_000_000, 10_000_000]);
+    }
+    if !targets.is_empty() {
+        println!();
+        println!("targets (median of per-round ratios; lowest..highest round):");
+        for t in &targets {
+            println!(
+                "  {:<64} {:<34} {:.3} ({:.3}..{:.3})  <= {:.2}  {}",
+                t.name,
+                t.of,
+                t.ratio.median,
+                t.ratio.low,
+                t.ratio.high,
+                t.limit,
+                t.verdict()
+            );
+        }
     }
 }
