@@ -4,5 +4,5 @@
 //! Each of the two uses part of it, so unused items are expected.
 #![allow(dead_code)]
 
-pub mod rounds;
-pub mod workloads;
+pub(crate) mod rounds;
+pub(crate) mod workloads;

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 /// One way of doing the work; each call does it once and returns the time it took
 /// (setup such as building the input stays outside that time).
-pub struct Variant<'a> {
-    pub name: &'static str,
+pub(crate) struct Variant<'a> {
+    pub(crate) name: &'static str,
     run: Box<dyn FnMut() -> Duration + 'a>,
 }
 
 impl<'a> Variant<'a> {
-    pub fn new(name: &'static str, run: impl FnMut() -> Duration + 'a) -> Self {
+    pub(crate) fn new(name: &'static str, run: impl FnMut() -> Duration + 'a) -> Self {
         Self {
             name,
             run: Box::new(run),
@@ -22,14 +22,14 @@ impl<'a> Variant<'a> {
 }
 
 /// The times of each variant, one per round.
-pub struct Timings {
+pub(crate) struct Timings {
     names: Vec<&'static str>,
     times: Vec<Vec<Duration>>,
 }
 
 /// Runs one untimed warm-up round (it fills the allocator's and the caches' state
 /// the later rounds find) and then `rounds` timed rounds of all `variants`.
-pub fn interleaved(rounds: usize, mut variants: Vec<Variant<'_>>) -> Timings {
+pub(crate) fn interleaved(rounds: usize, mut variants: Vec<Variant<'_>>) -> Timings {
     let k = variants.len();
     for v in &mut variants {
         (v.run)();
@@ -49,10 +49,10 @@ pub fn interleaved(rounds: usize, mut variants: Vec<Variant<'_>>) -> Timings {
 
 /// The ratio of two variants over the rounds: median, lowest and highest.
 #[derive(Debug, Clone, Copy)]
-pub struct Ratio {
-    pub median: f64,
-    pub low: f64,
-    pub high: f64,
+pub(crate) struct Ratio {
+    pub(crate) median: f64,
+    pub(crate) low: f64,
+    pub(crate) high: f64,
 }
 
 impl Timings {
@@ -65,16 +65,16 @@ impl Timings {
         &self.times[i]
     }
 
-    pub fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.names.contains(&name)
     }
 
-    pub fn rounds(&self) -> usize {
+    pub(crate) fn rounds(&self) -> usize {
         self.times.first().map_or(0, Vec::len)
     }
 
     /// The median time of one variant.
-    pub fn median(&self, name: &str) -> Duration {
+    pub(crate) fn median(&self, name: &str) -> Duration {
         let mut t = self.of(name).to_vec();
         t.sort();
         let m = t.len() / 2;
@@ -86,7 +86,7 @@ impl Timings {
     }
 
     /// `a`'s time over `b`'s, round by round.
-    pub fn ratio(&self, a: &str, b: &str) -> Ratio {
+    pub(crate) fn ratio(&self, a: &str, b: &str) -> Ratio {
         let mut r: Vec<f64> = self
             .of(a)
             .iter()
@@ -102,7 +102,7 @@ impl Timings {
     }
 
     /// Items per second of one variant, from its median time.
-    pub fn rate(&self, name: &str, items: u64) -> f64 {
+    pub(crate) fn rate(&self, name: &str, items: u64) -> f64 {
         items as f64 / self.median(name).as_secs_f64()
     }
 }
@@ -117,6 +117,6 @@ fn median_sorted(r: &[f64]) -> f64 {
 }
 
 /// `12.34 M/s`.
-pub fn mega(per_second: f64) -> String {
+pub(crate) fn mega(per_second: f64) -> String {
     format!("{:.2} M/s", per_second / 1e6)
 }

@@ -15,31 +15,31 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Items per chunk, in every framework and every hand-written loop.
-pub const CHUNK: usize = 1000;
+pub(crate) const CHUNK: usize = 1000;
 
 /// The input item of both workloads.
 #[derive(Debug, Clone)]
-pub struct Record {
-    pub id: u64,
-    pub name: String,
+pub(crate) struct Record {
+    pub(crate) id: u64,
+    pub(crate) name: String,
 }
 
 /// What the summary workload's processor makes of a record.
 #[derive(Debug)]
-pub struct Summary {
-    pub id: u64,
-    pub len: usize,
+pub(crate) struct Summary {
+    pub(crate) id: u64,
+    pub(crate) len: usize,
 }
 
 /// What the owned workload's processor makes of a record.
 #[derive(Debug)]
-pub struct Shouted {
-    pub id: u64,
-    pub name: String,
+pub(crate) struct Shouted {
+    pub(crate) id: u64,
+    pub(crate) name: String,
 }
 
 /// The summary workload's reader makes each record with this.
-pub fn make(id: u64) -> Record {
+pub(crate) fn make(id: u64) -> Record {
     Record {
         id,
         name: format!("record-{id}"),
@@ -47,12 +47,12 @@ pub fn make(id: u64) -> Record {
 }
 
 /// The owned workload's input, built before the clock starts.
-pub fn records(n: u64) -> Vec<Record> {
+pub(crate) fn records(n: u64) -> Vec<Record> {
     (0..n).map(make).collect()
 }
 
 /// The summary workload's processor.
-pub fn summarize(r: &Record) -> Summary {
+pub(crate) fn summarize(r: &Record) -> Summary {
     Summary {
         id: r.id.wrapping_mul(31),
         len: r.name.len(),
@@ -60,7 +60,7 @@ pub fn summarize(r: &Record) -> Summary {
 }
 
 /// The owned workload's processor.
-pub fn shout(r: &Record) -> Shouted {
+pub(crate) fn shout(r: &Record) -> Shouted {
     Shouted {
         id: r.id * 2,
         name: r.name.to_uppercase(),
@@ -68,7 +68,7 @@ pub fn shout(r: &Record) -> Shouted {
 }
 
 /// The summary workload's writer.
-pub fn write_summaries(items: &[Summary], sink: &AtomicU64) {
+pub(crate) fn write_summaries(items: &[Summary], sink: &AtomicU64) {
     let mut acc = 0u64;
     for s in items {
         acc = acc.wrapping_add(s.id ^ s.len as u64);
@@ -77,7 +77,7 @@ pub fn write_summaries(items: &[Summary], sink: &AtomicU64) {
 }
 
 /// The owned workload's writer.
-pub fn write_shouted(items: &[Shouted], sink: &AtomicU64) {
+pub(crate) fn write_shouted(items: &[Shouted], sink: &AtomicU64) {
     let mut acc = 0u64;
     for s in items {
         acc = acc.wrapping_add(s.id).wrapping_add(s.name.len() as u64);
@@ -87,7 +87,7 @@ pub fn write_shouted(items: &[Shouted], sink: &AtomicU64) {
 
 /// The summary workload by hand: the same reads, transforms, chunked writes and
 /// per-chunk "commits" (a counter). Returns the number of chunks.
-pub fn hand_summary(n: u64, sink: &AtomicU64) -> u64 {
+pub(crate) fn hand_summary(n: u64, sink: &AtomicU64) -> u64 {
     let mut next = 0u64;
     let mut inputs: Vec<Record> = Vec::with_capacity(CHUNK);
     let mut outputs: Vec<Summary> = Vec::with_capacity(CHUNK);
@@ -111,7 +111,7 @@ pub fn hand_summary(n: u64, sink: &AtomicU64) -> u64 {
 /// The owned workload by hand: records moved out of the list one at a time into the
 /// chunk, processed by reference, written as a slice; the chunk's inputs and outputs
 /// are dropped when the next chunk starts. Returns the number of chunks.
-pub fn hand_owned(items: Vec<Record>, sink: &AtomicU64) -> u64 {
+pub(crate) fn hand_owned(items: Vec<Record>, sink: &AtomicU64) -> u64 {
     let mut source = items.into_iter();
     let mut inputs: Vec<Record> = Vec::with_capacity(CHUNK);
     let mut outputs: Vec<Shouted> = Vec::with_capacity(CHUNK);
