@@ -88,6 +88,13 @@ pub trait ItemWriter<T>: Send {
     fn close(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// Called after a chunk attempt failed and its transaction rolled back (or never
+    /// began), before the writer is asked anything else. A writer whose effects are
+    /// outside the database but must follow the transaction (the transactional file
+    /// writers of [`file`](crate::file)) drops what it buffered for the chunk here and
+    /// takes back what it wrote for it in [`update`](Self::update).
+    fn after_rollback(&mut self) {}
 }
 
 /// Who is writing, for writers that need to know (idempotency keys, logging).

@@ -5,10 +5,12 @@
 
 pub mod calls;
 pub mod classify;
+pub mod compose;
 pub mod context;
 pub mod error;
 pub mod execution;
 pub mod fault;
+pub mod file;
 pub mod item;
 pub mod job;
 pub mod launch;

@@ -393,9 +393,15 @@ where
                 Ok(RepeatStatus::continue_if(!end))
             }
             Ok(()) => Ok(RepeatStatus::Continuable),
-            Err(e) if engine.ends_step(&e) => break Err(e),
+            Err(e) if engine.ends_step(&e) => {
+                parts.writer.after_rollback();
+                break Err(e);
+            }
             // The attempt rolled back; the buffered chunk is tried again.
-            Err(_) => Ok(RepeatStatus::Continuable),
+            Err(_) => {
+                parts.writer.after_rollback();
+                Ok(RepeatStatus::Continuable)
+            }
         };
         match step_loop.after(&step_ctx, result) {
             Ok(Next::Continue) => {}
@@ -488,7 +494,11 @@ where
                         ctx.remove(CHUNK_OFFSET);
                         parts.update(ctx)
                     } else {
-                        Ok(ctx.put(CHUNK_OFFSET, &settled)?)
+                        // A scan transaction commits items written alone: the writer
+                        // saves its state with them (a file writer its length), the
+                        // reader keeps its chunk-start position.
+                        ctx.put(CHUNK_OFFSET, &settled)?;
+                        parts.writer.update(ctx)
                     }
                 })
                 .await

@@ -414,6 +414,11 @@ where
             &mut rt,
         )
         .await;
+        if result.is_err() {
+            // The chunk rolled back: writers that follow the transaction from outside
+            // the database (file writers) take back what they did for it.
+            parts.writer.after_rollback();
+        }
         match step_loop.after(&step_ctx, result) {
             Ok(Next::Continue) => {}
             Ok(Next::Stop) => break Ok(()),

@@ -43,6 +43,10 @@
 //! folds unquoted names to lower case (`SELECT ID` comes back as `id`), so write them
 //! in lower case, or read by position (`row.get(0)`).
 
+mod query;
+
+pub use query::{FromSqlRow, MappedWriter, TypedQuery};
+
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 
