@@ -171,7 +171,7 @@ fn read_error(path: &Path, line: u64, e: ::csv::Error) -> Error {
 /// What a field's value could not become.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct InvalidField(String);
+pub(crate) struct InvalidField(String);
 
 /// Deserializes one record with the `csv` crate's serde support, naming the field and
 /// value that fail.

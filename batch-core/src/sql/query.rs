@@ -27,9 +27,6 @@
 use std::marker::PhantomData;
 
 use sqlx::FromRow;
-use sqlx::mysql::MySqlRow;
-use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
 
 use super::{KeysetQuery, KeysetReader, SqlBinds, SqlRow, SqlValue, SqlWriter};
 use crate::error::{Error, Result};
@@ -38,21 +35,40 @@ use crate::repository::DbPool;
 /// A type that `sqlx::FromRow` builds from a row of each of the three databases (what
 /// `#[derive(sqlx::FromRow)]` gives a struct of [`FromSqlValue`](super::FromSqlValue)
 /// fields).
-pub trait FromSqlRow:
-    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, MySqlRow>
-{
+pub trait FromSqlRow: RowSqlite + RowPostgres + RowMySql {}
+
+impl<T> FromSqlRow for T where T: RowSqlite + RowPostgres + RowMySql {}
+
+/// For one database, a trait every type built by `FromRow` from its rows has, and
+/// every type has when the database's feature is off (see `per_database!` in
+/// [`super`]).
+macro_rules! row_per_database {
+    ($feature:literal, $row:ty, $name:ident) => {
+        #[cfg(feature = $feature)]
+        #[doc(hidden)]
+        pub trait $name: for<'r> FromRow<'r, $row> {}
+        #[cfg(feature = $feature)]
+        impl<T: for<'r> FromRow<'r, $row>> $name for T {}
+        #[cfg(not(feature = $feature))]
+        #[doc(hidden)]
+        pub trait $name {}
+        #[cfg(not(feature = $feature))]
+        impl<T: ?Sized> $name for T {}
+    };
 }
 
-impl<T> FromSqlRow for T where
-    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, MySqlRow>
-{
-}
+row_per_database!("sqlite", sqlx::sqlite::SqliteRow, RowSqlite);
+row_per_database!("postgres", sqlx::postgres::PgRow, RowPostgres);
+row_per_database!("mysql", sqlx::mysql::MySqlRow, RowMySql);
 
 /// Builds `T` from a row of whichever database.
 fn from_row<T: FromSqlRow>(row: &SqlRow) -> Result<T> {
     let built = match row {
+        #[cfg(feature = "sqlite")]
         SqlRow::Sqlite(r) => T::from_row(r),
+        #[cfg(feature = "postgres")]
         SqlRow::Postgres(r) => T::from_row(r),
+        #[cfg(feature = "mysql")]
         SqlRow::MySql(r) => T::from_row(r),
     };
     built.map_err(|e| {
