@@ -20,7 +20,7 @@
 //!     .route(true, CsvWriter::<Order>::new("large.csv").name("large"))
 //!     .route(false, CsvWriter::<Order>::new("small.csv").name("small"));
 //! // Validate, then transform; a failed validation filters the order out.
-//! let process = CompositeProcessor::new(
+//! let process: CompositeProcessor<_, _, Order> = CompositeProcessor::new(
 //!     ValidatingProcessor::new(|o: &Order| {
 //!         if o.amount < 0 { Err("negative amount") } else { Ok(()) }
 //!     })

@@ -7,10 +7,14 @@ use ::csv::{ByteRecord, ReaderBuilder, Trim, WriterBuilder};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::error::abbreviate;
+use super::error::{FieldCount, FileError, MalformedRecord};
+use super::input::Input;
 use super::reader::FormatName;
+use super::reader::RecordFormat;
+use super::reader::{FileReader, Position};
 use super::writer::Encoding;
-use super::{FieldCount, FileError, FileReader, FileWriter, Input, MalformedRecord, Position};
-use super::{RecordFormat, abbreviate};
+use super::writer::FileWriter;
 use crate::error::{Error, Result};
 
 /// A reader of CSV (or other delimited) files into any `T: DeserializeOwned`, by the

@@ -6,9 +6,10 @@ use ::csv::ByteRecord;
 use serde::de::DeserializeOwned;
 
 use super::csv::deserialize;
+use super::input::Input;
 use super::json::Lines;
 use super::reader::FormatName;
-use super::{FileReader, Input, Position, RecordFormat};
+use super::reader::{FileReader, Position, RecordFormat};
 use crate::error::Result;
 
 /// A reader of fixed-width files into any `T: DeserializeOwned`: each field is a range

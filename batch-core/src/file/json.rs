@@ -6,10 +6,14 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::csv::skip_raw_lines;
+use super::error::abbreviate;
+use super::error::{FileError, MalformedRecord};
+use super::input::Input;
 use super::reader::FormatName;
+use super::reader::{FileReader, Position, RecordFormat};
 use super::writer::Encoding;
-use super::{FileError, FileReader, FileWriter, Input, MalformedRecord, Position, RecordFormat};
-use super::{abbreviate, csv::skip_raw_lines};
+use super::writer::FileWriter;
 use crate::error::Result;
 
 /// The lines of one file with their positions: what the line-based formats (JSON
@@ -149,15 +153,14 @@ impl<T: DeserializeOwned> RecordFormat<T> for JsonLines {
 /// Names the field of a JSON line where serde_json stopped: the innermost key whose
 /// value the error's column falls in, and that value's text.
 fn malformed(path: &Path, line: u64, text: &[u8], error: serde_json::Error) -> MalformedRecord {
-    let (field, value) = if error.is_data() {
-        match field_at(text, error.column().saturating_sub(1)) {
+    let (field, value) = match missing_field(&error) {
+        Some(missing) => (Some(missing), None),
+        None if error.is_data() => match field_at(text, error.column().saturating_sub(1)) {
             Some((key, value)) => (Some(key), Some(abbreviate(value))),
-            None => (missing_field(&error), None),
-        }
-    } else {
-        (None, Some(abbreviate(text)))
+            None => (None, Some(abbreviate(text))),
+        },
+        None => (None, Some(abbreviate(text))),
     };
-    let field = field.or_else(|| missing_field(&error));
     MalformedRecord {
         file: path.to_owned(),
         line,
@@ -221,11 +224,49 @@ fn field_at(text: &[u8], at: usize) -> Option<(String, &[u8])> {
         i += 1;
     }
     let (key, start) = best?;
-    let end = at.min(text.len());
-    let value = text.get(start..end.max(start))?;
-    let value = value.trim_ascii();
-    let value = value.strip_suffix(b",").unwrap_or(value).trim_ascii_end();
-    Some((key, value))
+    let value = text.get(start..value_end(text, start))?;
+    Some((key, value.trim_ascii()))
+}
+
+/// Where the JSON value that starts at (or after whitespace from) `start` ends: past
+/// its closing quote or bracket, or at the `,`, `}` or `]` after a scalar.
+fn value_end(text: &[u8], start: usize) -> usize {
+    let mut i = start;
+    while i < text.len() && text[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    let (mut depth, mut in_string) = (0usize, false);
+    while i < text.len() {
+        let c = text[i];
+        if in_string {
+            match c {
+                b'\\' => i += 1,
+                b'"' => {
+                    in_string = false;
+                    if depth == 0 {
+                        return i + 1;
+                    }
+                }
+                _ => {}
+            }
+        } else {
+            match c {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' if depth == 0 => return i,
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return i + 1;
+                    }
+                }
+                b',' if depth == 0 => return i,
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    text.len()
 }
 
 /// A transactional writer of JSON-lines files: each item as one line of JSON (a struct

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{FileError, Files, Input, is_gzip};
+use super::error::FileError;
+use super::input::{Files, Input, is_gzip};
 use crate::context::ExecutionContext;
 use crate::error::Result;
 use crate::item::ItemReader;

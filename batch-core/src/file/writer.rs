@@ -5,7 +5,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
-use super::FileError;
+use super::error::FileError;
 use super::reader::FormatName;
 use crate::context::ExecutionContext;
 use crate::error::Result;
@@ -225,7 +225,7 @@ impl<T, E> FileWriter<T, E> {
 impl<T, E> ItemWriter<T> for FileWriter<T, E>
 where
     T: Sync,
-    E: super::Encoding<T>,
+    E: Encoding<T>,
 {
     async fn write(&mut self, items: &[T], _cx: &mut WriteContext<'_>) -> Result<()> {
         self.settle_mut();

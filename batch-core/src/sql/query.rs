@@ -28,7 +28,9 @@ use std::marker::PhantomData;
 
 use sqlx::FromRow;
 
-use super::{KeysetQuery, KeysetReader, SqlBinds, SqlRow, SqlValue, SqlWriter};
+use super::keyset::{KeysetQuery, KeysetReader};
+use super::value::{SqlRow, SqlValue};
+use super::writer::{SqlBinds, SqlWriter};
 use crate::error::{Error, Result};
 use crate::repository::DbPool;
 
