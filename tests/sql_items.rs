@@ -1,7 +1,8 @@
 //! The SQL items on the three databases: the keyset-paging reader (pages apart from
 //! chunks, the last key in the step context, a restart that reads nothing twice) and
 //! the batched writer (multi-row INSERT in the chunk's transaction, rolled back with
-//! a failed chunk; upsert).
+//! a failed chunk; upsert), the typed reader and mapped writer, and the composed items
+//! (a validating and a mapping processor in a chain, writers chosen per item).
 //!
 //! `sqlite::CASE` always runs; `postgres::CASE` and `mysql::CASE` when
 //! `BATCH_TEST_POSTGRES_URL` / `BATCH_TEST_MYSQL_URL` name a server.
@@ -20,6 +21,7 @@ use batch::step::StepBuilder;
 on_databases!(run; [sqlite => Sqlite, postgres => Postgres, mysql => MySql]; [
     keyset_paging_restarts_after_the_last_commit,
     writer_rows_per_statement_and_upsert,
+    typed_rows_mapped_writes_and_composed_items,
 ]);
 
 async fn run<F, Fut>(kind: DbKind, name: &str, case: F)
@@ -245,5 +247,152 @@ async fn writer_rows_per_statement_and_upsert(_repo: Arc<dyn JobRepository>, poo
             .contains("bound 1 value(s) for a row of 2 column(s)"),
         "{}",
         err.report()
+    );
+}
+
+/// A row of `items`, built by `sqlx::FromRow` on each database.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct ItemRow {
+    id: i64,
+    label: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("item {0} is a multiple of 7")]
+struct MultipleOfSeven(i64);
+
+#[derive(Debug, thiserror::Error)]
+#[error("the writer failed once at item {0}")]
+struct FailedOnce(i64);
+
+/// A writer that fails the first chunk holding `fail_on`, once.
+struct FailsOnce<W> {
+    inner: W,
+    fail_on: i64,
+    failed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<W: ItemWriter<ItemRow>> ItemWriter<ItemRow> for FailsOnce<W> {
+    async fn write(&mut self, items: &[ItemRow], cx: &mut WriteContext<'_>) -> Result<()> {
+        self.inner.write(items, cx).await?;
+        if items.iter().any(|i| i.id == self.fail_on) && !self.failed.swap(true, Ordering::SeqCst) {
+            return Err(FailedOnce(self.fail_on).into());
+        }
+        Ok(())
+    }
+}
+
+/// `query_as` reads `items` into `ItemRow`s, a `CompositeProcessor` chains a
+/// validation that skips multiples of 7 (`skip(ValidationFailed)`) and filters
+/// multiples of 10 with an upper-casing step, and a `ClassifierWriter` sends even ids
+/// to `copies` and odd ones to `odds` through `SqlWriter::mapped`, all in the chunk's
+/// transaction. A failure in the third chunk rolls back both writers' rows; the restart
+/// reads on after the last committed key, so every kept row is in its table once.
+async fn typed_rows_mapped_writes_and_composed_items(repo: Arc<dyn JobRepository>, pool: DbPool) {
+    use batch::compose::{
+        ClassifierWriter, CompositeProcessor, ValidatingProcessor, ValidationFailed,
+    };
+    pool.execute("CREATE TABLE odds (id BIGINT NOT NULL PRIMARY KEY, label VARCHAR(50) NOT NULL)")
+        .await
+        .unwrap();
+    fill(&pool, "items", &numbered(1..=30, "item-")).await;
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let make = |pool: DbPool, failed: Arc<std::sync::atomic::AtomicBool>| {
+        let step = StepBuilder::new("typed")
+            .chunk_size(4)
+            .skip(batch::classify::ErrorMatcher::of::<ValidationFailed>())
+            .skip_limit(10)
+            .chunk(move |_| {
+                let (pool, failed) = (pool.clone(), failed.clone());
+                async move {
+                    let reader = KeysetReader::query_as::<ItemRow>(
+                        pool,
+                        "SELECT id, label FROM items",
+                        "id",
+                    )
+                    .page_size(5)
+                    .name("typed")
+                    .key(|r: &ItemRow| r.id);
+                    let not_seven = ValidatingProcessor::new(|r: &ItemRow| {
+                        if r.id % 7 == 0 {
+                            Err(MultipleOfSeven(r.id))
+                        } else {
+                            Ok(())
+                        }
+                    });
+                    let not_ten = ValidatingProcessor::new(|r: &ItemRow| {
+                        if r.id % 10 == 0 {
+                            Err(MultipleOfSeven(r.id))
+                        } else {
+                            Ok(())
+                        }
+                    })
+                    .filter();
+                    let upper = |r: &ItemRow| {
+                        Ok::<_, Error>(Some(ItemRow {
+                            id: r.id,
+                            label: r.label.to_uppercase(),
+                        }))
+                    };
+                    let processor = CompositeProcessor::new(not_seven, not_ten).then(upper);
+                    let mapped = |table: &str| {
+                        SqlWriter::mapped(table)
+                            .column("id", |r: &ItemRow| r.id)
+                            .column("label", |r: &ItemRow| r.label.clone())
+                            .build()
+                    };
+                    let writer = ClassifierWriter::new(|r: &ItemRow| r.id % 2 == 0)
+                        .route(true, mapped("copies"))
+                        .route(false, mapped("odds"));
+                    let writer = FailsOnce {
+                        inner: writer,
+                        fail_on: 11,
+                        failed,
+                    };
+                    Ok(batch::chunk::chunk(reader, processor, writer))
+                }
+            });
+        Job::new("typed", Flow::start(step))
+    };
+    let launcher = JobLauncher::with_repository(repo);
+    let first = launcher
+        .run(make(pool.clone(), failed.clone()), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(first.status, BatchStatus::Failed);
+    let second = launcher
+        .run(make(pool.clone(), failed.clone()), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        second.status,
+        BatchStatus::Completed,
+        "{:?}",
+        second.exit_status
+    );
+    let kept = |r: i64| r % 7 != 0 && r % 10 != 0;
+    let expected_even: Vec<String> = (1..=30)
+        .filter(|r| r % 2 == 0 && kept(*r))
+        .map(|r| format!("ITEM-{r}"))
+        .collect();
+    let expected_odd: Vec<String> = (1..=30)
+        .filter(|r| r % 2 == 1 && kept(*r))
+        .map(|r| format!("ITEM-{r}"))
+        .collect();
+    assert_eq!(copied(&pool).await, expected_even);
+    let odds: Vec<String> = support::texts(&pool, "SELECT label FROM odds ORDER BY id")
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(odds, expected_odd);
+    let s = &second.step_executions[0];
+    // The restart reads from item 9 (after the chunk 5..8 that committed): 22 items,
+    // 7 of them skipped or filtered in all (14, 21, 28 skipped; 10, 20, 30 filtered).
+    assert_eq!(
+        (s.counts.read, s.counts.process_skip, s.counts.filter),
+        (22, 3, 3),
+        "{:?}",
+        s.counts
     );
 }
