@@ -890,3 +890,66 @@ async fn a_panic_in_a_step_fails_it_and_the_instance_restarts() {
         }
     }
 }
+
+/// A fault-tolerant step's failure keeps the user's error: chunk listeners receive it
+/// (found by type), and the step's exit description reads effect then cause, with the
+/// item's position and the chunk's size as they were in the chunk.
+#[tokio::test]
+async fn a_fault_tolerant_failure_keeps_the_users_error() {
+    #[derive(Debug, thiserror::Error)]
+    #[error("the terminator refused item {0}")]
+    struct TerminationFailed(i32);
+    #[derive(Default)]
+    struct Heard(Mutex<Vec<(bool, String)>>);
+    impl ChunkListener for Heard {
+        fn after_chunk_error(&self, _: &StepExecution, error: &Error) {
+            let found = error
+                .find::<TerminationFailed>()
+                .map(|e| e.0 == 3)
+                .unwrap_or(false);
+            self.0.lock().unwrap().push((found, error.report()));
+        }
+    }
+    let heard = Arc::new(Heard::default());
+    let step = StepBuilder::new("terminate")
+        .chunk_size(5)
+        .retry(batch::classify::ErrorMatcher::of::<TerminationFailed>())
+        .retry_limit(3)
+        .chunk_listener(heard.clone())
+        .chunk(|_| async {
+            Ok(chunk(
+                ListReader::new(vec![1, 2, 3, 4, 5]),
+                |n: &i32| match *n {
+                    3 => Err(TerminationFailed(3)),
+                    n => Ok(Some(n)),
+                },
+                |_: &[i32]| Ok::<_, Error>(()),
+            ))
+        });
+    let db = db();
+    let execution = JobLauncher::new(open(&db).await)
+        .run(job("terminate", vec![step]), JobParameters::new())
+        .await
+        .unwrap();
+    let s = only_step(&execution);
+    assert_eq!(s.status, BatchStatus::Failed);
+    assert_eq!(
+        s.exit_status.description,
+        "processing item 3 of a chunk of 5 failed after 3 attempt(s) and is not skippable: \
+         the terminator refused item 3"
+    );
+    let heard = heard.0.lock().unwrap();
+    assert!(heard.len() >= 3, "{heard:?}");
+    for (found, report) in heard.iter() {
+        assert!(
+            *found,
+            "the listener finds the user's error by type: {report}"
+        );
+        // Each failed attempt, then the final failure once the retries are used up.
+        assert!(
+            report.starts_with("processing item 3 of a chunk of 5 failed")
+                && report.ends_with(": the terminator refused item 3"),
+            "{report}"
+        );
+    }
+}

@@ -7,6 +7,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -40,10 +41,20 @@ impl Error {
         &*self.inner
     }
 
-    /// The outermost error and then each `source()`, outermost first.
+    /// The outermost error and then each `source()`, outermost first. A [`Cause`] in
+    /// the chain is seen through: the error it holds stands in its place, so a user's
+    /// error kept as the cause of a framework error is found by its own type.
     pub fn chain(&self) -> impl Iterator<Item = &(dyn StdError + 'static)> {
+        fn see_through<'a>(e: &'a (dyn StdError + 'static)) -> &'a (dyn StdError + 'static) {
+            match e.downcast_ref::<Cause>() {
+                Some(cause) => cause.0.as_std(),
+                None => e,
+            }
+        }
         let first: &(dyn StdError + 'static) = &*self.inner;
-        std::iter::successors(Some(first), |e: &&(dyn StdError + 'static)| (*e).source())
+        std::iter::successors(Some(see_through(first)), |e: &&(dyn StdError + 'static)| {
+            (*e).source().map(see_through)
+        })
     }
 
     /// The nearest error of type `T` in the chain, outermost first.
@@ -177,9 +188,69 @@ impl<T, E: Into<Error>> Context<T> for std::result::Result<T, E> {
     }
 }
 
+/// The cause of a framework error (retries used up, the skip limit reached, a failed
+/// attempt): the user's [`Error`], shared, as the `source()` of the framework's own
+/// error. [`Error::chain`] sees through it, so classification, [`Error::find`] and
+/// [`Error::report`] meet the user's error itself, with its type and its own causes.
+#[derive(Clone)]
+pub struct Cause(Arc<Error>);
+
+impl Cause {
+    /// The error this cause holds.
+    pub fn error(&self) -> &Error {
+        &self.0
+    }
+}
+
+impl From<Error> for Cause {
+    fn from(error: Error) -> Self {
+        Self(Arc::new(error))
+    }
+}
+
+impl From<Arc<Error>> for Cause {
+    fn from(error: Arc<Error>) -> Self {
+        Self(error)
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.0.as_std(), f)
+    }
+}
+
+impl StdError for Cause {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.as_std().source()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cause_is_seen_through_by_type_and_printed_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("terminator is busy")]
+        struct Busy;
+        #[derive(Debug, thiserror::Error)]
+        #[error("processing item 3 of a chunk of 500 failed")]
+        struct Effect(#[source] Cause);
+        let error = Error::new(Effect(Cause::from(Error::new(Busy).context("calling"))));
+        assert!(error.is::<Busy>() && error.is::<Effect>());
+        assert_eq!(
+            error.report(),
+            "processing item 3 of a chunk of 500 failed: calling: terminator is busy"
+        );
+    }
 
     #[test]
     fn a_cause_already_in_its_effects_text_is_printed_once() {

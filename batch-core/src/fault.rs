@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::classify::{Classifier, ErrorMatcher};
-use crate::error::Error;
+use crate::error::{Cause, Error};
 
 /// How long to wait before a retry.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -135,6 +135,18 @@ impl SkipPolicy {
     }
 }
 
+/// A read error that may not be skipped ended the step (its cause is the reader's
+/// error).
+#[derive(Debug, thiserror::Error)]
+#[error("non-skippable error while reading")]
+pub struct NonSkippableRead(#[source] pub Cause);
+
+/// A processor error marked no-rollback that may not be skipped either. It rolls the
+/// chunk back like any failure; the next attempt then fails the step in recovery.
+#[derive(Debug, thiserror::Error)]
+#[error("non-skippable error in the processor; an error marked no_rollback must also be skippable")]
+pub struct NonSkippableProcess(#[source] pub Cause);
+
 /// The step's skip limit was reached.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -143,32 +155,71 @@ impl SkipPolicy {
 pub struct SkipLimitExceeded {
     /// The limit that was reached.
     pub limit: u64,
+    /// The error of the item that could not be skipped.
+    #[source]
+    pub cause: Cause,
 }
 
 /// An error that may not be skipped ended the step after its retries were used up.
 #[derive(Debug, thiserror::Error)]
-#[error("{what} failed after {attempts} attempt(s) and the error is not skippable")]
+#[error("{what} failed after {attempts} attempt(s) and is not skippable")]
 pub struct RetryExhausted {
-    /// What failed ("processing item 3 of the chunk").
+    /// What failed ("processing item 3 of a chunk of 500").
     pub what: String,
     /// Attempts made, the first included.
     pub attempts: u32,
+    /// The last attempt's error.
+    #[source]
+    pub cause: Cause,
+}
+
+/// One attempt at processing an item or writing a chunk failed, and the chunk rolls
+/// back: what chunk listeners' `after_chunk_error` hear while the step retries, skips
+/// or scans. Its cause is the user's error.
+#[derive(Debug, thiserror::Error)]
+#[error("{subject} failed")]
+pub struct AttemptFailed {
+    /// What failed.
+    pub subject: RetrySubject,
+    /// The attempt's error.
+    #[source]
+    pub cause: Cause,
 }
 
 /// What is being retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetrySubject {
-    /// Processing the item at this position (0-based) of the chunk.
-    Process(usize),
-    /// Writing a chunk of this many items.
-    Write(usize),
+    /// Processing one item of the chunk.
+    Process {
+        /// Its position in the chunk, 0-based.
+        item: usize,
+        /// The items the chunk read.
+        of: usize,
+    },
+    /// Writing the chunk's outputs.
+    Write {
+        /// The outputs written together.
+        items: usize,
+    },
+    /// Writing one output alone, while the chunk is scanned after a failed write.
+    WriteAlone {
+        /// Its position in the chunk, 0-based.
+        item: usize,
+        /// The items the chunk read.
+        of: usize,
+    },
 }
 
 impl fmt::Display for RetrySubject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RetrySubject::Process(pos) => write!(f, "processing item {} of the chunk", pos + 1),
-            RetrySubject::Write(n) => write!(f, "writing a chunk of {n} item(s)"),
+        match *self {
+            RetrySubject::Process { item, of } => {
+                write!(f, "processing item {} of a chunk of {of}", item + 1)
+            }
+            RetrySubject::Write { items } => write!(f, "writing a chunk of {items} item(s)"),
+            RetrySubject::WriteAlone { item, of } => {
+                write!(f, "writing item {} of a chunk of {of} alone", item + 1)
+            }
         }
     }
 }

@@ -18,10 +18,11 @@
 use std::sync::Arc;
 
 use super::{ChunkProcessor, ErasedSkipListener, Parts};
-use crate::error::{Error, Result};
+use crate::error::{Cause, Error, Result};
 use crate::execution::Contribution;
 use crate::fault::{
-    FaultTolerance, RetryContext, RetryExhausted, RetrySubject, SkipLimitExceeded, SkipListener,
+    AttemptFailed, FaultTolerance, NonSkippableProcess, NonSkippableRead, RetryContext,
+    RetryExhausted, RetrySubject, SkipLimitExceeded, SkipListener,
 };
 use crate::item::{ItemReader, ItemWriter, WriteContext};
 use crate::repeat::{CompletionPolicy, Next, RepeatContext, RepeatStatus, RepeatTemplate};
@@ -47,22 +48,25 @@ pub(crate) fn typed_skip_listeners<I: 'static, O: 'static>(
         .collect()
 }
 
-/// A read error that may not be skipped.
-#[derive(Debug, thiserror::Error)]
-#[error("non-skippable error while reading")]
-pub(crate) struct NonSkippableRead(#[source] Box<dyn std::error::Error + Send + Sync>);
+/// The skip limit was reached; see [`Engine::may_skip`].
+struct SkipLimitReached(u64);
 
-/// A processor error marked no-rollback that may not be skipped either. It rolls the
-/// chunk back like any failure; the next attempt then fails the step in recovery.
-#[derive(Debug, thiserror::Error)]
-#[error("non-skippable error in the processor; an error marked no_rollback must also be skippable")]
-pub(crate) struct NonSkippableProcess(#[source] Box<dyn std::error::Error + Send + Sync>);
+impl SkipLimitReached {
+    fn error(self, cause: impl Into<Cause>) -> Error {
+        Error::new(SkipLimitExceeded {
+            limit: self.0,
+            cause: cause.into(),
+        })
+    }
+}
 
 /// How many attempts failed for one item or chunk, and the last error.
 #[derive(Default)]
 struct RetryState {
     failures: u32,
     last: Option<Arc<Error>>,
+    /// What the last failed attempt was, for the message when retries run out.
+    subject: Option<RetrySubject>,
     /// The last write error was marked no-rollback, but a failed write must still
     /// roll back so the failing item can be located: such a failure is retried and
     /// then scanned whatever the policies say (Spring's
@@ -195,9 +199,15 @@ struct Engine<'f, I, O> {
 }
 
 impl<I, O> Engine<'_, I, O> {
-    /// Whether `error` may be skipped now, counting the step's skips so far; an error
-    /// when the skip limit is reached.
-    fn may_skip(&self, error: &Error, rt: &StepRuntime<'_>, c: &Contribution) -> Result<bool> {
+    /// Whether `error` may be skipped now, counting the step's skips so far; when the
+    /// skip limit is reached, the caller makes the error with [`SkipLimitReached::error`]
+    /// from the error it owns, so the user's error stays the cause.
+    fn may_skip(
+        &self,
+        error: &Error,
+        rt: &StepRuntime<'_>,
+        c: &Contribution,
+    ) -> std::result::Result<bool, SkipLimitReached> {
         if !self.fault.skip.is_skippable(error) {
             return Ok(false);
         }
@@ -205,10 +215,7 @@ impl<I, O> Engine<'_, I, O> {
         if skipped < self.fault.skip.limit {
             Ok(true)
         } else {
-            Err(Error::new(SkipLimitExceeded {
-                limit: self.fault.skip.limit,
-            })
-            .context(error.report()))
+            Err(SkipLimitReached(self.fault.skip.limit))
         }
     }
 
@@ -238,6 +245,7 @@ impl<I, O> Engine<'_, I, O> {
     /// Records a failed attempt; returns the error for the attempt's rollback.
     fn failed(&self, subject: RetrySubject, state: &mut RetryState, error: Error) -> Error {
         state.failures += 1;
+        state.subject = Some(subject);
         let ctx = RetryContext {
             subject,
             retry_count: state.failures,
@@ -245,13 +253,15 @@ impl<I, O> Engine<'_, I, O> {
         for l in &self.fault.retry_listeners {
             l.on_error(&ctx, &error);
         }
-        let report = error.report();
         let error = Arc::new(error);
         for l in &self.fault.retry_listeners {
             l.close(&ctx, Some(&error));
         }
-        state.last = Some(error);
-        Error::msg(format!("{subject} failed")).context(report)
+        state.last = Some(error.clone());
+        Error::new(AttemptFailed {
+            subject,
+            cause: Cause::from(error),
+        })
     }
 
     fn succeeded(&self, subject: RetrySubject, state: &RetryState) {
@@ -551,7 +561,7 @@ where
                     break Ok(RepeatStatus::Finished);
                 }
                 Err(e) => match engine.may_skip(&e, rt, contribution) {
-                    Err(limit) => break Err(limit),
+                    Err(limit) => break Err(limit.error(e)),
                     Ok(true) => {
                         contribution.read_skip += 1;
                         chunk.skips.push(PendingSkip::Read(e));
@@ -597,6 +607,7 @@ where
     let limit = if chunk.scanning { 1 } else { usize::MAX };
     let mut pos = 0;
     let mut taken = 0;
+    let chunk_items = chunk.slots.len();
     while pos < chunk.slots.len() && taken < limit {
         let here = pos;
         pos += 1;
@@ -610,13 +621,19 @@ where
             work.keys.push(here);
             continue;
         }
-        let subject = RetrySubject::Process(here);
+        let subject = RetrySubject::Process {
+            item: here,
+            of: chunk_items,
+        };
         if let Some(retry) = &slot.retry
             && !retry.can_retry(engine.fault)
         {
             // Recovery: the processor is not called again for this item.
             let error = retry.last.clone().expect("a failed item has its error");
-            if engine.may_skip(&error, rt, contribution)? {
+            let may_skip = engine
+                .may_skip(&error, rt, contribution)
+                .map_err(|limit| limit.error(error.clone()))?;
+            if may_skip {
                 contribution.process_skip += 1;
                 chunk.remove(here);
                 chunk.skips.push(PendingSkip::Process(here, error));
@@ -626,8 +643,8 @@ where
             return Err(Error::new(RetryExhausted {
                 what: subject.to_string(),
                 attempts,
-            })
-            .context(error.report()));
+                cause: Cause::from(error),
+            }));
         }
         if !engine.fault.retry_listeners.is_empty() {
             engine.opened(
@@ -657,7 +674,11 @@ where
                 }
             }
             Err(e) if !engine.rolls_back(&e) => {
-                if engine.may_skip(&e, rt, contribution)? {
+                let may_skip = match engine.may_skip(&e, rt, contribution) {
+                    Ok(may_skip) => may_skip,
+                    Err(limit) => return Err(limit.error(e)),
+                };
+                if may_skip {
                     // Skipped without a rollback: reported at once, as Spring does.
                     contribution.process_skip += 1;
                     for l in engine.skip_listeners {
@@ -698,19 +719,20 @@ where
     I: Send + Sync,
     O: Send + Sync,
 {
-    let subject = RetrySubject::Write(work.outputs.len());
+    let subject = RetrySubject::Write {
+        items: work.outputs.len(),
+    };
     if let Some(state) = chunk.write_state()
         && !state.can_retry(engine.fault)
     {
         // Recovery: the chunk's retries are used up.
         let error = state.last.clone().expect("a failed write has its error");
         if !state.forced && !engine.fault.skip.is_skippable(&error) {
-            let attempts = state.failures;
             return Err(Error::new(RetryExhausted {
-                what: subject.to_string(),
-                attempts,
-            })
-            .context(error.report()));
+                what: state.subject.map_or(subject, |s| s).to_string(),
+                attempts: state.failures,
+                cause: Cause::from(error),
+            }));
         }
         chunk.write_retry = None;
         chunk.scanning = true;
@@ -825,17 +847,25 @@ where
         done_with(chunk, work);
         return Ok(());
     }
-    if !engine.may_skip(&e, rt, contribution)? {
+    let subject = RetrySubject::WriteAlone {
+        item: pos,
+        of: chunk.slots.len(),
+    };
+    let may_skip = match engine.may_skip(&e, rt, contribution) {
+        Ok(may_skip) => may_skip,
+        Err(limit) => return Err(limit.error(e)),
+    };
+    if !may_skip {
         if recovery {
             return Err(Error::new(RetryExhausted {
-                what: format!("writing item {} of the chunk alone", pos + 1),
+                what: subject.to_string(),
                 attempts: 1,
-            })
-            .context(e.report()));
+                cause: Cause::from(e),
+            }));
         }
         // Not skippable: recorded against the chunk, whose recovery in the next
         // attempt fails the step.
-        return Err(engine.failed(RetrySubject::Write(1), chunk.write_state_mut(), e));
+        return Err(engine.failed(subject, chunk.write_state_mut(), e));
     }
     contribution.write_skip += 1;
     let out = done_with(chunk, work).expect("the scanned output");
@@ -852,5 +882,9 @@ where
         state.failures += 1;
         state.last = Some(e.clone());
     }
-    Err(Error::msg("a scanned item was skipped; its transaction rolls back").context(e.report()))
+    // Skipped, and its transaction rolls back: the chunk listeners hear the item's error.
+    Err(Error::new(AttemptFailed {
+        subject,
+        cause: Cause::from(e),
+    }))
 }
