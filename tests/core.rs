@@ -953,3 +953,62 @@ async fn a_fault_tolerant_failure_keeps_the_users_error() {
         );
     }
 }
+
+/// The test kit: a job or one step launched on an in-memory repository or a
+/// temporary SQLite file, a prepared step context, and assertions on what ran.
+#[tokio::test]
+async fn the_test_kit_runs_steps_with_prepared_contexts() {
+    use batch::testing::{Counts, TestKit};
+    for kit in [TestKit::in_memory(), TestKit::sqlite().await.unwrap()] {
+        let letters = || list_step("letters", 2, vec!["A", "B", "C", "D"], None);
+        kit.run_step(letters(), JobParameters::new().with("run", 1i64))
+            .await
+            .unwrap()
+            .assert_completed()
+            .assert_counts(
+                "letters",
+                Counts {
+                    read: 4,
+                    write: 4,
+                    commit: 3,
+                    ..Counts::ZERO
+                },
+            )
+            .assert_context("letters", "list.read.count", 4);
+        // A step context as a failed run would have left it: the step reads on from C.
+        let mut saved = ExecutionContext::new();
+        saved.put("list.read.count", &2).unwrap();
+        let run = kit
+            .run_step_with_context(letters(), JobParameters::new().with("run", 2i64), saved)
+            .await
+            .unwrap();
+        run.assert_completed().assert_counts(
+            "letters",
+            Counts {
+                read: 2,
+                write: 2,
+                commit: 2,
+                ..Counts::ZERO
+            },
+        );
+        // A failing job is reported, not panicked on, and says why.
+        let failing = kit
+            .run(
+                job(
+                    "failing",
+                    vec![list_step("s", 2, vec!["A", "B"], Some("B"))],
+                ),
+                JobParameters::new(),
+            )
+            .await
+            .unwrap();
+        failing.assert_status(BatchStatus::Failed);
+        assert!(
+            failing
+                .step("s")
+                .exit_status
+                .description
+                .contains("failed on B")
+        );
+    }
+}

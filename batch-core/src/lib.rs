@@ -19,6 +19,7 @@ pub mod repeat;
 pub mod repository;
 pub mod sql;
 pub mod step;
+pub mod testing;
 
 #[cfg(feature = "cli")]
 pub mod cli;
