@@ -44,23 +44,6 @@ fn transform(row: &Row) -> Row {
     }
 }
 
-/// The transform, pausing once per chunk before the chunk's transaction begins (so a
-/// pause holds no lock: on SQLite, other launches get the write lock meanwhile).
-struct Transform {
-    pause: Duration,
-    seen: u64,
-}
-
-impl ItemProcessor<Row, Row> for Transform {
-    async fn process(&mut self, row: &Row) -> Result<Option<Row>> {
-        if self.seen.is_multiple_of(CHUNK) && !self.pause.is_zero() {
-            tokio::time::sleep(self.pause).await;
-        }
-        self.seen += 1;
-        Ok(Some(transform(row)))
-    }
-}
-
 #[step(chunk = 100, name = "copyStep")] // CHUNK
 fn copy_step(
     pool: Res<DbPool>,
@@ -82,10 +65,21 @@ fn copy_step(
     let writer = SqlWriter::insert("target", ["id", "name", "amount"], |r: &Row, b| {
         b.bind(r.id).bind(r.name.as_str()).bind(r.amount);
     });
-    let transform = Transform {
-        pause: Duration::from_millis(pause_ms.unwrap_or(0).max(0) as u64),
-        seen: 0,
-    };
+    // The transform, pausing once per chunk before the chunk's transaction begins
+    // (so a pause holds no lock: on SQLite, other launches get the write lock
+    // meanwhile).
+    let pause = Duration::from_millis(pause_ms.unwrap_or(0).max(0) as u64);
+    let mut seen = 0u64;
+    let transform = async_processor(move |row: &Row| {
+        let wait = seen.is_multiple_of(CHUNK) && !pause.is_zero();
+        seen += 1;
+        Box::pin(async move {
+            if wait {
+                tokio::time::sleep(pause).await;
+            }
+            Ok(Some(transform(row)))
+        })
+    });
     chunk(reader, transform, writer)
 }
 

@@ -67,11 +67,11 @@ fn letters(#[param("fail.on")] fail_on: Option<String>) -> impl ChunkStep<String
             current_index: 0,
             fail_on,
         },
-        |item: &String| Ok::<_, Error>(Some(item.to_lowercase())),
-        |items: &[String]| {
+        processor(|item: &String| Ok(Some(item.to_lowercase()))),
+        writer(|items: &[String]| {
             println!("Writing items: {items:?}");
-            Ok::<_, Error>(())
-        },
+            Ok(())
+        }),
     )
 }
 

@@ -36,22 +36,6 @@ struct Customer {
     age: i64,
 }
 
-/// Passes rows on, pausing once per chunk before the chunk's transaction begins.
-struct Pause {
-    pause: Duration,
-    seen: u64,
-}
-
-impl ItemProcessor<Customer, Customer> for Pause {
-    async fn process(&mut self, row: &Customer) -> Result<Option<Customer>> {
-        if self.seen.is_multiple_of(CHUNK) && !self.pause.is_zero() {
-            tokio::time::sleep(self.pause).await;
-        }
-        self.seen += 1;
-        Ok(Some(row.clone()))
-    }
-}
-
 #[step(chunk = 100, name = "exportStep")] // CHUNK
 fn export_step(
     pool: Res<DbPool>,
@@ -71,10 +55,19 @@ fn export_step(
     let writer = JsonLinesWriter::<Customer>::new(output.unwrap_or("customers.jsonl".into()))
         .name("export")
         .if_exists(ExistingFile::Replace);
-    let pause = Pause {
-        pause: Duration::from_millis(pause_ms.unwrap_or(0).max(0) as u64),
-        seen: 0,
-    };
+    // Passes rows on, pausing once per chunk before the chunk's transaction begins.
+    let pause = Duration::from_millis(pause_ms.unwrap_or(0).max(0) as u64);
+    let mut seen = 0u64;
+    let pause = async_processor(move |row: &Customer| {
+        let wait = seen.is_multiple_of(CHUNK) && !pause.is_zero();
+        seen += 1;
+        Box::pin(async move {
+            if wait {
+                tokio::time::sleep(pause).await;
+            }
+            Ok(Some(row.clone()))
+        })
+    });
     chunk(reader, pause, writer)
 }
 

@@ -41,10 +41,10 @@ fn inner_loop_per_item() -> impl ChunkStep<String, String> {
     chunk(
         ListReader::new(["apple", "pear", "plum"].map(String::from)),
         Polisher,
-        |items: &[String]| {
+        writer(|items: &[String]| {
             println!("  [writer] {items:?}");
-            Ok::<_, Error>(())
-        },
+            Ok(())
+        }),
     )
 }
 

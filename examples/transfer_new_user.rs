@@ -114,20 +114,20 @@ fn transfer_new_user_step(
 ) -> impl ChunkStep<User, User> {
     chunk(
         UserPagingReader::new(pool.0, CHUNK_SIZE as i64),
-        move |user: &User| {
+        processor(move |user: &User| {
             if user.registered_at.date() == target_date {
                 println!("targetDate => {target_date}");
-                Ok::<_, Error>(Some(user.clone()))
+                Ok(Some(user.clone()))
             } else {
                 Ok(None)
             }
-        },
-        |users: &[User]| {
+        }),
+        writer(|users: &[User]| {
             for user in users {
                 println!("saving user => id: {}, name: {}", user.id, user.name);
             }
-            Ok::<_, Error>(())
-        },
+            Ok(())
+        }),
     )
 }
 

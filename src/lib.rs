@@ -11,8 +11,8 @@
 //! fn shout(#[param] prefix: String) -> impl ChunkStep<String, String> {
 //!     chunk(
 //!         ListReader::new(["a", "b", "c"].map(String::from)).restartable("letters"),
-//!         move |s: &String| Ok::<_, Error>(Some(format!("{prefix}{}", s.to_uppercase()))),
-//!         |items: &[String]| Ok::<_, Error>(println!("{items:?}")),
+//!         processor(move |s: &String| Ok(Some(format!("{prefix}{}", s.to_uppercase())))),
+//!         writer(|items: &[String]| Ok(println!("{items:?}"))),
 //!     )
 //! }
 //!

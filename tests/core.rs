@@ -1012,3 +1012,91 @@ async fn the_test_kit_runs_steps_with_prepared_contexts() {
         );
     }
 }
+
+/// Closures with async work and no turbofish: a processor awaiting per item (the future
+/// borrows the item), a writer inserting in the chunk's transaction from a closure, an
+/// async tasklet; a user's error converted by `?` keeps its type for `skip(…)`.
+#[tokio::test]
+async fn async_closures_read_process_write_and_run_tasklets() {
+    #[derive(Debug, thiserror::Error)]
+    #[error("odd number {0}")]
+    struct Odd(i64);
+    let db = db();
+    let repo = open(&db).await;
+    let pool = pool(&db).await;
+    sqlx::query("CREATE TABLE doubled (n INTEGER NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let next = Arc::new(AtomicUsize::new(0));
+    let step = StepBuilder::new("async")
+        .chunk_size(3)
+        .skip(batch::classify::ErrorMatcher::of::<Odd>())
+        .skip_limit(10)
+        .chunk(move |_| {
+            let next = next.clone();
+            async move {
+                Ok(chunk(
+                    reader(move || {
+                        let n = next.fetch_add(1, Ordering::SeqCst) as i64;
+                        Ok((n < 10).then_some(n))
+                    }),
+                    async_processor(|n: &i64| {
+                        Box::pin(async move {
+                            tokio::task::yield_now().await;
+                            if n % 2 == 1 {
+                                Err(Odd(*n))?;
+                            }
+                            Ok(Some(n * 2))
+                        })
+                    }),
+                    async_writer(|items: &[i64], cx: &mut WriteContext<'_>| {
+                        Box::pin(async move {
+                            for n in items {
+                                sqlx::query("INSERT INTO doubled (n) VALUES (?1)")
+                                    .bind(n)
+                                    .execute(&mut *cx.sqlite()?)
+                                    .await?;
+                            }
+                            cx.step_context().put("last", &items.last())?;
+                            Ok(())
+                        })
+                    }),
+                ))
+            }
+        });
+    let report = StepBuilder::new("report").tasklet(|_| async {
+        Ok(async_tasklet(|cx: &mut TaskletContext<'_>| {
+            Box::pin(async move {
+                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM doubled")
+                    .fetch_one(&mut *cx.sqlite()?)
+                    .await?;
+                cx.step_context().put("rows", &count)?;
+                Ok(RepeatStatus::Finished)
+            })
+        }))
+    });
+    let execution = JobLauncher::new(repo)
+        .run(job("async", vec![step, report]), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        execution.status,
+        BatchStatus::Completed,
+        "{:?}",
+        execution.exit_status
+    );
+    let s = execution.step("async").unwrap();
+    assert_eq!(
+        (s.counts.read, s.counts.write, s.counts.process_skip),
+        (10, 5, 5)
+    );
+    assert_eq!(s.context.get::<i64>("last").unwrap(), Some(16));
+    let rows: Vec<i64> = sqlx::query_scalar("SELECT n FROM doubled ORDER BY n")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, [0, 4, 8, 12, 16]);
+    let r = execution.step("report").unwrap();
+    assert_eq!(r.context.get::<i64>("rows").unwrap(), Some(5));
+}

@@ -3,6 +3,7 @@
 //!
 //! Users depend on the `batch` facade crate; this crate holds the machinery.
 
+pub mod adapt;
 pub mod calls;
 pub mod classify;
 pub mod compose;
@@ -35,11 +36,18 @@ pub use step::tasklet;
 
 /// The traits and types most jobs use.
 pub mod prelude {
+    pub use crate::adapt::{
+        async_processor, async_reader, async_tasklet, async_writer, processor, reader, tasklet,
+        writer,
+    };
     pub use crate::context::{ContextState, ExecutionContext};
     pub use crate::error::{Context as _, Error, Result};
     pub use crate::execution::{BatchStatus, ExitStatus, JobExecution, StepExecution};
-    pub use crate::item::{ItemProcessor, ItemReader, ItemWriter, ListReader, WriteContext};
-    pub use crate::job::{Flow, IntoJob, Job};
+    pub use crate::fault::{RetryListener, SkipListener};
+    pub use crate::item::{
+        ItemProcessor, ItemReader, ItemWriter, ListReader, StepIdentity, WriteContext,
+    };
+    pub use crate::job::{Flow, IntoJob, Job, JobExecutionListener};
     pub use crate::launch::JobLauncher;
     pub use crate::params::JobParameters;
     pub use crate::repeat::RepeatStatus;
@@ -52,5 +60,5 @@ pub mod prelude {
     pub use crate::repository::{DbPool, InMemoryJobRepository, JobRepository};
     pub use crate::step::chunk::{ChunkStep, chunk, read_write};
     pub use crate::step::tasklet::{Tasklet, TaskletContext};
-    pub use crate::step::{IntoStep, Res, State};
+    pub use crate::step::{ChunkListener, IntoStep, Res, State, StepExecutionListener};
 }
