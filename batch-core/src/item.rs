@@ -46,7 +46,7 @@ pub trait ItemReader<T>: Send {
 /// Turns an input item into an output item, or `None` to filter it out.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an item processor from `{I}` to `{O}`",
-    note = "implement `ItemProcessor<{I}, {O}>`, or use a closure `|item: &{I}| -> Result<Option<{O}>, E>`"
+    note = "implement `ItemProcessor<{I}, {O}>`, or use a closure: `processor(|item: &{I}| Ok(Some(…)))`, or `async_processor(|item: &{I}| Box::pin(async move {{ … }}))` for async work"
 )]
 pub trait ItemProcessor<I, O>: Send {
     /// The output for `item`, or `Ok(None)` to filter it (counted in FILTER_COUNT).
@@ -57,7 +57,7 @@ pub trait ItemProcessor<I, O>: Send {
 /// Writes a whole chunk at once, inside the chunk's transaction.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an item writer of `{T}`",
-    note = "implement `ItemWriter<{T}>`, or use a closure `|items: &[{T}]| -> Result<(), E>`"
+    note = "implement `ItemWriter<{T}>`, or use a closure: `writer(|items: &[{T}]| Ok(()))`; a writer that needs the chunk's transaction takes the write context: `async_writer(|items: &[{T}], cx| Box::pin(async move {{ … }}))`, or `SqlWriter`"
 )]
 pub trait ItemWriter<T>: Send {
     /// Writes the chunk's items; `cx` holds the chunk's transaction, so rows written

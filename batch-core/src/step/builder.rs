@@ -52,6 +52,12 @@ impl StepDef {
 }
 
 /// Anything that gives a step: a [`StepDef`], or the companion of a `#[step]` function.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a step",
+    label = "a step is expected here",
+    note = "a `#[step] fn name` gives its step as the value `name {{}}`: write `Flow::start(name {{}})` or `.next(name {{}})`, with the braces",
+    note = "a step built by hand is a `StepDef`: `StepBuilder::new(\"name\")…chunk(…)` or `…tasklet(…)`"
+)]
 pub trait IntoStep {
     /// The configured step.
     fn into_step(self) -> StepDef;

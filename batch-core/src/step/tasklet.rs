@@ -66,7 +66,7 @@ impl TaskletContext<'_> {
 /// A unit of work; returning [`RepeatStatus::Continuable`] asks to be called again.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a tasklet",
-    note = "implement `Tasklet`, or use a closure `|cx: &mut TaskletContext<'_>| -> Result<RepeatStatus, E>`; a chunk step needs `chunk = N` in `#[step]`"
+    note = "use a closure, `tasklet(|cx: &mut TaskletContext<'_>| Ok(RepeatStatus::Finished))`, or for async work `async_tasklet(|cx| Box::pin(async move {{ … }}))`, or implement `Tasklet`; a chunk step needs `chunk = N` in `#[step]`"
 )]
 pub trait Tasklet: StepOutput + Send {
     /// One call; [`RepeatStatus::Continuable`] asks to be called again, each call in

@@ -39,7 +39,7 @@ mod fault_tolerant;
 /// [`read_write`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a chunk step from `{I}` to `{O}`",
-    note = "build it with `chunk(reader, processor, writer)` or `read_write(reader, writer)`; a tasklet step is a `#[step]` without `chunk = N`"
+    note = "build it with `chunk(reader, processor, writer)` or `read_write(reader, writer)`: the reader reads `{I}`, the processor turns `{I}` into `{O}`, the writer writes `{O}`; a tasklet step is a `#[step]` without `chunk = N`"
 )]
 pub trait ChunkStep<I, O>: StepOutput + Send {
     /// Where the items come from.
