@@ -1100,3 +1100,53 @@ async fn async_closures_read_process_write_and_run_tasklets() {
     let r = execution.step("report").unwrap();
     assert_eq!(r.context.get::<i64>("rows").unwrap(), Some(5));
 }
+
+/// A step factory is `FnMut`: it moves a non-`Clone` input into the first run, and a
+/// second run of the same step in the process fails saying the input was taken.
+#[tokio::test]
+async fn a_step_factory_moves_its_input_into_the_first_run() {
+    struct NotClone(Vec<i64>);
+    let mut input = batch::step::Once::new("sum", NotClone(vec![1, 2, 3]));
+    let total = Arc::new(AtomicUsize::new(0));
+    let seen = total.clone();
+    let step = StepBuilder::new("sum").chunk_size(2).chunk(move |_| {
+        let input = input.take();
+        let seen = seen.clone();
+        async move {
+            Ok(read_write(
+                ListReader::new(input?.0),
+                writer(move |items: &[i64]| {
+                    seen.fetch_add(items.iter().sum::<i64>() as usize, Ordering::SeqCst);
+                    Ok(())
+                }),
+            ))
+        }
+    });
+    let db = db();
+    let launcher = JobLauncher::new(open(&db).await);
+    let first = launcher
+        .run(
+            job("sum", vec![step.clone()]),
+            JobParameters::new().with("run", 1i64),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.status, BatchStatus::Completed);
+    assert_eq!(total.load(Ordering::SeqCst), 6);
+    let second = launcher
+        .run(
+            job("sum", vec![step]),
+            JobParameters::new().with("run", 2i64),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.status, BatchStatus::Failed);
+    assert!(
+        only_step(&second)
+            .exit_status
+            .description
+            .contains("step `sum` was given its input once"),
+        "{:?}",
+        second.exit_status
+    );
+}

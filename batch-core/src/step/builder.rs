@@ -228,10 +228,12 @@ impl StepBuilder {
         self
     }
 
-    /// A chunk-oriented step whose reader, processor and writer `factory` builds.
+    /// A chunk-oriented step whose reader, processor and writer `factory` builds. The
+    /// factory is `FnMut`: it may move an input into the first run (see
+    /// [`Once`](crate::step::Once)).
     pub fn chunk<F, Fut, S, I, O>(self, factory: F) -> StepDef
     where
-        F: Fn(StepScope) -> Fut + Send + Sync + 'static,
+        F: FnMut(StepScope) -> Fut + Send + 'static,
         Fut: Future<Output = Result<S>> + Send + 'static,
         S: ChunkStep<I, O> + 'static,
         I: Send + Sync + 'static,
@@ -254,7 +256,7 @@ impl StepBuilder {
     /// FINISHED, each call in its own transaction.
     pub fn tasklet<F, Fut, T>(self, factory: F) -> StepDef
     where
-        F: Fn(StepScope) -> Fut + Send + Sync + 'static,
+        F: FnMut(StepScope) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T>> + Send + 'static,
         T: Tasklet + 'static,
     {

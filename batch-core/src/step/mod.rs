@@ -27,6 +27,8 @@ pub use builder::{IntoStep, StepBuilder, StepDef};
 pub use lifecycle::{StartLimitExceeded, StepPanicked};
 pub use listener::{ChunkListener, StepExecutionListener};
 pub use output::{IntoStepOutput, StepOutput};
-pub use scope::{FromStepScope, InjectionError, Res, Resources, State, StepScope};
+pub use scope::{
+    FromStepScope, InjectionError, InputTaken, Once, Res, Resources, State, StepScope,
+};
 
 pub(crate) use lifecycle::{StepOutcome, handle_step};

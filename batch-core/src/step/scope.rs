@@ -216,3 +216,75 @@ impl<T> std::ops::Deref for Res<T> {
         &self.0
     }
 }
+
+/// A step's factory as the runners hold it: `FnMut`, so a factory may keep state
+/// between runs or move a value out of what it captured (see [`Once`]). Each call is
+/// made under a lock, released before the future it returns is awaited.
+pub(crate) struct StepFactory<F>(std::sync::Mutex<F>);
+
+impl<F> StepFactory<F> {
+    pub(crate) fn new(factory: F) -> Self {
+        Self(std::sync::Mutex::new(factory))
+    }
+
+    /// Calls the factory; a factory that panicked in an earlier call is called again
+    /// all the same (the panic failed that step, not this one).
+    pub(crate) fn call<Fut>(&self, scope: StepScope) -> Fut
+    where
+        F: FnMut(StepScope) -> Fut,
+    {
+        let mut factory = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (factory)(scope)
+    }
+}
+
+/// A value a step's factory moves into the step's first run: an input that is not
+/// `Clone` (a channel, a file handle, a big buffer), with no `Mutex<Option<…>>`. A
+/// second run of the step in the same process finds it taken and fails with
+/// [`InputTaken`], naming the step.
+///
+/// ```
+/// # use batch_core::prelude::*;
+/// # use batch_core::step::{Once, StepBuilder};
+/// let mut input = Once::new("import", vec![String::from("a"), String::from("b")]);
+/// let step = StepBuilder::new("import").chunk_size(10).chunk(move |_scope| {
+///     let records = input.take();
+///     async move { Ok(read_write(ListReader::new(records?), writer(|_: &[String]| Ok(())))) }
+/// });
+/// ```
+pub struct Once<T> {
+    step: String,
+    value: Option<T>,
+}
+
+impl<T> Once<T> {
+    /// `value`, for the first run of step `step`.
+    pub fn new(step: impl Into<String>, value: T) -> Self {
+        Self {
+            step: step.into(),
+            value: Some(value),
+        }
+    }
+
+    /// The value, the first time; [`InputTaken`] after.
+    pub fn take(&mut self) -> Result<T> {
+        self.value.take().ok_or_else(|| {
+            Error::new(InputTaken {
+                step: self.step.clone(),
+            })
+        })
+    }
+}
+
+/// A step's [`Once`] input was already used by an earlier run in this process.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "step `{step}` was given its input once and an earlier run in this process used it; give the step a fresh input (build the job again) to run it again"
+)]
+pub struct InputTaken {
+    /// The step.
+    pub step: String,
+}

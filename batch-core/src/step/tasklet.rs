@@ -12,7 +12,7 @@ use crate::repeat::{Next, RepeatStatus, RepeatTemplate};
 use crate::repository::{BoxFuture, ChunkTx};
 use crate::step::boundary::{ChunkBoundary, StepInterrupted, StepRunner, StepRuntime};
 use crate::step::output::StepOutput;
-use crate::step::scope::StepScope;
+use crate::step::scope::{StepFactory, StepScope};
 
 /// What a tasklet call gets: the step ExecutionContext, the call's transaction and
 /// counters it may add to.
@@ -93,14 +93,14 @@ where
 impl<T: Tasklet> StepOutput for T {}
 
 pub(crate) struct TaskletRunner<F, T> {
-    factory: F,
+    factory: StepFactory<F>,
     _types: PhantomData<fn() -> T>,
 }
 
 impl<F, T> TaskletRunner<F, T> {
     pub(crate) fn new(factory: F) -> Self {
         Self {
-            factory,
+            factory: StepFactory::new(factory),
             _types: PhantomData,
         }
     }
@@ -108,13 +108,13 @@ impl<F, T> TaskletRunner<F, T> {
 
 impl<F, Fut, T> StepRunner for TaskletRunner<F, T>
 where
-    F: Fn(StepScope) -> Fut + Send + Sync + 'static,
+    F: FnMut(StepScope) -> Fut + Send + 'static,
     Fut: Future<Output = Result<T>> + Send + 'static,
     T: Tasklet + 'static,
 {
     fn run<'a>(&'a self, scope: StepScope, mut rt: StepRuntime<'a>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let mut tasklet = (self.factory)(scope).await?;
+            let mut tasklet = self.factory.call(scope).await?;
             let step_loop = RepeatTemplate::default();
             let ctx = step_loop.start(None);
             let outcome = loop {

@@ -30,7 +30,7 @@ use crate::repeat::{
 use crate::repository::{BoxFuture, ChunkTx};
 use crate::step::boundary::{ChunkBoundary, StepInterrupted, StepRunner, StepRuntime};
 use crate::step::output::StepOutput;
-use crate::step::scope::StepScope;
+use crate::step::scope::{StepFactory, StepScope};
 
 mod fault_tolerant;
 
@@ -262,7 +262,7 @@ impl ChunkConfig {
 
 /// Builds the parts from the scope when the step starts and runs the chunk loop.
 pub(crate) struct ChunkRunner<F, S, I, O> {
-    factory: F,
+    factory: StepFactory<F>,
     config: ChunkConfig,
     _types: Marker<S, I, O>,
 }
@@ -270,7 +270,7 @@ pub(crate) struct ChunkRunner<F, S, I, O> {
 impl<F, S, I, O> ChunkRunner<F, S, I, O> {
     pub(crate) fn new(factory: F, config: ChunkConfig) -> Self {
         Self {
-            factory,
+            factory: StepFactory::new(factory),
             config,
             _types: PhantomData,
         }
@@ -279,7 +279,7 @@ impl<F, S, I, O> ChunkRunner<F, S, I, O> {
 
 impl<F, Fut, S, I, O> StepRunner for ChunkRunner<F, S, I, O>
 where
-    F: Fn(StepScope) -> Fut + Send + Sync + 'static,
+    F: FnMut(StepScope) -> Fut + Send + 'static,
     Fut: Future<Output = Result<S>> + Send + 'static,
     S: ChunkStep<I, O> + 'static,
     I: Send + Sync + 'static,
@@ -288,7 +288,7 @@ where
     fn run<'a>(&'a self, scope: StepScope, rt: StepRuntime<'a>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let size = self.config.size(&scope)?;
-            let spec = (self.factory)(scope).await?;
+            let spec = self.factory.call(scope).await?;
             let (reader, processor, writer) = spec.into_parts();
             let mut parts = Parts {
                 reader,
