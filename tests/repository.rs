@@ -81,12 +81,17 @@ macro_rules! contract {
                 }
             )*
         }
-        on_databases!(run; [sqlite => Sqlite]; [$($case,)* the_2500_rule]);
+        on_databases!(run; [sqlite => Sqlite]; [
+            $($case,)*
+            the_2500_rule,
+            a_locked_database_fails_within_the_statement_timeout,
+        ]);
         // SQLite's tables are checked through its own catalogue in `tests/core.rs`.
         on_databases!(run; [postgres => Postgres, mysql => MySql]; [
             $($case,)*
             the_2500_rule,
             spring_tables_and_schema_refusal,
+            a_server_that_never_answers_fails_the_launch,
         ]);
     };
 }
@@ -534,4 +539,144 @@ async fn concurrent_launches(db: Db) {
         let executions = support::int(pool, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION").await;
         assert_eq!(executions, 1);
     }
+}
+
+/// A TCP proxy on loopback in front of `target` (`host:port`): it forwards both ways
+/// until `freeze` is set, then holds every byte, as a hung server or a network
+/// partition does. Returns its port.
+async fn freezing_proxy(target: String, freeze: Arc<std::sync::atomic::AtomicBool>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
+                continue;
+            };
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            for (mut from, mut to) in [
+                (
+                    Box::new(cr) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                    Box::new(sw) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+                ),
+                (Box::new(sr), Box::new(cw)),
+            ] {
+                let freeze = freeze.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match from.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        while freeze.load(Ordering::SeqCst) {
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        }
+                        if to.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    port
+}
+
+/// `url` with its `host:port` replaced by `127.0.0.1:port`, and `options` appended.
+fn through(url: &str, port: u16, options: &str) -> (String, String) {
+    let start = url
+        .find('@')
+        .map(|i| i + 1)
+        .unwrap_or_else(|| url.find("://").unwrap() + 3);
+    let end = start + url[start..].find('/').unwrap();
+    let target = url[start..end].to_owned();
+    let rebuilt = format!("{}127.0.0.1:{port}{}", &url[..start], &url[end..]);
+    let sep = if rebuilt.contains('?') { '&' } else { '?' };
+    (format!("{rebuilt}{sep}{options}"), target)
+}
+
+/// Item: a server that accepts the connection but never answers fails the launch
+/// within bounded time, with an error that says so, instead of hanging.
+async fn a_server_that_never_answers_fails_the_launch(db: Db) {
+    let db = db.database();
+    // 1. It accepts the connection and never answers: connecting fails.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let (url, _) = through(&db.url, port, "connect_timeout=1");
+    let opened = tokio::time::timeout(std::time::Duration::from_secs(30), open_repository(&url))
+        .await
+        .expect("opening must not hang");
+    let err = opened.err().expect("no answer, no repository");
+    assert!(matches!(err, RepositoryError::Unreachable { .. }), "{err}");
+    let report = Error::from(err).report();
+    assert!(
+        report.contains("no answer within 1 s of connecting"),
+        "{report}"
+    );
+    held.abort();
+
+    // 2. It answers, then stops answering (a partition): the next operation fails.
+    let freeze = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (_, target) = through(&db.url, 0, "");
+    let port = freezing_proxy(target, freeze.clone()).await;
+    let (url, _) = through(&db.url, port, "connect_timeout=2&statement_timeout=1");
+    let repo = open_repository(&url).await.unwrap();
+    freeze.store(true, Ordering::SeqCst);
+    let launched = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        repo.create_job_execution("hung", &JobParameters::new()),
+    )
+    .await
+    .expect("the launch must not hang");
+    match launched {
+        Err(LaunchError::Repository(RepositoryError::TimedOut { .. })) => {}
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    let text = launched.unwrap_err().to_string();
+    assert!(
+        text.contains("no answer from the database within 1 s"),
+        "{text}"
+    );
+}
+
+/// On SQLite the statement timeout is also the wait for another process's write lock:
+/// a launch blocked by a held lock fails within it.
+async fn a_locked_database_fails_within_the_statement_timeout(db: Db) {
+    let db = db.database();
+    let DbPool::Sqlite(pool) = &db.pool else {
+        unreachable!()
+    };
+    let mut holder = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    sqlx::query("INSERT INTO BATCH_JOB_SEQ (ID) VALUES (NULL)")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let url = format!("{}?statement_timeout=1", db.url);
+    let repo = open_repository(&url).await;
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        match repo {
+            Ok(repo) => repo
+                .create_job_execution("locked", &JobParameters::new())
+                .await
+                .map(|_| ())
+                .map_err(Error::from),
+            Err(e) => Err(Error::from(e)),
+        }
+    })
+    .await
+    .expect("the launch must end within the statement timeout, not the default 60 s");
+    let report = outcome.expect_err("the database is locked").report();
+    assert!(
+        report.contains("locked") || report.contains("no answer"),
+        "{report}"
+    );
+    holder.rollback().await.unwrap();
 }

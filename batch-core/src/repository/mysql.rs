@@ -41,8 +41,8 @@ impl SqlJobRepository<MySql> {
                 Ok(())
             })
         });
-        let pool = connect_server(url, options).await?;
-        Self::from_pool(pool).await
+        let (pool, timeouts) = connect_server(url, options).await?;
+        Self::from_pool_bounded(pool, timeouts.statement).await
     }
 }
 

@@ -38,8 +38,8 @@ impl SqlJobRepository<Postgres> {
     /// `?options[search_path]=SCHEMA` to use another schema) and makes sure the batch
     /// tables are there with the right columns.
     pub async fn open(url: &str) -> Result<Self, RepositoryError> {
-        let pool = connect_server(url, PgPoolOptions::new()).await?;
-        Self::from_pool(pool).await
+        let (pool, timeouts) = connect_server(url, PgPoolOptions::new()).await?;
+        Self::from_pool_bounded(pool, timeouts.statement).await
     }
 }
 

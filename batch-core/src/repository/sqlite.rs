@@ -7,7 +7,6 @@
 //! serialized by the database: one runs, the other sees it running.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite, SqliteConnection, Transaction};
@@ -15,6 +14,7 @@ use sqlx::{Pool, Sqlite, SqliteConnection, Transaction};
 use super::dao::{ColumnTypes, Dialect, SqlJobRepository, run_queries};
 use crate::repository::database::DbKind;
 use crate::repository::error::RepositoryError;
+use crate::repository::timeouts::Timeouts;
 
 /// Spring Batch 5.2's `schema-sqlite.sql` emulates each sequence with a table.
 const SEQUENCE_DDL: &[&str] =
@@ -35,10 +35,11 @@ impl SqlJobRepository<Sqlite> {
     /// `sqlite://path/to/file.db`, or a bare file path) and makes sure the batch
     /// tables are there with the right columns.
     pub async fn open(url: &str) -> Result<Self, RepositoryError> {
-        let url_owned = if url.starts_with("sqlite:") {
-            url.to_owned()
+        let (driver_url, timeouts) = Timeouts::from_url(url)?;
+        let url_owned = if driver_url.starts_with("sqlite:") {
+            driver_url
         } else {
-            format!("sqlite:{url}")
+            format!("sqlite:{driver_url}")
         };
         let unreachable = |source| RepositoryError::Unreachable {
             url: url.to_owned(),
@@ -50,14 +51,17 @@ impl SqlJobRepository<Sqlite> {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(60));
+            // A statement waits for another process's write lock as long as an
+            // operation may take.
+            .busy_timeout(timeouts.statement);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
+            .acquire_timeout(timeouts.connect.max(timeouts.statement))
             .connect_with(options)
             .await
             .map_err(unreachable)?;
-        Self::from_pool(pool).await
+        Self::from_pool_bounded(pool, timeouts.statement).await
     }
 }
 
