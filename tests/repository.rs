@@ -101,6 +101,7 @@ contract!(
     restart_with_context,
     optimistic_locking,
     dead_owner_recovery,
+    an_owner_in_another_pid_namespace_is_judged_by_its_lease,
     concurrent_launches,
 );
 
@@ -679,4 +680,47 @@ async fn a_locked_database_fails_within_the_statement_timeout(db: Db) {
         "{report}"
     );
     holder.rollback().await.unwrap();
+}
+
+/// Containers on one host may share its host name, each with its own pids: the owner
+/// record names the boot and PID namespace, and an owner in another one is judged by
+/// its heartbeat only, never by this host's /proc.
+async fn an_owner_in_another_pid_namespace_is_judged_by_its_lease(db: Db) {
+    let params = JobParameters::new().with("k", "container");
+    let mut running = db
+        .repo
+        .create_job_execution("contained", &params)
+        .await
+        .unwrap();
+    // What a launch stores: this process, its boot and its PID namespace.
+    let stored = db.repo.job_executions(&running.instance).await.unwrap();
+    let record = stored[0].exit_status.description.clone();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let ns = ns.to_string_lossy();
+    let inode = ns.trim_start_matches("pid:[").trim_end_matches(']');
+    // (The in-memory repository names no owner at creation.)
+    assert!(
+        db.sql().is_none()
+            || record.contains(&format!("(boot {}, pid namespace {inode})", boot.trim())),
+        "{record}"
+    );
+    // The same host name, a pid that does not exist here, another PID namespace, and
+    // a fresh heartbeat: alive.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    running.status = BatchStatus::Started;
+    running.exit_status = ExitStatus::executing().with_description(format!(
+        "running in process {pid} (started 99) on {} (boot {}, pid namespace 1{inode})",
+        host.trim(),
+        boot.trim()
+    ));
+    db.repo.update_job_execution(&mut running).await.unwrap();
+    let again = db.repo.create_job_execution("contained", &params).await;
+    assert!(
+        matches!(again, Err(LaunchError::AlreadyRunning { .. })),
+        "{again:?}"
+    );
 }
