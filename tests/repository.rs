@@ -84,14 +84,16 @@ macro_rules! contract {
         on_databases!(run; [sqlite => Sqlite]; [
             $($case,)*
             the_2500_rule,
+            an_inconsistent_context_row_is_refused_by_table_and_id,
             a_locked_database_fails_within_the_statement_timeout,
         ]);
         // SQLite's tables are checked through its own catalogue in `tests/core.rs`.
         on_databases!(run; [postgres => Postgres, mysql => MySql]; [
             $($case,)*
             the_2500_rule,
+            an_inconsistent_context_row_is_refused_by_table_and_id,
             spring_tables_and_schema_refusal,
-            a_server_that_never_answers_fails_the_launch,
+            a_server_that_never_answers_fails,
         ]);
     };
 }
@@ -101,7 +103,8 @@ contract!(
     restart_with_context,
     optimistic_locking,
     dead_owner_recovery,
-    an_owner_in_another_pid_namespace_is_judged_by_its_lease,
+    an_owner_in_another_pid_namespace_keeps_its_lease,
+    a_context_of_the_wrong_shape_names_its_row,
     concurrent_launches,
 );
 
@@ -600,7 +603,7 @@ fn through(url: &str, port: u16, options: &str) -> (String, String) {
 
 /// Item: a server that accepts the connection but never answers fails the launch
 /// within bounded time, with an error that says so, instead of hanging.
-async fn a_server_that_never_answers_fails_the_launch(db: Db) {
+async fn a_server_that_never_answers_fails(db: Db) {
     let db = db.database();
     // 1. It accepts the connection and never answers: connecting fails.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -685,7 +688,7 @@ async fn a_locked_database_fails_within_the_statement_timeout(db: Db) {
 /// Containers on one host may share its host name, each with its own pids: the owner
 /// record names the boot and PID namespace, and an owner in another one is judged by
 /// its heartbeat only, never by this host's /proc.
-async fn an_owner_in_another_pid_namespace_is_judged_by_its_lease(db: Db) {
+async fn an_owner_in_another_pid_namespace_keeps_its_lease(db: Db) {
     let params = JobParameters::new().with("k", "container");
     let mut running = db
         .repo
@@ -722,5 +725,109 @@ async fn an_owner_in_another_pid_namespace_is_judged_by_its_lease(db: Db) {
     assert!(
         matches!(again, Err(LaunchError::AlreadyRunning { .. })),
         "{again:?}"
+    );
+}
+
+/// A step that stores `value` as `list.read.count` and fails: what a bad deployment
+/// or a hand-edited row leaves behind.
+fn bad_shape_step(value: serde_json::Value) -> StepDef {
+    StepBuilder::new("s").tasklet(move |_| {
+        let value = value.clone();
+        async move {
+            Ok(move |cx: &mut TaskletContext<'_>| {
+                cx.step_context()
+                    .put_value("list.read.count", value.clone());
+                Err::<RepeatStatus, _>(Error::msg("stop here"))
+            })
+        }
+    })
+}
+
+/// The text of a launch's failure: its error, or the failed step's exit description.
+fn failure_text(outcome: std::result::Result<JobExecution, LaunchError>) -> String {
+    match outcome {
+        Err(e) => Error::from(e).report(),
+        Ok(exec) => {
+            assert_ne!(exec.status, BatchStatus::Completed, "{exec:?}");
+            let steps: Vec<String> = exec
+                .step_executions
+                .iter()
+                .map(|s| s.exit_status.description.clone())
+                .collect();
+            format!("{} {}", exec.exit_status.description, steps.join(" "))
+        }
+    }
+}
+
+/// A context of the wrong shape (`"two"` where the reader keeps a count) names its
+/// table and row; the failed restart does not save it again, and mending the named
+/// row is enough for the next restart.
+async fn a_context_of_the_wrong_shape_names_its_row(db: Db) {
+    let launcher = JobLauncher::with_repository(db.repo.clone());
+    let params = JobParameters::new().with("k", "shape");
+    let first = launcher
+        .run(
+            job("shape", vec![bad_shape_step(serde_json::json!("two"))]),
+            params.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.status, BatchStatus::Failed);
+    let restart = || job("shape", vec![list_step("s", &["a", "b", "c"], None)]);
+    let second = launcher.run(restart(), params.clone()).await.unwrap();
+    assert_eq!(second.status, BatchStatus::Failed);
+    let step = only_step(&second);
+    let text = &step.exit_status.description;
+    assert!(
+        text.contains(&format!(
+            "BATCH_STEP_EXECUTION_CONTEXT with STEP_EXECUTION_ID = {}",
+            step.id
+        )) && text.contains("list.read.count"),
+        "{text}"
+    );
+    let Some(pool) = db.sql() else { return };
+    // Mend the named row: the next restart reads it.
+    pool.execute(&format!(
+        "UPDATE BATCH_STEP_EXECUTION_CONTEXT SET SHORT_CONTEXT = '{{\"list.read.count\":1}}' WHERE STEP_EXECUTION_ID = {}",
+        step.id
+    ))
+    .await
+    .unwrap();
+    let third = launcher.run(restart(), params).await.unwrap();
+    assert_eq!(third.status, BatchStatus::Completed, "{third:?}");
+    assert_eq!(only_step(&third).counts.read, 2);
+}
+
+/// A context row whose SHORT_CONTEXT and SERIALIZED_CONTEXT disagree is refused with
+/// its table and id, rather than read from one of them.
+async fn an_inconsistent_context_row_is_refused_by_table_and_id(db: Db) {
+    let launcher = JobLauncher::with_repository(db.repo.clone());
+    let params = JobParameters::new().with("k", "torn");
+    let big = serde_json::json!({ "n": 2, "pad": "x".repeat(3000) });
+    let first = launcher
+        .run(job("torn", vec![bad_shape_step(big)]), params.clone())
+        .await
+        .unwrap();
+    let id = only_step(&first).id;
+    // SERIALIZED_CONTEXT changed behind the repository's back.
+    db.database()
+        .pool
+        .execute(&format!(
+            "UPDATE BATCH_STEP_EXECUTION_CONTEXT SET SERIALIZED_CONTEXT = '{{\"list.read.count\":2}}' WHERE STEP_EXECUTION_ID = {id}"
+        ))
+        .await
+        .unwrap();
+    let outcome = launcher
+        .run(
+            job("torn", vec![list_step("s", &["a", "b", "c"], None)]),
+            params,
+        )
+        .await;
+    let text = failure_text(outcome);
+    assert!(
+        text.contains(&format!(
+            "BATCH_STEP_EXECUTION_CONTEXT with STEP_EXECUTION_ID = {id}"
+        )) && text.contains("inconsistent"),
+        "{text}"
     );
 }
