@@ -85,6 +85,7 @@ macro_rules! contract {
             $($case,)*
             the_2500_rule,
             an_inconsistent_context_row_is_refused_by_table_and_id,
+            a_spring_batch_4_schema_is_refused_before_any_write,
             a_locked_database_fails_within_the_statement_timeout,
         ]);
         // SQLite's tables are checked through its own catalogue in `tests/core.rs`.
@@ -92,6 +93,7 @@ macro_rules! contract {
             $($case,)*
             the_2500_rule,
             an_inconsistent_context_row_is_refused_by_table_and_id,
+            a_spring_batch_4_schema_is_refused_before_any_write,
             spring_tables_and_schema_refusal,
             a_server_that_never_answers_fails,
         ]);
@@ -829,5 +831,72 @@ async fn an_inconsistent_context_row_is_refused_by_table_and_id(db: Db) {
             "BATCH_STEP_EXECUTION_CONTEXT with STEP_EXECUTION_ID = {id}"
         )) && text.contains("inconsistent"),
         "{text}"
+    );
+}
+
+/// A Spring Batch 4.x schema whose columns were renamed to 5's names by hand (no 5.0
+/// migration): the names are all there, but START_TIME is still NOT NULL, TYPE_CD's
+/// VARCHAR(6) became PARAMETER_TYPE and 4.x's NOT NULL JOB_CONFIGURATION_LOCATION-like
+/// columns remain. Refused when the repository opens, before any row is written.
+async fn a_spring_batch_4_schema_is_refused_before_any_write(db: Db) {
+    let db = db.database();
+    for table in [
+        "BATCH_STEP_EXECUTION_CONTEXT",
+        "BATCH_JOB_EXECUTION_CONTEXT",
+        "BATCH_STEP_EXECUTION",
+        "BATCH_JOB_EXECUTION_PARAMS",
+    ] {
+        db.pool
+            .execute(&format!("DROP TABLE {table}"))
+            .await
+            .unwrap();
+    }
+    let time = if db.kind == DbKind::MySql {
+        "DATETIME(6)"
+    } else {
+        "TIMESTAMP"
+    };
+    db.pool
+        .execute(
+            "CREATE TABLE BATCH_JOB_EXECUTION_PARAMS (JOB_EXECUTION_ID BIGINT NOT NULL, \
+             PARAMETER_TYPE VARCHAR(6) NOT NULL, PARAMETER_NAME VARCHAR(100) NOT NULL, \
+             PARAMETER_VALUE VARCHAR(250), DATE_VAL TIMESTAMP NULL, LONG_VAL BIGINT, \
+             DOUBLE_VAL DOUBLE PRECISION, IDENTIFYING CHAR(1) NOT NULL)",
+        )
+        .await
+        .unwrap();
+    db.pool
+        .execute(&format!(
+            "CREATE TABLE BATCH_STEP_EXECUTION (STEP_EXECUTION_ID BIGINT NOT NULL PRIMARY KEY, \
+             VERSION BIGINT NOT NULL, STEP_NAME VARCHAR(100) NOT NULL, JOB_EXECUTION_ID BIGINT NOT NULL, \
+             CREATE_TIME {time} NOT NULL, START_TIME {time} NOT NULL, END_TIME {time} NULL, \
+             STATUS VARCHAR(10), COMMIT_COUNT BIGINT, READ_COUNT BIGINT, FILTER_COUNT BIGINT, \
+             WRITE_COUNT BIGINT, READ_SKIP_COUNT BIGINT, WRITE_SKIP_COUNT BIGINT, \
+             PROCESS_SKIP_COUNT BIGINT, ROLLBACK_COUNT BIGINT, EXIT_CODE VARCHAR(2500), \
+             EXIT_MESSAGE VARCHAR(2500), LAST_UPDATED {time} NULL, JOB_CONFIGURATION_NAME VARCHAR(100) NOT NULL)"
+        ))
+        .await
+        .unwrap();
+    let err = open_repository(&db.url).await.err().expect("refused");
+    assert!(
+        matches!(err, RepositoryError::SchemaMismatch { .. }),
+        "{err}"
+    );
+    let text = err.to_string();
+    for expected in [
+        "START_TIME is NOT NULL",
+        "JOB_CONFIGURATION_NAME is not a Spring Batch 5 column",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    if db.kind != DbKind::Sqlite {
+        // The servers enforce lengths: java.lang.String does not fit in 6.
+        assert!(text.contains("PARAMETER_TYPE holds 6 characters"), "{text}");
+        assert!(text.contains("PARAMETER_VALUE holds 250"), "{text}");
+    }
+    assert_eq!(
+        support::int(&db.pool, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION").await,
+        0,
+        "nothing was written"
     );
 }

@@ -15,7 +15,9 @@
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::{Executor, MySql, MySqlConnection, Pool, Transaction};
 
-use super::dao::{ColumnTypes, Dialect, SqlJobRepository, connect_server, run_queries};
+use super::dao::{
+    CatalogColumn, ColumnTypes, Dialect, SqlJobRepository, connect_server, run_queries,
+};
 use crate::repository::database::DbKind;
 use crate::repository::error::RepositoryError;
 
@@ -88,14 +90,32 @@ impl Dialect for MySql {
         Ok(id as i64)
     }
 
-    async fn columns(conn: &mut MySqlConnection, table: &'static str) -> sqlx::Result<Vec<String>> {
-        sqlx::query_scalar(
-            "SELECT CAST(COLUMN_NAME AS CHAR) FROM information_schema.COLUMNS \
+    async fn columns(
+        conn: &mut MySqlConnection,
+        table: &'static str,
+    ) -> sqlx::Result<Vec<CatalogColumn>> {
+        let rows: Vec<(String, String, String, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), CAST(IS_NULLABLE AS CHAR), \
+             CAST(CHARACTER_MAXIMUM_LENGTH AS SIGNED), \
+             CAST(COLUMN_DEFAULT IS NOT NULL OR EXTRA LIKE '%auto_increment%' AS SIGNED) \
+             FROM information_schema.COLUMNS \
              WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
         )
         .bind(table)
         .fetch_all(conn)
-        .await
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(name, data_type, nullable, max_length, has_default)| CatalogColumn {
+                    name,
+                    data_type: data_type.to_lowercase(),
+                    nullable: nullable == "YES",
+                    max_length,
+                    has_default: has_default != 0,
+                },
+            )
+            .collect())
     }
 
     run_queries!(MySql);

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite, SqliteConnection, Transaction};
 
-use super::dao::{ColumnTypes, Dialect, SqlJobRepository, run_queries};
+use super::dao::{CatalogColumn, ColumnTypes, Dialect, SqlJobRepository, run_queries};
 use crate::repository::database::DbKind;
 use crate::repository::error::RepositoryError;
 use crate::repository::timeouts::Timeouts;
@@ -111,11 +111,25 @@ impl Dialect for Sqlite {
     async fn columns(
         conn: &mut SqliteConnection,
         table: &'static str,
-    ) -> sqlx::Result<Vec<String>> {
-        sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
-            .bind(table)
-            .fetch_all(conn)
-            .await
+    ) -> sqlx::Result<Vec<CatalogColumn>> {
+        let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT name, type, \"notnull\", dflt_value IS NOT NULL, pk FROM pragma_table_info(?)",
+        )
+        .bind(table)
+        .fetch_all(conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, data_type, not_null, default, pk)| CatalogColumn {
+                name,
+                nullable: not_null == 0,
+                // SQLite does not enforce declared lengths.
+                max_length: None,
+                // An INTEGER PRIMARY KEY is the row id, filled when left out.
+                has_default: default != 0 || (pk != 0 && data_type.eq_ignore_ascii_case("INTEGER")),
+                data_type: data_type.to_lowercase(),
+            })
+            .collect())
     }
 
     run_queries!(Sqlite);

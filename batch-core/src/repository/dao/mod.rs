@@ -118,12 +118,13 @@ pub trait Dialect: Database + sealed::Sealed {
         sequence: &'static str,
     ) -> impl Future<Output = sqlx::Result<i64>> + Send;
 
-    /// The columns of a table, in order; empty when there is no such table.
+    /// The columns of a table as its catalogue describes them, in order; empty when
+    /// there is no such table.
     #[doc(hidden)]
     fn columns(
         conn: &mut Self::Connection,
         table: &'static str,
-    ) -> impl Future<Output = sqlx::Result<Vec<String>>> + Send;
+    ) -> impl Future<Output = sqlx::Result<Vec<CatalogColumn>>> + Send;
 
     #[doc(hidden)]
     fn execute(
@@ -222,6 +223,22 @@ macro_rules! run_queries {
     };
 }
 pub(crate) use run_queries;
+
+/// A column as a database's catalogue describes it, for the schema check.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct CatalogColumn {
+    pub name: String,
+    /// The declared type, in lower case (`bigint`, `character varying`, `VARCHAR(100)`
+    /// on SQLite, which keeps the declaration as written).
+    pub data_type: String,
+    pub nullable: bool,
+    /// The declared length of a text column, where the database enforces one.
+    pub max_length: Option<i64>,
+    /// Whether an insert that leaves the column out still fills it (a default, an
+    /// identity, the SQLite row id).
+    pub has_default: bool,
+}
 
 /// How a dialect spells the column types of Spring Batch's tables (the differences
 /// between Spring's `schema-*.sql` files).
