@@ -86,6 +86,7 @@ macro_rules! contract {
             the_2500_rule,
             an_inconsistent_context_row_is_refused_by_table_and_id,
             a_spring_batch_4_schema_is_refused_before_any_write,
+            parameters_too_long_are_refused_before_any_write,
             a_locked_database_fails_within_the_statement_timeout,
         ]);
         // SQLite's tables are checked through its own catalogue in `tests/core.rs`.
@@ -94,6 +95,7 @@ macro_rules! contract {
             the_2500_rule,
             an_inconsistent_context_row_is_refused_by_table_and_id,
             a_spring_batch_4_schema_is_refused_before_any_write,
+            parameters_too_long_are_refused_before_any_write,
             spring_tables_and_schema_refusal,
             a_server_that_never_answers_fails,
         ]);
@@ -899,4 +901,60 @@ async fn a_spring_batch_4_schema_is_refused_before_any_write(db: Db) {
         0,
         "nothing was written"
     );
+}
+
+/// A parameter name over 100 characters or a value over 2,500 is refused before any
+/// row is written, naming the parameter and the limit, on every database alike
+/// (SQLite stored them, PostgreSQL refused at run time, a lax MariaDB truncated).
+async fn parameters_too_long_are_refused_before_any_write(db: Db) {
+    let long_name = "n".repeat(101);
+    let cases = [
+        (
+            JobParameters::new().with(long_name.as_str(), "v"),
+            "at most 100",
+        ),
+        (
+            JobParameters::new().with("blob", "x".repeat(2501).as_str()),
+            "at most 2500",
+        ),
+    ];
+    for (params, limit) in cases {
+        let err = db
+            .repo
+            .create_job_execution("long", &params)
+            .await
+            .expect_err("too long");
+        assert!(
+            matches!(
+                err,
+                LaunchError::Repository(RepositoryError::InvalidParameters(_))
+            ),
+            "{err}"
+        );
+        let report = Error::from(err).report();
+        let name = params.iter().next().unwrap().0.to_owned();
+        assert!(
+            report.contains(&format!("`{name}`")) && report.contains(limit),
+            "{report}"
+        );
+    }
+    let pool = &db.database().pool;
+    assert_eq!(
+        support::int(pool, "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE").await,
+        0
+    );
+    // The limits themselves fit, whole.
+    let fits = JobParameters::new().with("n".repeat(100).as_str(), "x".repeat(2500).as_str());
+    db.repo.create_job_execution("long", &fits).await.unwrap();
+    let stored = support::texts(
+        pool,
+        "SELECT PARAMETER_VALUE FROM BATCH_JOB_EXECUTION_PARAMS",
+    )
+    .await;
+    assert_eq!(stored[0].as_deref().map(str::len), Some(2500));
+    if db.database().kind == DbKind::MySql {
+        let mode = support::texts(pool, "SELECT CAST(@@SESSION.sql_mode AS CHAR)").await;
+        let mode = mode[0].clone().unwrap_or_default();
+        assert!(mode.contains("STRICT_ALL_TABLES"), "{mode}");
+    }
 }

@@ -10,7 +10,9 @@
 //! The pool's sessions run in READ COMMITTED rather than InnoDB's default REPEATABLE
 //! READ: a launch locks the instance's row (`SELECT … FOR UPDATE`) and must then see
 //! what the launch before it committed, which a snapshot taken earlier in the
-//! transaction would hide; chunk transactions also take fewer gap locks.
+//! transaction would hide; chunk transactions also take fewer gap locks. They also
+//! run with `STRICT_ALL_TABLES` added to the server's `sql_mode`, so that a value too
+//! long for its column is refused rather than truncated.
 
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::{Executor, MySql, MySqlConnection, Pool, Transaction};
@@ -40,6 +42,12 @@ impl SqlJobRepository<MySql> {
             Box::pin(async move {
                 conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
                     .await?;
+                // Strict: a value too long for its column is an error, never silently
+                // truncated (a lax sql_mode truncates with a warning).
+                conn.execute(
+                    "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')",
+                )
+                .await?;
                 Ok(())
             })
         });

@@ -214,6 +214,11 @@ where
         job_name: &'a str,
         parameters: &'a JobParameters,
     ) -> Result<JobExecution, LaunchError> {
+        // Checked before any row is written: SQLite would store what the servers
+        // refuse, and a lax MySQL would truncate it.
+        parameters
+            .check_storable()
+            .map_err(RepositoryError::InvalidParameters)?;
         let mut attempt = 0u32;
         loop {
             let attempt_once = self.launch(job_name, parameters);
