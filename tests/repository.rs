@@ -87,6 +87,7 @@ macro_rules! contract {
             an_inconsistent_context_row_is_refused_by_table_and_id,
             a_spring_batch_4_schema_is_refused_before_any_write,
             parameters_too_long_are_refused_before_any_write,
+            a_sequence_behind_its_table_says_how_to_mend_it,
             a_locked_database_fails_within_the_statement_timeout,
         ]);
         // SQLite's tables are checked through its own catalogue in `tests/core.rs`.
@@ -96,6 +97,7 @@ macro_rules! contract {
             an_inconsistent_context_row_is_refused_by_table_and_id,
             a_spring_batch_4_schema_is_refused_before_any_write,
             parameters_too_long_are_refused_before_any_write,
+            a_sequence_behind_its_table_says_how_to_mend_it,
             spring_tables_and_schema_refusal,
             a_server_that_never_answers_fails,
         ]);
@@ -957,4 +959,44 @@ async fn parameters_too_long_are_refused_before_any_write(db: Db) {
         let mode = mode[0].clone().unwrap_or_default();
         assert!(mode.contains("STRICT_ALL_TABLES"), "{mode}");
     }
+}
+
+/// A sequence behind its table's ids (a restore, rows copied in by hand) is named,
+/// with a statement that mends it, instead of 20 silent retries and a unique-key error.
+async fn a_sequence_behind_its_table_says_how_to_mend_it(db: Db) {
+    let fresh = db.database();
+    for k in ["a", "b"] {
+        let params = JobParameters::new().with("k", k);
+        db.repo.create_job_execution("seq", &params).await.unwrap();
+    }
+    let reset: &[&str] = match fresh.kind {
+        DbKind::Sqlite => &[
+            "DELETE FROM BATCH_JOB_SEQ",
+            "DELETE FROM sqlite_sequence WHERE name = 'BATCH_JOB_SEQ'",
+        ],
+        DbKind::Postgres => &["ALTER SEQUENCE batch_job_seq RESTART WITH 1"],
+        DbKind::MySql => &["UPDATE BATCH_JOB_SEQ SET ID = 0"],
+    };
+    for sql in reset {
+        fresh.pool.execute(sql).await.unwrap();
+    }
+    let params = JobParameters::new().with("k", "c");
+    let err = db
+        .repo
+        .create_job_execution("seq", &params)
+        .await
+        .expect_err("the sequence gives a taken id");
+    let LaunchError::Repository(RepositoryError::SequenceBehind { max, fix, .. }) = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(*max, 2);
+    let text = err.to_string();
+    assert!(
+        text.contains("BATCH_JOB_SEQ is behind BATCH_JOB_INSTANCE") && text.contains(fix.as_str()),
+        "{text}"
+    );
+    // The statement it gives mends it.
+    fresh.pool.execute(fix).await.unwrap();
+    let mended = db.repo.create_job_execution("seq", &params).await.unwrap();
+    assert_eq!(mended.instance.id, 3);
 }

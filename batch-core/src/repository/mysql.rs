@@ -98,6 +98,10 @@ impl Dialect for MySql {
         Ok(id as i64)
     }
 
+    fn advance_sequence(sequence: &str, to: i64) -> String {
+        format!("UPDATE {sequence} SET ID = {to}")
+    }
+
     async fn columns(
         conn: &mut MySqlConnection,
         table: &'static str,

@@ -104,6 +104,10 @@ impl Dialect for Postgres {
             .await
     }
 
+    fn advance_sequence(sequence: &str, to: i64) -> String {
+        format!("SELECT setval('{}', {to})", sequence.to_lowercase())
+    }
+
     /// Unquoted names are folded to lower case: Spring's tables are `batch_job_instance`
     /// and so on in the catalog.
     async fn columns(

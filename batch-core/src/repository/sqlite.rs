@@ -108,6 +108,10 @@ impl Dialect for Sqlite {
         Ok(id)
     }
 
+    fn advance_sequence(sequence: &str, to: i64) -> String {
+        format!("INSERT INTO {sequence} (ID) VALUES ({to})")
+    }
+
     async fn columns(
         conn: &mut SqliteConnection,
         table: &'static str,

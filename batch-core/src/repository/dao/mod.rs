@@ -118,6 +118,10 @@ pub trait Dialect: Database + sealed::Sealed {
         sequence: &'static str,
     ) -> impl Future<Output = sqlx::Result<i64>> + Send;
 
+    /// A statement that sets `sequence` so that the next id it gives is above `to`.
+    #[doc(hidden)]
+    fn advance_sequence(sequence: &str, to: i64) -> String;
+
     /// The columns of a table as its catalogue describes them, in order; empty when
     /// there is no such table.
     #[doc(hidden)]
@@ -418,9 +422,38 @@ where
         conn: &mut DB::Connection,
         sequence: &'static str,
     ) -> Result<i64, RepositoryError> {
-        DB::next_id(conn, sequence)
+        let id = DB::next_id(conn, sequence)
             .await
-            .map_err(RepositoryError::db(format!("taking an id from {sequence}")))
+            .map_err(RepositoryError::db(format!("taking an id from {sequence}")))?;
+        // A sequence behind its table (restored from an older backup, rows copied in
+        // by hand) would hand out taken ids forever: each insert failing on the
+        // primary key, retried as if another launch had got in the way. One lookup by
+        // key tells it apart and says how to mend it.
+        let (table, column) = match sequence {
+            "BATCH_JOB_SEQ" => ("BATCH_JOB_INSTANCE", "JOB_INSTANCE_ID"),
+            "BATCH_JOB_EXECUTION_SEQ" => ("BATCH_JOB_EXECUTION", "JOB_EXECUTION_ID"),
+            _ => ("BATCH_STEP_EXECUTION", "STEP_EXECUTION_ID"),
+        };
+        let taken = query::<DB>(format!(
+            "SELECT {column}, (SELECT MAX({column}) FROM {table}) FROM {table} WHERE {column} = ?"
+        ))
+        .bind(id);
+        let taken = DB::fetch_optional(conn, taken)
+            .await
+            .map_err(RepositoryError::db(format!("checking id {id} of {table}")))?;
+        if let Some(row) = taken {
+            let max = DB::get::<Option<i64>>(&row, 1)
+                .map_err(corrupt(table))?
+                .unwrap_or(id);
+            return Err(RepositoryError::SequenceBehind {
+                sequence: sequence.to_owned(),
+                table: table.to_owned(),
+                id,
+                max,
+                fix: DB::advance_sequence(sequence, max),
+            });
+        }
+        Ok(id)
     }
 }
 
