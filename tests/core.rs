@@ -1150,3 +1150,89 @@ async fn a_step_factory_moves_its_input_into_the_first_run() {
         second.exit_status
     );
 }
+
+/// Spring's transition rules: an empty pattern matches every exit code, and among
+/// matching patterns the most specific wins in Spring's order (`?` over `*`), whatever
+/// the order they were declared in.
+#[tokio::test]
+async fn an_empty_pattern_matches_all_and_the_most_specific_pattern_wins() {
+    let launcher = JobLauncher::new(InMemoryJobRepository::new());
+    let failing = || list_step("a", 2, vec!["x", "y"], Some("y"));
+    let ok = |name: &str| list_step(name, 2, vec!["a"], None);
+    let flow = Flow::start(failing())
+        .on("F?ILED")
+        .to(ok("question"))
+        .from(failing())
+        .on("F*ILED")
+        .to(ok("star"))
+        .from(failing())
+        .on("")
+        .to(ok("any"))
+        .build();
+    let exec = launcher
+        .run(Job::new("specific", flow), JobParameters::new())
+        .await
+        .unwrap();
+    let names: Vec<_> = exec
+        .step_executions
+        .iter()
+        .map(|s| s.step_name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "question"]);
+
+    let flow = Flow::start(failing()).on("").to(ok("any")).build();
+    let exec = launcher
+        .run(Job::new("empty", flow), JobParameters::new())
+        .await
+        .unwrap();
+    let names: Vec<_> = exec
+        .step_executions
+        .iter()
+        .map(|s| s.step_name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "any"]);
+    assert_eq!(exec.status, BatchStatus::Completed);
+}
+
+/// The same step twice in a row (`.next(b).next(b)`) ran forever; such a flow is
+/// refused when it is built. Joining a step again from another branch is not a loop.
+#[test]
+fn the_same_step_twice_in_a_row_is_refused_when_the_flow_is_built() {
+    let step = |name: &str| list_step(name, 2, vec!["a"], None);
+    let built = std::panic::catch_unwind(|| {
+        Flow::start(step("a"))
+            .next(step("b"))
+            .next(step("b"))
+            .build()
+    });
+    let message = built.expect_err("refused");
+    let message = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        message.contains("loop that never ends") && message.contains("`b`"),
+        "{message}"
+    );
+    assert!(
+        std::panic::catch_unwind(|| Flow::start(step("a"))
+            .next(step("b"))
+            .next(step("a"))
+            .build())
+        .is_err()
+    );
+    // Two branches meeting at one step, and a loop a transition can leave, are fine.
+    let _ = Flow::start(step("a"))
+        .on("FAILED")
+        .to(step("fix"))
+        .next(step("b"))
+        .from(step("a"))
+        .next(step("b"))
+        .build();
+    let _ = Flow::start(step("a"))
+        .on("COMPLETED")
+        .to(step("b"))
+        .from(step("b"))
+        .next(step("a"))
+        .build();
+}

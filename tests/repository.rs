@@ -81,12 +81,25 @@ macro_rules! contract {
                 }
             )*
         }
-        on_databases!(run; [sqlite => Sqlite]; [$($case,)* the_2500_rule]);
+        on_databases!(run; [sqlite => Sqlite]; [
+            $($case,)*
+            the_2500_rule,
+            an_inconsistent_context_row_is_refused_by_table_and_id,
+            a_spring_batch_4_schema_is_refused_before_any_write,
+            parameters_too_long_are_refused_before_any_write,
+            a_sequence_behind_its_table_says_how_to_mend_it,
+            a_locked_database_fails_within_the_statement_timeout,
+        ]);
         // SQLite's tables are checked through its own catalogue in `tests/core.rs`.
         on_databases!(run; [postgres => Postgres, mysql => MySql]; [
             $($case,)*
             the_2500_rule,
+            an_inconsistent_context_row_is_refused_by_table_and_id,
+            a_spring_batch_4_schema_is_refused_before_any_write,
+            parameters_too_long_are_refused_before_any_write,
+            a_sequence_behind_its_table_says_how_to_mend_it,
             spring_tables_and_schema_refusal,
+            a_server_that_never_answers_fails,
         ]);
     };
 }
@@ -96,6 +109,8 @@ contract!(
     restart_with_context,
     optimistic_locking,
     dead_owner_recovery,
+    an_owner_in_another_pid_namespace_keeps_its_lease,
+    a_context_of_the_wrong_shape_names_its_row,
     concurrent_launches,
 );
 
@@ -534,4 +549,454 @@ async fn concurrent_launches(db: Db) {
         let executions = support::int(pool, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION").await;
         assert_eq!(executions, 1);
     }
+}
+
+/// A TCP proxy on loopback in front of `target` (`host:port`): it forwards both ways
+/// until `freeze` is set, then holds every byte, as a hung server or a network
+/// partition does. Returns its port.
+async fn freezing_proxy(target: String, freeze: Arc<std::sync::atomic::AtomicBool>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
+                continue;
+            };
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            for (mut from, mut to) in [
+                (
+                    Box::new(cr) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                    Box::new(sw) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+                ),
+                (Box::new(sr), Box::new(cw)),
+            ] {
+                let freeze = freeze.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match from.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        while freeze.load(Ordering::SeqCst) {
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        }
+                        if to.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    port
+}
+
+/// `url` with its `host:port` replaced by `127.0.0.1:port`, and `options` appended.
+fn through(url: &str, port: u16, options: &str) -> (String, String) {
+    let start = url
+        .find('@')
+        .map(|i| i + 1)
+        .unwrap_or_else(|| url.find("://").unwrap() + 3);
+    let end = start + url[start..].find('/').unwrap();
+    let target = url[start..end].to_owned();
+    let rebuilt = format!("{}127.0.0.1:{port}{}", &url[..start], &url[end..]);
+    let sep = if rebuilt.contains('?') { '&' } else { '?' };
+    (format!("{rebuilt}{sep}{options}"), target)
+}
+
+/// Item: a server that accepts the connection but never answers fails the launch
+/// within bounded time, with an error that says so, instead of hanging.
+async fn a_server_that_never_answers_fails(db: Db) {
+    let db = db.database();
+    // 1. It accepts the connection and never answers: connecting fails.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let (url, _) = through(&db.url, port, "connect_timeout=1");
+    let opened = tokio::time::timeout(std::time::Duration::from_secs(30), open_repository(&url))
+        .await
+        .expect("opening must not hang");
+    let err = opened.err().expect("no answer, no repository");
+    assert!(matches!(err, RepositoryError::Unreachable { .. }), "{err}");
+    let report = Error::from(err).report();
+    assert!(
+        report.contains("no answer within 1 s of connecting"),
+        "{report}"
+    );
+    held.abort();
+
+    // 2. It answers, then stops answering (a partition): the next operation fails.
+    let freeze = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (_, target) = through(&db.url, 0, "");
+    let port = freezing_proxy(target, freeze.clone()).await;
+    let (url, _) = through(&db.url, port, "connect_timeout=2&statement_timeout=1");
+    let repo = open_repository(&url).await.unwrap();
+    freeze.store(true, Ordering::SeqCst);
+    let launched = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        repo.create_job_execution("hung", &JobParameters::new()),
+    )
+    .await
+    .expect("the launch must not hang");
+    match launched {
+        Err(LaunchError::Repository(RepositoryError::TimedOut { .. })) => {}
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    let text = launched.unwrap_err().to_string();
+    assert!(
+        text.contains("no answer from the database within 1 s"),
+        "{text}"
+    );
+}
+
+/// On SQLite the statement timeout is also the wait for another process's write lock:
+/// a launch blocked by a held lock fails within it.
+async fn a_locked_database_fails_within_the_statement_timeout(db: Db) {
+    let db = db.database();
+    let DbPool::Sqlite(pool) = &db.pool else {
+        unreachable!()
+    };
+    let mut holder = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    sqlx::query("INSERT INTO BATCH_JOB_SEQ (ID) VALUES (NULL)")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let url = format!("{}?statement_timeout=1", db.url);
+    let repo = open_repository(&url).await;
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        match repo {
+            Ok(repo) => repo
+                .create_job_execution("locked", &JobParameters::new())
+                .await
+                .map(|_| ())
+                .map_err(Error::from),
+            Err(e) => Err(Error::from(e)),
+        }
+    })
+    .await
+    .expect("the launch must end within the statement timeout, not the default 60 s");
+    let report = outcome.expect_err("the database is locked").report();
+    assert!(
+        report.contains("locked") || report.contains("no answer"),
+        "{report}"
+    );
+    holder.rollback().await.unwrap();
+}
+
+/// Containers on one host may share its host name, each with its own pids: the owner
+/// record names the boot and PID namespace, and an owner in another one is judged by
+/// its heartbeat only, never by this host's /proc.
+async fn an_owner_in_another_pid_namespace_keeps_its_lease(db: Db) {
+    let params = JobParameters::new().with("k", "container");
+    let mut running = db
+        .repo
+        .create_job_execution("contained", &params)
+        .await
+        .unwrap();
+    // What a launch stores: this process, its boot and its PID namespace.
+    let stored = db.repo.job_executions(&running.instance).await.unwrap();
+    let record = stored[0].exit_status.description.clone();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let ns = ns.to_string_lossy();
+    let inode = ns.trim_start_matches("pid:[").trim_end_matches(']');
+    // (The in-memory repository names no owner at creation.)
+    assert!(
+        db.sql().is_none()
+            || record.contains(&format!("(boot {}, pid namespace {inode})", boot.trim())),
+        "{record}"
+    );
+    // The same host name, a pid that does not exist here, another PID namespace, and
+    // a fresh heartbeat: alive.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    running.status = BatchStatus::Started;
+    running.exit_status = ExitStatus::executing().with_description(format!(
+        "running in process {pid} (started 99) on {} (boot {}, pid namespace 1{inode})",
+        host.trim(),
+        boot.trim()
+    ));
+    db.repo.update_job_execution(&mut running).await.unwrap();
+    let again = db.repo.create_job_execution("contained", &params).await;
+    assert!(
+        matches!(again, Err(LaunchError::AlreadyRunning { .. })),
+        "{again:?}"
+    );
+}
+
+/// A step that stores `value` as `list.read.count` and fails: what a bad deployment
+/// or a hand-edited row leaves behind.
+fn bad_shape_step(value: serde_json::Value) -> StepDef {
+    StepBuilder::new("s").tasklet(move |_| {
+        let value = value.clone();
+        async move {
+            Ok(move |cx: &mut TaskletContext<'_>| {
+                cx.step_context()
+                    .put_value("list.read.count", value.clone());
+                Err::<RepeatStatus, _>(Error::msg("stop here"))
+            })
+        }
+    })
+}
+
+/// The text of a launch's failure: its error, or the failed step's exit description.
+fn failure_text(outcome: std::result::Result<JobExecution, LaunchError>) -> String {
+    match outcome {
+        Err(e) => Error::from(e).report(),
+        Ok(exec) => {
+            assert_ne!(exec.status, BatchStatus::Completed, "{exec:?}");
+            let steps: Vec<String> = exec
+                .step_executions
+                .iter()
+                .map(|s| s.exit_status.description.clone())
+                .collect();
+            format!("{} {}", exec.exit_status.description, steps.join(" "))
+        }
+    }
+}
+
+/// A context of the wrong shape (`"two"` where the reader keeps a count) names its
+/// table and row; the failed restart does not save it again, and mending the named
+/// row is enough for the next restart.
+async fn a_context_of_the_wrong_shape_names_its_row(db: Db) {
+    let launcher = JobLauncher::with_repository(db.repo.clone());
+    let params = JobParameters::new().with("k", "shape");
+    let first = launcher
+        .run(
+            job("shape", vec![bad_shape_step(serde_json::json!("two"))]),
+            params.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.status, BatchStatus::Failed);
+    let restart = || job("shape", vec![list_step("s", &["a", "b", "c"], None)]);
+    let second = launcher.run(restart(), params.clone()).await.unwrap();
+    assert_eq!(second.status, BatchStatus::Failed);
+    let step = only_step(&second);
+    let text = &step.exit_status.description;
+    assert!(
+        text.contains(&format!(
+            "BATCH_STEP_EXECUTION_CONTEXT with STEP_EXECUTION_ID = {}",
+            step.id
+        )) && text.contains("list.read.count"),
+        "{text}"
+    );
+    let Some(pool) = db.sql() else { return };
+    // Mend the named row: the next restart reads it.
+    pool.execute(&format!(
+        "UPDATE BATCH_STEP_EXECUTION_CONTEXT SET SHORT_CONTEXT = '{{\"list.read.count\":1}}' WHERE STEP_EXECUTION_ID = {}",
+        step.id
+    ))
+    .await
+    .unwrap();
+    let third = launcher.run(restart(), params).await.unwrap();
+    assert_eq!(third.status, BatchStatus::Completed, "{third:?}");
+    assert_eq!(only_step(&third).counts.read, 2);
+}
+
+/// A context row whose SHORT_CONTEXT and SERIALIZED_CONTEXT disagree is refused with
+/// its table and id, rather than read from one of them.
+async fn an_inconsistent_context_row_is_refused_by_table_and_id(db: Db) {
+    let launcher = JobLauncher::with_repository(db.repo.clone());
+    let params = JobParameters::new().with("k", "torn");
+    let big = serde_json::json!({ "n": 2, "pad": "x".repeat(3000) });
+    let first = launcher
+        .run(job("torn", vec![bad_shape_step(big)]), params.clone())
+        .await
+        .unwrap();
+    let id = only_step(&first).id;
+    // SERIALIZED_CONTEXT changed behind the repository's back.
+    db.database()
+        .pool
+        .execute(&format!(
+            "UPDATE BATCH_STEP_EXECUTION_CONTEXT SET SERIALIZED_CONTEXT = '{{\"list.read.count\":2}}' WHERE STEP_EXECUTION_ID = {id}"
+        ))
+        .await
+        .unwrap();
+    let outcome = launcher
+        .run(
+            job("torn", vec![list_step("s", &["a", "b", "c"], None)]),
+            params,
+        )
+        .await;
+    let text = failure_text(outcome);
+    assert!(
+        text.contains(&format!(
+            "BATCH_STEP_EXECUTION_CONTEXT with STEP_EXECUTION_ID = {id}"
+        )) && text.contains("inconsistent"),
+        "{text}"
+    );
+}
+
+/// A Spring Batch 4.x schema whose columns were renamed to 5's names by hand (no 5.0
+/// migration): the names are all there, but START_TIME is still NOT NULL, TYPE_CD's
+/// VARCHAR(6) became PARAMETER_TYPE and 4.x's NOT NULL JOB_CONFIGURATION_LOCATION-like
+/// columns remain. Refused when the repository opens, before any row is written.
+async fn a_spring_batch_4_schema_is_refused_before_any_write(db: Db) {
+    let db = db.database();
+    for table in [
+        "BATCH_STEP_EXECUTION_CONTEXT",
+        "BATCH_JOB_EXECUTION_CONTEXT",
+        "BATCH_STEP_EXECUTION",
+        "BATCH_JOB_EXECUTION_PARAMS",
+    ] {
+        db.pool
+            .execute(&format!("DROP TABLE {table}"))
+            .await
+            .unwrap();
+    }
+    let time = if db.kind == DbKind::MySql {
+        "DATETIME(6)"
+    } else {
+        "TIMESTAMP"
+    };
+    db.pool
+        .execute(
+            "CREATE TABLE BATCH_JOB_EXECUTION_PARAMS (JOB_EXECUTION_ID BIGINT NOT NULL, \
+             PARAMETER_TYPE VARCHAR(6) NOT NULL, PARAMETER_NAME VARCHAR(100) NOT NULL, \
+             PARAMETER_VALUE VARCHAR(250), DATE_VAL TIMESTAMP NULL, LONG_VAL BIGINT, \
+             DOUBLE_VAL DOUBLE PRECISION, IDENTIFYING CHAR(1) NOT NULL)",
+        )
+        .await
+        .unwrap();
+    db.pool
+        .execute(&format!(
+            "CREATE TABLE BATCH_STEP_EXECUTION (STEP_EXECUTION_ID BIGINT NOT NULL PRIMARY KEY, \
+             VERSION BIGINT NOT NULL, STEP_NAME VARCHAR(100) NOT NULL, JOB_EXECUTION_ID BIGINT NOT NULL, \
+             CREATE_TIME {time} NOT NULL, START_TIME {time} NOT NULL, END_TIME {time} NULL, \
+             STATUS VARCHAR(10), COMMIT_COUNT BIGINT, READ_COUNT BIGINT, FILTER_COUNT BIGINT, \
+             WRITE_COUNT BIGINT, READ_SKIP_COUNT BIGINT, WRITE_SKIP_COUNT BIGINT, \
+             PROCESS_SKIP_COUNT BIGINT, ROLLBACK_COUNT BIGINT, EXIT_CODE VARCHAR(2500), \
+             EXIT_MESSAGE VARCHAR(2500), LAST_UPDATED {time} NULL, JOB_CONFIGURATION_NAME VARCHAR(100) NOT NULL)"
+        ))
+        .await
+        .unwrap();
+    let err = open_repository(&db.url).await.err().expect("refused");
+    assert!(
+        matches!(err, RepositoryError::SchemaMismatch { .. }),
+        "{err}"
+    );
+    let text = err.to_string();
+    for expected in [
+        "START_TIME is NOT NULL",
+        "JOB_CONFIGURATION_NAME is not a Spring Batch 5 column",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    if db.kind != DbKind::Sqlite {
+        // The servers enforce lengths: java.lang.String does not fit in 6.
+        assert!(text.contains("PARAMETER_TYPE holds 6 characters"), "{text}");
+        assert!(text.contains("PARAMETER_VALUE holds 250"), "{text}");
+    }
+    assert_eq!(
+        support::int(&db.pool, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION").await,
+        0,
+        "nothing was written"
+    );
+}
+
+/// A parameter name over 100 characters or a value over 2,500 is refused before any
+/// row is written, naming the parameter and the limit, on every database alike
+/// (SQLite stored them, PostgreSQL refused at run time, a lax MariaDB truncated).
+async fn parameters_too_long_are_refused_before_any_write(db: Db) {
+    let long_name = "n".repeat(101);
+    let cases = [
+        (
+            JobParameters::new().with(long_name.as_str(), "v"),
+            "at most 100",
+        ),
+        (
+            JobParameters::new().with("blob", "x".repeat(2501).as_str()),
+            "at most 2500",
+        ),
+    ];
+    for (params, limit) in cases {
+        let err = db
+            .repo
+            .create_job_execution("long", &params)
+            .await
+            .expect_err("too long");
+        assert!(
+            matches!(
+                err,
+                LaunchError::Repository(RepositoryError::InvalidParameters(_))
+            ),
+            "{err}"
+        );
+        let report = Error::from(err).report();
+        let name = params.iter().next().unwrap().0.to_owned();
+        assert!(
+            report.contains(&format!("`{name}`")) && report.contains(limit),
+            "{report}"
+        );
+    }
+    let pool = &db.database().pool;
+    assert_eq!(
+        support::int(pool, "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE").await,
+        0
+    );
+    // The limits themselves fit, whole.
+    let fits = JobParameters::new().with("n".repeat(100).as_str(), "x".repeat(2500).as_str());
+    db.repo.create_job_execution("long", &fits).await.unwrap();
+    let stored = support::texts(
+        pool,
+        "SELECT PARAMETER_VALUE FROM BATCH_JOB_EXECUTION_PARAMS",
+    )
+    .await;
+    assert_eq!(stored[0].as_deref().map(str::len), Some(2500));
+    if db.database().kind == DbKind::MySql {
+        let mode = support::texts(pool, "SELECT CAST(@@SESSION.sql_mode AS CHAR)").await;
+        let mode = mode[0].clone().unwrap_or_default();
+        assert!(mode.contains("STRICT_ALL_TABLES"), "{mode}");
+    }
+}
+
+/// A sequence behind its table's ids (a restore, rows copied in by hand) is named,
+/// with a statement that mends it, instead of 20 silent retries and a unique-key error.
+async fn a_sequence_behind_its_table_says_how_to_mend_it(db: Db) {
+    let fresh = db.database();
+    for k in ["a", "b"] {
+        let params = JobParameters::new().with("k", k);
+        db.repo.create_job_execution("seq", &params).await.unwrap();
+    }
+    let reset: &[&str] = match fresh.kind {
+        DbKind::Sqlite => &[
+            "DELETE FROM BATCH_JOB_SEQ",
+            "DELETE FROM sqlite_sequence WHERE name = 'BATCH_JOB_SEQ'",
+        ],
+        DbKind::Postgres => &["ALTER SEQUENCE batch_job_seq RESTART WITH 1"],
+        DbKind::MySql => &["UPDATE BATCH_JOB_SEQ SET ID = 0"],
+    };
+    for sql in reset {
+        fresh.pool.execute(sql).await.unwrap();
+    }
+    let params = JobParameters::new().with("k", "c");
+    let err = db
+        .repo
+        .create_job_execution("seq", &params)
+        .await
+        .expect_err("the sequence gives a taken id");
+    let LaunchError::Repository(RepositoryError::SequenceBehind { max, fix, .. }) = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(*max, 2);
+    let text = err.to_string();
+    assert!(
+        text.contains("BATCH_JOB_SEQ is behind BATCH_JOB_INSTANCE") && text.contains(fix.as_str()),
+        "{text}"
+    );
+    // The statement it gives mends it.
+    fresh.pool.execute(fix).await.unwrap();
+    let mended = db.repo.create_job_execution("seq", &params).await.unwrap();
+    assert_eq!(mended.instance.id, 3);
 }

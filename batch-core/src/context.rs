@@ -44,6 +44,18 @@ pub enum ContextError {
         /// The row's first characters.
         start: String,
     },
+    /// A stored context row whose SHORT_CONTEXT is not the beginning of its
+    /// SERIALIZED_CONTEXT: one of the two was changed without the other, and which one
+    /// holds the truth cannot be told.
+    #[error(
+        "stored execution context of {owner} is inconsistent: {row} has a SHORT_CONTEXT that is not the beginning of its SERIALIZED_CONTEXT; mend the row (SHORT_CONTEXT holds the first 2492 characters of SERIALIZED_CONTEXT followed by \" ...\")"
+    )]
+    Inconsistent {
+        /// The row it was read from ("step execution 12").
+        owner: String,
+        /// The table and key of the row.
+        row: String,
+    },
     /// A value given to `put` has no JSON form (a map with non-string keys, say).
     #[error("value for execution context key `{key}` cannot be stored as JSON")]
     Unserializable {
@@ -173,6 +185,20 @@ impl ExecutionContext {
         short: &str,
         serialized: Option<&str>,
     ) -> Result<Self, ContextError> {
+        if let Some(long) = serialized.filter(|s| !s.is_empty()) {
+            // Spring writes the whole text to both when it is short, and its beginning
+            // followed by " ..." to SHORT_CONTEXT when it is long.
+            let consistent = short == long
+                || short
+                    .strip_suffix(" ...")
+                    .is_some_and(|start| long.starts_with(start));
+            if !consistent {
+                return Err(ContextError::Inconsistent {
+                    owner: owner.to_owned(),
+                    row: context_row(owner),
+                });
+            }
+        }
         let text = serialized.filter(|s| !s.is_empty()).unwrap_or(short);
         let start = || abbreviate(text, 80);
         let value: Value = serde_json::from_str(text).map_err(|source| ContextError::Corrupt {
@@ -206,6 +232,45 @@ pub(crate) fn split_for_columns(json: String) -> (String, Option<String>) {
         (format!("{cut} ..."), Some(json))
     } else {
         (json, None)
+    }
+}
+
+/// The table and key of the context row of `owner` ("step execution 12").
+pub(crate) fn context_row(owner: &str) -> String {
+    let (table, column, id) = if let Some(id) = owner.strip_prefix("step execution ") {
+        ("BATCH_STEP_EXECUTION_CONTEXT", "STEP_EXECUTION_ID", id)
+    } else if let Some(id) = owner.strip_prefix("job execution ") {
+        ("BATCH_JOB_EXECUTION_CONTEXT", "JOB_EXECUTION_ID", id)
+    } else {
+        return owner.to_owned();
+    };
+    format!("the row of {table} with {column} = {id}")
+}
+
+/// A step could not open on the context it was given (a value of the wrong shape for
+/// its reader, writer or typed state): the step fails and its context is not saved
+/// again, so the row named here is the one to mend before the next restart.
+#[derive(Debug, thiserror::Error)]
+#[error("the step could not open on its stored context, {row}; mend that row and restart")]
+pub struct ContextNotOpened {
+    /// The table and key of the row.
+    pub row: String,
+    /// What the step's parts found.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl ContextNotOpened {
+    /// Names the row of step execution `step_execution_id` in `error` when the step
+    /// failed to open because its context holds a value it cannot read.
+    pub(crate) fn wrap(error: crate::error::Error, step_execution_id: i64) -> crate::error::Error {
+        if !error.is::<ContextError>() {
+            return error;
+        }
+        crate::error::Error::new(Self {
+            row: context_row(&format!("step execution {step_execution_id}")),
+            source: error.into(),
+        })
     }
 }
 
@@ -290,5 +355,27 @@ mod tests {
         ctx.put("current.index", &"two").unwrap();
         let e = ctx.get::<u32>("current.index").unwrap_err();
         assert!(e.to_string().contains("`current.index`"), "{e}");
+    }
+
+    #[test]
+    fn a_short_context_that_disagrees_with_the_serialized_one_is_refused() {
+        let mut ctx = ExecutionContext::new();
+        ctx.put("k", &"x".repeat(3000)).unwrap();
+        let (short, long) = ctx.to_columns();
+        let long = long.unwrap();
+        assert!(ExecutionContext::from_columns("step execution 4", &short, Some(&long)).is_ok());
+        let changed = long.replace("\"k\"", "\"j\"");
+        let e =
+            ExecutionContext::from_columns("step execution 4", &short, Some(&changed)).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("BATCH_STEP_EXECUTION_CONTEXT") && text.contains("STEP_EXECUTION_ID = 4"),
+            "{text}"
+        );
+        let e = ExecutionContext::from_columns("job execution 9", r#"{"a":1}"#, Some(r#"{"a":2}"#))
+            .unwrap_err();
+        assert!(e.to_string().contains("JOB_EXECUTION_ID = 9"), "{e}");
+        // Spring's short rows: the whole text in both columns.
+        assert!(ExecutionContext::from_columns("t", r#"{"a":1}"#, Some(r#"{"a":1}"#)).is_ok());
     }
 }

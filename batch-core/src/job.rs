@@ -69,7 +69,7 @@ impl Flow {
             .transitions
             .iter()
             .filter(|t| pattern_matches(&t.pattern, &exit.code))
-            .max_by_key(|t| specificity(&t.pattern));
+            .max_by(|a, b| specificity(&a.pattern, &b.pattern));
         if let Some(t) = best {
             return (t.target.clone(), true);
         }
@@ -111,16 +111,55 @@ impl FlowBuilder {
     }
 
     /// After the current step completes, run `step`; it becomes the current step.
+    ///
+    /// # Panics
+    /// If `step` is already in the flow and going on with `next` from it would come
+    /// back to it with no transition to leave the loop (`.next(s2).next(s2)`, or
+    /// `.next(a)` after `a` … `b`): such a flow would run forever once its steps
+    /// complete. Give a second run of a step its own name, or leave the loop with a
+    /// transition (`on("COMPLETED")`).
     pub fn next(mut self, step: impl IntoStep) -> Self {
-        let i = self.node(step.into_step());
+        let step = step.into_step();
+        let name = step.name.to_string();
+        let i = self.node(step);
         self.nodes[self.current].next = Some(i);
+        if let Some(cycle) = self.endless_loop(i) {
+            panic!(
+                "flow: `next({name})` makes the steps {} run in a loop that never ends once they complete; give the second run of `{name}` its own name (a step of another name), or leave the loop with a transition",
+                cycle.join(" → ")
+            );
+        }
         self.current = i;
         self
     }
 
+    /// The steps of a loop of `next` links through `start` that no transition can
+    /// leave, if there is one.
+    fn endless_loop(&self, start: usize) -> Option<Vec<String>> {
+        let mut path = vec![start];
+        let mut at = start;
+        while let Some(next) = self.nodes[at].next {
+            if next == start {
+                let names = path.iter().chain([&start]);
+                let names = names.map(|&n| format!("`{}`", self.nodes[n].step.name));
+                let leaves = path.iter().any(|&n| !self.nodes[n].transitions.is_empty());
+                return (!leaves).then(|| names.collect());
+            }
+            if path.contains(&next) {
+                return None;
+            }
+            path.push(next);
+            at = next;
+        }
+        None
+    }
+
     /// A transition from the current step for exit codes matching `pattern` (`*` any
     /// run of characters, `?` one character).
+    ///
+    /// An empty pattern matches every exit code, as `*` does (Spring's rule).
     pub fn on(self, pattern: &str) -> TransitionBuilder {
+        let pattern = if pattern.is_empty() { "*" } else { pattern };
         TransitionBuilder {
             flow: self,
             pattern: pattern.to_owned(),
@@ -212,10 +251,33 @@ fn pattern_matches(pattern: &str, code: &str) -> bool {
     go(pattern.as_bytes(), code.as_bytes())
 }
 
-/// More literal characters is more specific; fewer wildcards breaks ties.
-fn specificity(pattern: &str) -> (usize, std::cmp::Reverse<usize>) {
-    let wild = pattern.chars().filter(|c| *c == '*' || *c == '?').count();
-    (pattern.len() - wild, std::cmp::Reverse(wild))
+/// Which of two patterns is the more specific (`Greater`: `a`), in the order of
+/// Spring Batch's `DefaultStateTransitionComparator`: a pattern without `*` is more
+/// specific than one with; of two with `*`, the one with more `*` (`**` over `*`); then
+/// the one with fewer `?` (`COMPLETED_?ARTIALLY` over `COMPLETED_*ARTIALLY`, which the
+/// first rule already decides); then, among wildcard patterns, the longer one; last,
+/// the alphabetically smaller one.
+fn specificity(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    if a == b {
+        return Ordering::Equal;
+    }
+    let count = |p: &str, c: char| p.chars().filter(|x| *x == c).count();
+    let (a_star, b_star) = (count(a, '*'), count(b, '*'));
+    match (a_star, b_star) {
+        (0, 1..) => return Ordering::Greater,
+        (1.., 0) => return Ordering::Less,
+        (1.., 1..) if a_star != b_star => return a_star.cmp(&b_star),
+        _ => {}
+    }
+    let (a_q, b_q) = (count(a, '?'), count(b, '?'));
+    if a_q != b_q {
+        return b_q.cmp(&a_q);
+    }
+    if a.len() != b.len() && (a_star > 0 || a_q > 0) {
+        return a.len().cmp(&b.len());
+    }
+    b.cmp(a)
 }
 
 /// Hooks around a job execution.
@@ -292,7 +354,32 @@ mod tests {
         assert!(pattern_matches("COMPLETED*", "COMPLETED WITH SKIPS"));
         assert!(pattern_matches("F?ILED", "FAILED"));
         assert!(!pattern_matches("COMPLETED", "COMPLETED WITH SKIPS"));
-        assert!(specificity("COMPLETED*") > specificity("*"));
-        assert!(specificity("FAILED") > specificity("FAIL*"));
+        use std::cmp::Ordering::Greater;
+        assert_eq!(specificity("COMPLETED*", "*"), Greater);
+        assert_eq!(specificity("FAILED", "FAIL*"), Greater);
+    }
+
+    /// Spring's `DefaultStateTransitionComparatorTests`: bar > foo > fo? > bar?? >
+    /// foo?? > ?0? > ??? > *foo* > *f* > foo* > *, and `**` over `*`.
+    #[test]
+    fn patterns_are_ordered_as_spring_orders_them() {
+        use std::cmp::Ordering::{Greater, Less};
+        let order = [
+            "bar", "foo", "fo?", "bar??", "foo??", "?0?", "???", "*foo*", "*f*", "foo*", "*",
+        ];
+        for pair in order.windows(2) {
+            assert_eq!(specificity(pair[0], pair[1]), Greater, "{pair:?}");
+            assert_eq!(specificity(pair[1], pair[0]), Less, "{pair:?}");
+        }
+        assert_eq!(specificity("**", "*"), Greater);
+        assert_eq!(specificity("CONTINUABLE", "CONTIN???LE"), Greater);
+        assert_eq!(
+            specificity("COMPLETED_?ARTIALLY", "COMPLETED_*ARTIALLY"),
+            Greater
+        );
+        assert_eq!(
+            specificity("COMPLETED_*ARTIALLY", "COMPLETED_?ARTIALLY"),
+            Less
+        );
     }
 }

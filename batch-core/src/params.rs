@@ -329,6 +329,12 @@ impl JobParameter {
     }
 }
 
+/// The longest parameter name Spring Batch's tables store (PARAMETER_NAME VARCHAR(100)).
+pub const MAX_NAME_LENGTH: usize = 100;
+/// The longest parameter value, as text, Spring Batch's tables store (PARAMETER_VALUE
+/// VARCHAR(2500)).
+pub const MAX_VALUE_LENGTH: usize = 2500;
+
 /// A malformed parameter on the command line or in a stored execution.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("job parameter `{text}`: {problem}")]
@@ -384,6 +390,35 @@ impl JobParameters {
     /// The value of the parameter named `name`.
     pub fn value(&self, name: &str) -> Option<&ParamValue> {
         self.get(name).map(|p| &p.value)
+    }
+
+    /// Checks that each parameter fits Spring Batch's columns: a name of at most
+    /// [`MAX_NAME_LENGTH`] characters (PARAMETER_NAME) and a value whose text is at
+    /// most [`MAX_VALUE_LENGTH`] (PARAMETER_VALUE). A repository calls this before it
+    /// writes any row, so that no database stores, refuses or truncates a parameter
+    /// differently from another.
+    pub fn check_storable(&self) -> Result<(), ParameterError> {
+        for (name, p) in &self.entries {
+            let length = name.chars().count();
+            if length > MAX_NAME_LENGTH {
+                return Err(ParameterError {
+                    text: name.clone(),
+                    problem: format!(
+                        "the name has {length} characters; Spring Batch's PARAMETER_NAME holds at most {MAX_NAME_LENGTH}"
+                    ),
+                });
+            }
+            let length = p.value.to_iso_text().chars().count();
+            if length > MAX_VALUE_LENGTH {
+                return Err(ParameterError {
+                    text: name.clone(),
+                    problem: format!(
+                        "the value has {length} characters; Spring Batch's PARAMETER_VALUE holds at most {MAX_VALUE_LENGTH}"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The parameters in insertion order.

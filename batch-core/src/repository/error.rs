@@ -60,6 +60,46 @@ pub enum RepositoryError {
         /// What is wrong with it.
         problem: String,
     },
+    /// The database gave no answer in time (see `repository::timeouts`).
+    #[error(
+        "job repository: no answer from the database within {} s while {action}; the server may be hung or unreachable (`statement_timeout=SECONDS` in the repository URL sets this bound)",
+        .after.as_secs_f64()
+    )]
+    TimedOut {
+        /// What the repository was doing.
+        action: String,
+        /// The bound that ran out.
+        after: std::time::Duration,
+    },
+    /// An option of the repository URL has a value it cannot take.
+    #[error("`{url}`: option `{option}`: {problem}")]
+    InvalidUrlOption {
+        /// The URL, its password masked.
+        url: String,
+        /// The option.
+        option: String,
+        /// What is wrong with its value.
+        problem: String,
+    },
+    /// The job parameters cannot be stored as Spring Batch's columns allow.
+    #[error("the job parameters cannot be stored in the job repository")]
+    InvalidParameters(#[source] ParameterError),
+    /// A Spring sequence hands out ids its table already holds.
+    #[error(
+        "{sequence} is behind {table}: it gave id {id}, which {table} already holds (its highest id is {max}); advance the sequence past {max}, for instance with `{fix}`"
+    )]
+    SequenceBehind {
+        /// The sequence.
+        sequence: String,
+        /// The table whose ids it gives.
+        table: String,
+        /// The id it gave.
+        id: i64,
+        /// The table's highest id.
+        max: i64,
+        /// A statement that mends it, in the database's dialect.
+        fix: String,
+    },
     /// An execution or instance asked for by id is not there.
     #[error("{0} does not exist in the job repository")]
     NotFound(String),

@@ -12,7 +12,8 @@
 //! One concept per module: `contract` (the trait), `error`, `rules` (the launch
 //! rules), `database` (which database, its pool, a chunk's transaction), `dao` (the SQL
 //! implementation, one module per table), the three dialects, `memory`, and `owner`
-//! (who runs an execution, for crashed runs). Modules here import each other by path,
+//! (who runs an execution, for crashed runs), `timeouts` (how long it waits for its
+//! database). Modules here import each other by path,
 //! never this one.
 
 mod contract;
@@ -29,6 +30,7 @@ mod postgres;
 mod rules;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+pub mod timeouts;
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
 compile_error!(

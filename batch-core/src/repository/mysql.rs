@@ -10,12 +10,16 @@
 //! The pool's sessions run in READ COMMITTED rather than InnoDB's default REPEATABLE
 //! READ: a launch locks the instance's row (`SELECT … FOR UPDATE`) and must then see
 //! what the launch before it committed, which a snapshot taken earlier in the
-//! transaction would hide; chunk transactions also take fewer gap locks.
+//! transaction would hide; chunk transactions also take fewer gap locks. They also
+//! run with `STRICT_ALL_TABLES` added to the server's `sql_mode`, so that a value too
+//! long for its column is refused rather than truncated.
 
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::{Executor, MySql, MySqlConnection, Pool, Transaction};
 
-use super::dao::{ColumnTypes, Dialect, SqlJobRepository, connect_server, run_queries};
+use super::dao::{
+    CatalogColumn, ColumnTypes, Dialect, SqlJobRepository, connect_server, run_queries,
+};
 use crate::repository::database::DbKind;
 use crate::repository::error::RepositoryError;
 
@@ -38,11 +42,17 @@ impl SqlJobRepository<MySql> {
             Box::pin(async move {
                 conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
                     .await?;
+                // Strict: a value too long for its column is an error, never silently
+                // truncated (a lax sql_mode truncates with a warning).
+                conn.execute(
+                    "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')",
+                )
+                .await?;
                 Ok(())
             })
         });
-        let pool = connect_server(url, options).await?;
-        Self::from_pool(pool).await
+        let (pool, timeouts) = connect_server(url, options).await?;
+        Self::from_pool_bounded(pool, timeouts.statement).await
     }
 }
 
@@ -88,14 +98,36 @@ impl Dialect for MySql {
         Ok(id as i64)
     }
 
-    async fn columns(conn: &mut MySqlConnection, table: &'static str) -> sqlx::Result<Vec<String>> {
-        sqlx::query_scalar(
-            "SELECT CAST(COLUMN_NAME AS CHAR) FROM information_schema.COLUMNS \
+    fn advance_sequence(sequence: &str, to: i64) -> String {
+        format!("UPDATE {sequence} SET ID = {to}")
+    }
+
+    async fn columns(
+        conn: &mut MySqlConnection,
+        table: &'static str,
+    ) -> sqlx::Result<Vec<CatalogColumn>> {
+        let rows: Vec<(String, String, String, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), CAST(IS_NULLABLE AS CHAR), \
+             CAST(CHARACTER_MAXIMUM_LENGTH AS SIGNED), \
+             CAST(COLUMN_DEFAULT IS NOT NULL OR EXTRA LIKE '%auto_increment%' AS SIGNED) \
+             FROM information_schema.COLUMNS \
              WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
         )
         .bind(table)
         .fetch_all(conn)
-        .await
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(name, data_type, nullable, max_length, has_default)| CatalogColumn {
+                    name,
+                    data_type: data_type.to_lowercase(),
+                    nullable: nullable == "YES",
+                    max_length,
+                    has_default: has_default != 0,
+                },
+            )
+            .collect())
     }
 
     run_queries!(MySql);

@@ -11,7 +11,9 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, Pool, Postgres, Transaction};
 use std::borrow::Cow;
 
-use super::dao::{ColumnTypes, Dialect, SqlJobRepository, connect_server, run_queries};
+use super::dao::{
+    CatalogColumn, ColumnTypes, Dialect, SqlJobRepository, connect_server, run_queries,
+};
 use crate::repository::database::DbKind;
 use crate::repository::error::RepositoryError;
 
@@ -38,8 +40,8 @@ impl SqlJobRepository<Postgres> {
     /// `?options[search_path]=SCHEMA` to use another schema) and makes sure the batch
     /// tables are there with the right columns.
     pub async fn open(url: &str) -> Result<Self, RepositoryError> {
-        let pool = connect_server(url, PgPoolOptions::new()).await?;
-        Self::from_pool(pool).await
+        let (pool, timeouts) = connect_server(url, PgPoolOptions::new()).await?;
+        Self::from_pool_bounded(pool, timeouts.statement).await
     }
 }
 
@@ -102,16 +104,36 @@ impl Dialect for Postgres {
             .await
     }
 
+    fn advance_sequence(sequence: &str, to: i64) -> String {
+        format!("SELECT setval('{}', {to})", sequence.to_lowercase())
+    }
+
     /// Unquoted names are folded to lower case: Spring's tables are `batch_job_instance`
     /// and so on in the catalog.
-    async fn columns(conn: &mut PgConnection, table: &'static str) -> sqlx::Result<Vec<String>> {
-        sqlx::query_scalar(
-            "SELECT column_name::text FROM information_schema.columns \
+    async fn columns(
+        conn: &mut PgConnection,
+        table: &'static str,
+    ) -> sqlx::Result<Vec<CatalogColumn>> {
+        let rows: Vec<(String, String, String, Option<i64>, bool)> = sqlx::query_as(
+            "SELECT column_name::text, data_type::text, is_nullable::text, character_maximum_length::int8, \
+             (column_default IS NOT NULL OR is_identity = 'YES') FROM information_schema.columns \
              WHERE table_schema = current_schema() AND table_name = lower($1) ORDER BY ordinal_position",
         )
         .bind(table)
         .fetch_all(conn)
-        .await
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(name, data_type, nullable, max_length, has_default)| CatalogColumn {
+                    name,
+                    data_type: data_type.to_lowercase(),
+                    nullable: nullable == "YES",
+                    max_length,
+                    has_default,
+                },
+            )
+            .collect())
     }
 
     run_queries!(Postgres);

@@ -7,14 +7,14 @@
 //! serialized by the database: one runs, the other sees it running.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite, SqliteConnection, Transaction};
 
-use super::dao::{ColumnTypes, Dialect, SqlJobRepository, run_queries};
+use super::dao::{CatalogColumn, ColumnTypes, Dialect, SqlJobRepository, run_queries};
 use crate::repository::database::DbKind;
 use crate::repository::error::RepositoryError;
+use crate::repository::timeouts::Timeouts;
 
 /// Spring Batch 5.2's `schema-sqlite.sql` emulates each sequence with a table.
 const SEQUENCE_DDL: &[&str] =
@@ -35,10 +35,11 @@ impl SqlJobRepository<Sqlite> {
     /// `sqlite://path/to/file.db`, or a bare file path) and makes sure the batch
     /// tables are there with the right columns.
     pub async fn open(url: &str) -> Result<Self, RepositoryError> {
-        let url_owned = if url.starts_with("sqlite:") {
-            url.to_owned()
+        let (driver_url, timeouts) = Timeouts::from_url(url)?;
+        let url_owned = if driver_url.starts_with("sqlite:") {
+            driver_url
         } else {
-            format!("sqlite:{url}")
+            format!("sqlite:{driver_url}")
         };
         let unreachable = |source| RepositoryError::Unreachable {
             url: url.to_owned(),
@@ -50,14 +51,17 @@ impl SqlJobRepository<Sqlite> {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(60));
+            // A statement waits for another process's write lock as long as an
+            // operation may take.
+            .busy_timeout(timeouts.statement);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
+            .acquire_timeout(timeouts.connect.max(timeouts.statement))
             .connect_with(options)
             .await
             .map_err(unreachable)?;
-        Self::from_pool(pool).await
+        Self::from_pool_bounded(pool, timeouts.statement).await
     }
 }
 
@@ -104,14 +108,32 @@ impl Dialect for Sqlite {
         Ok(id)
     }
 
+    fn advance_sequence(sequence: &str, to: i64) -> String {
+        format!("INSERT INTO {sequence} (ID) VALUES ({to})")
+    }
+
     async fn columns(
         conn: &mut SqliteConnection,
         table: &'static str,
-    ) -> sqlx::Result<Vec<String>> {
-        sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
-            .bind(table)
-            .fetch_all(conn)
-            .await
+    ) -> sqlx::Result<Vec<CatalogColumn>> {
+        let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT name, type, \"notnull\", dflt_value IS NOT NULL, pk FROM pragma_table_info(?)",
+        )
+        .bind(table)
+        .fetch_all(conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, data_type, not_null, default, pk)| CatalogColumn {
+                name,
+                nullable: not_null == 0,
+                // SQLite does not enforce declared lengths.
+                max_length: None,
+                // An INTEGER PRIMARY KEY is the row id, filled when left out.
+                has_default: default != 0 || (pk != 0 && data_type.eq_ignore_ascii_case("INTEGER")),
+                data_type: data_type.to_lowercase(),
+            })
+            .collect())
     }
 
     run_queries!(Sqlite);

@@ -196,7 +196,14 @@ async fn execute_step(
             .clone()
             .and(ExitStatus::failed().with_description(panicked.to_string()));
     }
-    let saved_context = repository.update_step_context(execution).await;
+    // A context the step could not open stays as it was read, in the row its error
+    // names.
+    let opened = !matches!(&outcome, Err(e) if e.is::<crate::context::ContextNotOpened>());
+    let saved_context = if opened {
+        repository.update_step_context(execution).await
+    } else {
+        Ok(())
+    };
     execution.end_time = Some(now());
     repository.update_step_execution(execution).await?;
     saved_context?;

@@ -13,6 +13,7 @@ use crate::repository::contract::exit_message;
 use crate::repository::error::{LaunchError, RepositoryError};
 use crate::repository::owner;
 use crate::repository::rules::{ExecutionSummary, check_restartable, died_message};
+use crate::repository::timeouts::bounded;
 
 /// Whether a failed launch met another launch and should simply be tried again: the
 /// unique constraint on a new instance, a deadlock, a serialization failure.
@@ -213,9 +214,15 @@ where
         job_name: &'a str,
         parameters: &'a JobParameters,
     ) -> Result<JobExecution, LaunchError> {
+        // Checked before any row is written: SQLite would store what the servers
+        // refuse, and a lax MySQL would truncate it.
+        parameters
+            .check_storable()
+            .map_err(RepositoryError::InvalidParameters)?;
         let mut attempt = 0u32;
         loop {
-            match self.launch(job_name, parameters).await {
+            let attempt_once = self.launch(job_name, parameters);
+            match bounded(self.statement_timeout, "launching the job", attempt_once).await {
                 Err(e) if attempt < 20 && is_contention(&e) => {
                     attempt += 1;
                     tracing::debug!(error = %e, attempt, "a concurrent launch got in the way; trying again");

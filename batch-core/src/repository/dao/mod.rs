@@ -39,6 +39,9 @@ use crate::repository::contract::{BoxFuture, JobRepository};
 use crate::repository::database::{ChunkTx, DbKind, DbPool};
 use crate::repository::error::{LaunchError, RepositoryError};
 use crate::repository::owner;
+use crate::repository::timeouts::{DEFAULT_STATEMENT_TIMEOUT, bounded};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use crate::repository::timeouts::{Timeouts, connect_timed_out};
 
 /// A Rust type that binds to and reads from columns of `DB`.
 pub trait Column<DB: Database>:
@@ -115,12 +118,17 @@ pub trait Dialect: Database + sealed::Sealed {
         sequence: &'static str,
     ) -> impl Future<Output = sqlx::Result<i64>> + Send;
 
-    /// The columns of a table, in order; empty when there is no such table.
+    /// A statement that sets `sequence` so that the next id it gives is above `to`.
+    #[doc(hidden)]
+    fn advance_sequence(sequence: &str, to: i64) -> String;
+
+    /// The columns of a table as its catalogue describes them, in order; empty when
+    /// there is no such table.
     #[doc(hidden)]
     fn columns(
         conn: &mut Self::Connection,
         table: &'static str,
-    ) -> impl Future<Output = sqlx::Result<Vec<String>>> + Send;
+    ) -> impl Future<Output = sqlx::Result<Vec<CatalogColumn>>> + Send;
 
     #[doc(hidden)]
     fn execute(
@@ -220,6 +228,22 @@ macro_rules! run_queries {
 }
 pub(crate) use run_queries;
 
+/// A column as a database's catalogue describes it, for the schema check.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct CatalogColumn {
+    pub name: String,
+    /// The declared type, in lower case (`bigint`, `character varying`, `VARCHAR(100)`
+    /// on SQLite, which keeps the declaration as written).
+    pub data_type: String,
+    pub nullable: bool,
+    /// The declared length of a text column, where the database enforces one.
+    pub max_length: Option<i64>,
+    /// Whether an insert that leaves the column out still fills it (a default, an
+    /// identity, the SQLite row id).
+    pub has_default: bool,
+}
+
 /// How a dialect spells the column types of Spring Batch's tables (the differences
 /// between Spring's `schema-*.sql` files).
 #[doc(hidden)]
@@ -245,6 +269,8 @@ pub struct ColumnTypes {
 pub struct SqlJobRepository<DB: Dialect> {
     pool: Pool<DB>,
     lease: Duration,
+    /// The bound on one operation (see `repository::timeouts`).
+    statement_timeout: Duration,
 }
 
 impl<DB: Dialect> Clone for SqlJobRepository<DB> {
@@ -252,6 +278,7 @@ impl<DB: Dialect> Clone for SqlJobRepository<DB> {
         Self {
             pool: self.pool.clone(),
             lease: self.lease,
+            statement_timeout: self.statement_timeout,
         }
     }
 }
@@ -264,6 +291,14 @@ impl<DB: Dialect> SqlJobRepository<DB> {
         self
     }
 
+    /// How long one operation of the repository (a launch, a chunk's commit, a
+    /// heartbeat) may wait for the database before it fails; see
+    /// [`timeouts`](crate::repository::timeouts).
+    pub fn with_statement_timeout(mut self, limit: Duration) -> Self {
+        self.statement_timeout = limit;
+        self
+    }
+
     /// The connection pool of the repository's database, for steps whose data lives in
     /// the same database.
     pub fn pool(&self) -> &Pool<DB> {
@@ -272,26 +307,37 @@ impl<DB: Dialect> SqlJobRepository<DB> {
 }
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-/// A pool on the server at `url`. One connection is made first, so that a server that
-/// refuses or a wrong password is reported as it is, not as the pool's timeout after
-/// its retries.
+/// A pool on the server at `url` (whose `connect_timeout` and `statement_timeout`
+/// options are read here, see `repository::timeouts`). One connection is made first,
+/// so that a server that refuses or a wrong password is reported as it is, not as the
+/// pool's timeout after its retries; it gets `connect_timeout` to answer.
 pub(super) async fn connect_server<DB: Dialect>(
     url: &str,
     pool: sqlx::pool::PoolOptions<DB>,
-) -> Result<Pool<DB>, RepositoryError> {
+) -> Result<(Pool<DB>, Timeouts), RepositoryError> {
     use sqlx::{ConnectOptions, Connection};
+    let (driver_url, timeouts) = Timeouts::from_url(url)?;
     let unreachable = |source| RepositoryError::Unreachable {
         url: crate::repository::database::redact_url(url),
         source,
     };
-    let options: <DB::Connection as Connection>::Options = url.parse().map_err(unreachable)?;
-    let probe = options.connect().await.map_err(unreachable)?;
-    probe.close().await.map_err(unreachable)?;
-    pool.max_connections(8)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
+    let options: <DB::Connection as Connection>::Options =
+        driver_url.parse().map_err(unreachable)?;
+    let limit = timeouts.connect;
+    let probe = tokio::time::timeout(limit, options.connect())
         .await
-        .map_err(unreachable)
+        .map_err(|_| unreachable(connect_timed_out(limit)))?
+        .map_err(unreachable)?;
+    probe.close().await.map_err(unreachable)?;
+    let pool = pool
+        .max_connections(8)
+        .acquire_timeout(limit)
+        .connect_with(options);
+    let pool = tokio::time::timeout(limit, pool)
+        .await
+        .map_err(|_| unreachable(connect_timed_out(limit)))?
+        .map_err(unreachable)?;
+    Ok((pool, timeouts))
 }
 
 fn status_of(text: Option<String>, what: &str) -> Result<BatchStatus, RepositoryError> {
@@ -332,12 +378,35 @@ where
     /// `repository::mysql`): in InnoDB's default REPEATABLE READ a launch could read
     /// an instance's executions from a snapshot older than its row lock.
     pub async fn from_pool(pool: Pool<DB>) -> Result<Self, RepositoryError> {
+        Self::from_pool_bounded(pool, DEFAULT_STATEMENT_TIMEOUT).await
+    }
+
+    /// [`from_pool`](Self::from_pool), each operation bounded by `statement_timeout`.
+    pub(crate) async fn from_pool_bounded(
+        pool: Pool<DB>,
+        statement_timeout: Duration,
+    ) -> Result<Self, RepositoryError> {
         let repo = Self {
             pool,
             lease: owner::DEFAULT_LEASE,
+            statement_timeout,
         };
-        repo.ensure_schema().await?;
+        bounded(
+            statement_timeout,
+            "checking the Spring Batch tables",
+            repo.ensure_schema(),
+        )
+        .await?;
         Ok(repo)
+    }
+
+    /// Runs one operation within the statement timeout.
+    fn bounded<'a, T: 'a, E: From<RepositoryError> + 'a>(
+        &'a self,
+        action: &'a str,
+        operation: impl Future<Output = Result<T, E>> + Send + 'a,
+    ) -> BoxFuture<'a, Result<T, E>> {
+        Box::pin(bounded(self.statement_timeout, action, operation))
     }
 
     pub(super) async fn connection(
@@ -353,9 +422,38 @@ where
         conn: &mut DB::Connection,
         sequence: &'static str,
     ) -> Result<i64, RepositoryError> {
-        DB::next_id(conn, sequence)
+        let id = DB::next_id(conn, sequence)
             .await
-            .map_err(RepositoryError::db(format!("taking an id from {sequence}")))
+            .map_err(RepositoryError::db(format!("taking an id from {sequence}")))?;
+        // A sequence behind its table (restored from an older backup, rows copied in
+        // by hand) would hand out taken ids forever: each insert failing on the
+        // primary key, retried as if another launch had got in the way. One lookup by
+        // key tells it apart and says how to mend it.
+        let (table, column) = match sequence {
+            "BATCH_JOB_SEQ" => ("BATCH_JOB_INSTANCE", "JOB_INSTANCE_ID"),
+            "BATCH_JOB_EXECUTION_SEQ" => ("BATCH_JOB_EXECUTION", "JOB_EXECUTION_ID"),
+            _ => ("BATCH_STEP_EXECUTION", "STEP_EXECUTION_ID"),
+        };
+        let taken = query::<DB>(format!(
+            "SELECT {column}, (SELECT MAX({column}) FROM {table}) FROM {table} WHERE {column} = ?"
+        ))
+        .bind(id);
+        let taken = DB::fetch_optional(conn, taken)
+            .await
+            .map_err(RepositoryError::db(format!("checking id {id} of {table}")))?;
+        if let Some(row) = taken {
+            let max = DB::get::<Option<i64>>(&row, 1)
+                .map_err(corrupt(table))?
+                .unwrap_or(id);
+            return Err(RepositoryError::SequenceBehind {
+                sequence: sequence.to_owned(),
+                table: table.to_owned(),
+                id,
+                max,
+                fix: DB::advance_sequence(sequence, max),
+            });
+        }
+        Ok(id)
     }
 }
 
@@ -379,39 +477,45 @@ where
         &'a self,
         execution: &'a mut JobExecution,
     ) -> BoxFuture<'a, Result<(), RepositoryError>> {
-        Box::pin(self.update_job_execution(execution))
+        self.bounded(
+            "saving the job execution",
+            self.update_job_execution(execution),
+        )
     }
 
     fn update_job_context<'a>(
         &'a self,
         execution: &'a JobExecution,
     ) -> BoxFuture<'a, Result<(), RepositoryError>> {
-        Box::pin(self.update_job_context(execution))
+        self.bounded("saving the job context", self.update_job_context(execution))
     }
 
     fn add_step_execution<'a>(
         &'a self,
         step: &'a mut StepExecution,
     ) -> BoxFuture<'a, Result<(), RepositoryError>> {
-        Box::pin(self.add_step_execution(step))
+        self.bounded("creating the step execution", self.add_step_execution(step))
     }
 
     fn update_step_execution<'a>(
         &'a self,
         step: &'a mut StepExecution,
     ) -> BoxFuture<'a, Result<(), RepositoryError>> {
-        Box::pin(self.update_step_execution(step))
+        self.bounded(
+            "saving the step execution",
+            self.update_step_execution(step),
+        )
     }
 
     fn update_step_context<'a>(
         &'a self,
         step: &'a StepExecution,
     ) -> BoxFuture<'a, Result<(), RepositoryError>> {
-        Box::pin(self.update_step_context(step))
+        self.bounded("saving the step context", self.update_step_context(step))
     }
 
     fn begin_chunk(&self) -> BoxFuture<'_, Result<ChunkTx, RepositoryError>> {
-        Box::pin(self.begin_chunk())
+        self.bounded("beginning a chunk", self.begin_chunk())
     }
 
     fn commit_chunk<'a>(
@@ -419,11 +523,11 @@ where
         tx: ChunkTx,
         step: &'a mut StepExecution,
     ) -> BoxFuture<'a, Result<(), RepositoryError>> {
-        Box::pin(self.commit_chunk(tx, step))
+        self.bounded("committing a chunk", self.commit_chunk(tx, step))
     }
 
     fn rollback_chunk(&self, tx: ChunkTx) -> BoxFuture<'_, Result<(), RepositoryError>> {
-        Box::pin(self.rollback_chunk(tx))
+        self.bounded("rolling back a chunk", self.rollback_chunk(tx))
     }
 
     fn last_step_execution<'a>(
@@ -431,7 +535,10 @@ where
         instance: &'a JobInstance,
         step_name: &'a str,
     ) -> BoxFuture<'a, Result<Option<StepExecution>, RepositoryError>> {
-        Box::pin(self.last_step_execution(instance, step_name))
+        self.bounded(
+            "reading the last step execution",
+            self.last_step_execution(instance, step_name),
+        )
     }
 
     fn step_execution_count<'a>(
@@ -439,7 +546,10 @@ where
         instance: &'a JobInstance,
         step_name: &'a str,
     ) -> BoxFuture<'a, Result<u64, RepositoryError>> {
-        Box::pin(self.step_execution_count(instance, step_name))
+        self.bounded(
+            "counting step executions",
+            self.step_execution_count(instance, step_name),
+        )
     }
 
     fn find_job_instance<'a>(
@@ -447,7 +557,10 @@ where
         job_name: &'a str,
         parameters: &'a JobParameters,
     ) -> BoxFuture<'a, Result<Option<JobInstance>, RepositoryError>> {
-        Box::pin(self.find_job_instance(job_name, parameters))
+        self.bounded(
+            "finding the job instance",
+            self.find_job_instance(job_name, parameters),
+        )
     }
 
     fn item_progress<'a>(
@@ -455,7 +568,10 @@ where
         instance_id: i64,
         step_name: &'a str,
     ) -> BoxFuture<'a, Result<Vec<String>, RepositoryError>> {
-        Box::pin(self.item_progress(instance_id, step_name))
+        self.bounded(
+            "reading item progress",
+            self.item_progress(instance_id, step_name),
+        )
     }
 
     fn record_item_progress<'a>(
@@ -464,11 +580,14 @@ where
         step_name: &'a str,
         item_key: &'a str,
     ) -> BoxFuture<'a, Result<(), RepositoryError>> {
-        Box::pin(self.record_item_progress(instance_id, step_name, item_key))
+        self.bounded(
+            "recording item progress",
+            self.record_item_progress(instance_id, step_name, item_key),
+        )
     }
 
     fn heartbeat(&self, execution_id: i64) -> BoxFuture<'_, Result<(), RepositoryError>> {
-        Box::pin(self.heartbeat(execution_id))
+        self.bounded("saving the heartbeat", self.heartbeat(execution_id))
     }
 
     fn lease(&self) -> Duration {
@@ -479,7 +598,10 @@ where
         &'a self,
         instance: &'a JobInstance,
     ) -> BoxFuture<'a, Result<Vec<JobExecution>, RepositoryError>> {
-        Box::pin(self.read_job_executions(instance))
+        self.bounded(
+            "reading the job executions",
+            self.read_job_executions(instance),
+        )
     }
 
     fn pool(&self) -> Option<DbPool> {

@@ -3,7 +3,7 @@
 
 use chrono::NaiveDateTime;
 
-use super::{Column, ColumnTypes, Dialect, SqlJobRepository};
+use super::{CatalogColumn, Column, ColumnTypes, Dialect, SqlJobRepository};
 use crate::repository::error::RepositoryError;
 
 /// Spring Batch 5's six tables, in the words of [`ColumnTypes`]: `{id_key}`, `{big}`,
@@ -100,70 +100,174 @@ fn table_ddl(types: &ColumnTypes) -> impl Iterator<Item = String> + '_ {
     })
 }
 
+/// What a column of Spring's tables must be for the repository to write it: its kind
+/// of type and, for text, the length it needs.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// Ids, VERSION, counters.
+    Int,
+    /// CREATE_TIME, START_TIME, END_TIME, LAST_UPDATED.
+    Time,
+    /// VARCHAR of at least this many characters (0: any text, as SERIALIZED_CONTEXT).
+    Text(i64),
+}
+
+/// `(name, kind, nullable)`: Spring Batch 5 lets the column hold NULL, and the
+/// repository writes NULL there (START_TIME of a new execution, say).
+type Spec = (&'static str, Kind, bool);
+
+use Kind::{Int, Text, Time};
+
 /// The tables every dialect has, with the columns each must have (Spring Batch 5).
-const TABLES: &[(&str, &[&str])] = &[
+const TABLES: &[(&str, &[Spec])] = &[
     (
         "BATCH_JOB_INSTANCE",
-        &["JOB_INSTANCE_ID", "VERSION", "JOB_NAME", "JOB_KEY"],
+        &[
+            ("JOB_INSTANCE_ID", Int, false),
+            ("VERSION", Int, true),
+            ("JOB_NAME", Text(100), false),
+            ("JOB_KEY", Text(32), false),
+        ],
     ),
     (
         "BATCH_JOB_EXECUTION",
         &[
-            "JOB_EXECUTION_ID",
-            "VERSION",
-            "JOB_INSTANCE_ID",
-            "CREATE_TIME",
-            "START_TIME",
-            "END_TIME",
-            "STATUS",
-            "EXIT_CODE",
-            "EXIT_MESSAGE",
-            "LAST_UPDATED",
+            ("JOB_EXECUTION_ID", Int, false),
+            ("VERSION", Int, true),
+            ("JOB_INSTANCE_ID", Int, false),
+            ("CREATE_TIME", Time, false),
+            ("START_TIME", Time, true),
+            ("END_TIME", Time, true),
+            ("STATUS", Text(10), true),
+            ("EXIT_CODE", Text(100), true),
+            ("EXIT_MESSAGE", Text(2500), true),
+            ("LAST_UPDATED", Time, true),
         ],
     ),
     (
         "BATCH_JOB_EXECUTION_PARAMS",
         &[
-            "JOB_EXECUTION_ID",
-            "PARAMETER_NAME",
-            "PARAMETER_TYPE",
-            "PARAMETER_VALUE",
-            "IDENTIFYING",
+            ("JOB_EXECUTION_ID", Int, false),
+            ("PARAMETER_NAME", Text(100), false),
+            ("PARAMETER_TYPE", Text(100), false),
+            ("PARAMETER_VALUE", Text(2500), true),
+            ("IDENTIFYING", Text(1), false),
         ],
     ),
     (
         "BATCH_STEP_EXECUTION",
         &[
-            "STEP_EXECUTION_ID",
-            "VERSION",
-            "STEP_NAME",
-            "JOB_EXECUTION_ID",
-            "CREATE_TIME",
-            "START_TIME",
-            "END_TIME",
-            "STATUS",
-            "COMMIT_COUNT",
-            "READ_COUNT",
-            "FILTER_COUNT",
-            "WRITE_COUNT",
-            "READ_SKIP_COUNT",
-            "WRITE_SKIP_COUNT",
-            "PROCESS_SKIP_COUNT",
-            "ROLLBACK_COUNT",
-            "EXIT_CODE",
-            "EXIT_MESSAGE",
-            "LAST_UPDATED",
+            ("STEP_EXECUTION_ID", Int, false),
+            ("VERSION", Int, false),
+            ("STEP_NAME", Text(100), false),
+            ("JOB_EXECUTION_ID", Int, false),
+            ("CREATE_TIME", Time, false),
+            ("START_TIME", Time, true),
+            ("END_TIME", Time, true),
+            ("STATUS", Text(10), true),
+            ("COMMIT_COUNT", Int, true),
+            ("READ_COUNT", Int, true),
+            ("FILTER_COUNT", Int, true),
+            ("WRITE_COUNT", Int, true),
+            ("READ_SKIP_COUNT", Int, true),
+            ("WRITE_SKIP_COUNT", Int, true),
+            ("PROCESS_SKIP_COUNT", Int, true),
+            ("ROLLBACK_COUNT", Int, true),
+            ("EXIT_CODE", Text(100), true),
+            ("EXIT_MESSAGE", Text(2500), true),
+            ("LAST_UPDATED", Time, true),
         ],
     ),
     (
         "BATCH_STEP_EXECUTION_CONTEXT",
-        &["STEP_EXECUTION_ID", "SHORT_CONTEXT", "SERIALIZED_CONTEXT"],
+        &[
+            ("STEP_EXECUTION_ID", Int, false),
+            ("SHORT_CONTEXT", Text(2500), false),
+            ("SERIALIZED_CONTEXT", Text(0), true),
+        ],
     ),
     (
         "BATCH_JOB_EXECUTION_CONTEXT",
-        &["JOB_EXECUTION_ID", "SHORT_CONTEXT", "SERIALIZED_CONTEXT"],
+        &[
+            ("JOB_EXECUTION_ID", Int, false),
+            ("SHORT_CONTEXT", Text(2500), false),
+            ("SERIALIZED_CONTEXT", Text(0), true),
+        ],
     ),
 ];
+
+/// What is wrong with one column found in the catalogue, if anything.
+fn column_problem(spec: &Spec, found: &CatalogColumn) -> Option<String> {
+    let (name, kind, nullable) = *spec;
+    let t = found.data_type.as_str();
+    // SQLite keeps any declaration, even none; the others name their types.
+    let kind_ok = t.is_empty()
+        || match kind {
+            Int => t.contains("int") || t.contains("numeric") || t.contains("decimal"),
+            Time => t.contains("time") || t.contains("date"),
+            Text(_) => t.contains("char") || t.contains("text") || t.contains("clob"),
+        };
+    if !kind_ok {
+        let wanted = match kind {
+            Int => "an integer",
+            Time => "a timestamp",
+            Text(_) => "a text",
+        };
+        return Some(format!("{name} is {t}, not {wanted} column"));
+    }
+    if let (Text(min), Some(len)) = (kind, found.max_length)
+        && len < min
+    {
+        return Some(format!(
+            "{name} holds {len} characters, Spring Batch 5 needs {min}"
+        ));
+    }
+    if nullable && !found.nullable {
+        return Some(format!(
+            "{name} is NOT NULL, but Spring Batch 5 stores NULL there"
+        ));
+    }
+    None
+}
+
+/// The problems of one table: missing columns, columns of the wrong type, length or
+/// nullability, and columns Spring Batch 5 does not have that refuse an insert which
+/// leaves them out (NOT NULL without a default: a Spring Batch 4 column, say).
+fn table_problems(expected: &[Spec], found: &[CatalogColumn]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let find = |name: &str| found.iter().find(|f| f.name.eq_ignore_ascii_case(name));
+    let missing: Vec<&str> = expected
+        .iter()
+        .filter(|(name, ..)| find(name).is_none())
+        .map(|(name, ..)| *name)
+        .collect();
+    if !missing.is_empty() {
+        let names: Vec<&str> = found.iter().map(|f| f.name.as_str()).collect();
+        problems.push(format!(
+            "missing column(s) {} (found {})",
+            missing.join(", "),
+            names.join(", ")
+        ));
+    }
+    for spec in expected {
+        if let Some(problem) = find(spec.0).and_then(|f| column_problem(spec, f)) {
+            problems.push(problem);
+        }
+    }
+    for extra in found.iter().filter(|f| {
+        !expected
+            .iter()
+            .any(|(name, ..)| f.name.eq_ignore_ascii_case(name))
+            && !f.nullable
+            && !f.has_default
+    }) {
+        problems.push(format!(
+            "{} is not a Spring Batch 5 column and is NOT NULL without a default, so every insert would fail",
+            extra.name.to_uppercase()
+        ));
+    }
+    problems
+}
 
 const SEQUENCES: [&str; 3] = [
     "BATCH_STEP_EXECUTION_SEQ",
@@ -186,34 +290,38 @@ where
                 "opening a transaction to check the schema",
             ))?;
         // Spring's `*_SEQ` tables, where the dialect has them.
-        let mut checked: Vec<(&str, &[&str])> = TABLES.to_vec();
-        if !DB::SEQUENCE_COLUMNS.is_empty() {
-            checked.extend(SEQUENCES.iter().map(|s| (*s, DB::SEQUENCE_COLUMNS)));
-        }
+        let sequence_columns: Vec<Spec> = DB::SEQUENCE_COLUMNS
+            .iter()
+            .map(|c| (*c, if *c == "ID" { Int } else { Text(1) }, false))
+            .collect();
+        let mut checked: Vec<(&str, &[Spec])> = TABLES.to_vec();
+        checked.extend(SEQUENCES.iter().map(|s| (*s, sequence_columns.as_slice())));
+        let mut refused: Vec<(&str, Vec<String>)> = Vec::new();
         for (table, expected) in checked {
             let found = DB::columns(&mut tx, table)
                 .await
                 .map_err(RepositoryError::db(format!(
                     "reading the columns of {table}"
                 )))?;
-            if found.is_empty() {
+            if found.is_empty() || expected.is_empty() {
                 continue;
             }
-            let missing: Vec<&str> = expected
-                .iter()
-                .copied()
-                .filter(|c| !found.iter().any(|f| f.eq_ignore_ascii_case(c)))
-                .collect();
-            if !missing.is_empty() {
-                return Err(RepositoryError::SchemaMismatch {
-                    table: table.to_owned(),
-                    problem: format!(
-                        "missing column(s) {} (found {}); the database was made by something else or by Spring Batch 4, which needs its 5.0 migration",
-                        missing.join(", "),
-                        found.join(", ")
-                    ),
-                });
+            let problems = table_problems(expected, &found);
+            if !problems.is_empty() {
+                refused.push((table, problems));
             }
+        }
+        // Refused before anything is written: a run would fail at its first insert.
+        if let Some(((table, problems), others)) = refused.split_first() {
+            let mut problem = problems.join("; ");
+            for (other, problems) in others {
+                problem.push_str(&format!("; and table {other}: {}", problems.join("; ")));
+            }
+            problem.push_str("; the database was made by something else or by Spring Batch 4, which needs its 5.0 migration");
+            return Err(RepositoryError::SchemaMismatch {
+                table: (*table).to_owned(),
+                problem,
+            });
         }
         let mut statements: Vec<String> = table_ddl(&DB::TYPES).collect();
         for seq in SEQUENCES {

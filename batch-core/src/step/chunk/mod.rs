@@ -18,7 +18,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::context::ExecutionContext;
+use crate::context::{ContextNotOpened, ExecutionContext};
 use crate::error::{Error, Result};
 use crate::execution::Contribution;
 use crate::fault::FaultTolerance;
@@ -288,7 +288,8 @@ where
     fn run<'a>(&'a self, scope: StepScope, rt: StepRuntime<'a>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let size = self.config.size(&scope)?;
-            let spec = self.factory.call(scope).await?;
+            let opened = |e| ContextNotOpened::wrap(e, rt.execution.id);
+            let spec = self.factory.call(scope).await.map_err(opened)?;
             let (reader, processor, writer) = spec.into_parts();
             let mut parts = Parts {
                 reader,
@@ -296,7 +297,7 @@ where
                 writer,
                 _types: PhantomData,
             };
-            parts.open(&rt.execution.context)?;
+            parts.open(&rt.execution.context).map_err(opened)?;
             // A fixed chunk size, the common case, gets a statically dispatched loop.
             let capacity = size.min(1 << 16) as usize;
             let outcome = match &self.config.completion {
