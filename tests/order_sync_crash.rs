@@ -241,3 +241,75 @@ async fn kill_9_never_duplicates_a_durable_call_and_measures_the_cursor() {
         let _ = writeln!(err, "order-sync crash test: {line}");
     }
 }
+
+/// The partner refuses what it cannot store as sent: a blank or over-long username (on
+/// MariaDB two names sharing their first 100 characters were once taken for one user),
+/// a negative price; an idempotency key reused for another request gets 422; an
+/// unknown path gets a 404 that says what is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_partner_refuses_orders_it_cannot_store_as_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut stores = vec![format!(
+        "sqlite:{}",
+        dir.path().join("partner.db").display()
+    )];
+    if let Ok(url) = std::env::var("BATCH_TEST_MYSQL_URL") {
+        let admin = sqlx::MySqlPool::connect(&url).await.unwrap();
+        for sql in [
+            "DROP DATABASE IF EXISTS batch_t_partner",
+            "CREATE DATABASE batch_t_partner",
+        ] {
+            sqlx::raw_sql(sql).execute(&admin).await.unwrap();
+        }
+        let at = url.rfind('/').unwrap();
+        stores.push(format!("{}/batch_t_partner", &url[..at]));
+    }
+    let client = reqwest::Client::new();
+    for store in stores {
+        let p = partner::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), &store, None)
+            .await
+            .unwrap();
+        let post = |body: serde_json::Value, key: Option<&str>| {
+            let mut request = client.post(format!("{}/orders", p.url())).json(&body);
+            if let Some(key) = key {
+                request = request.header("Idempotency-Key", key);
+            }
+            request.send()
+        };
+        let order = |name: &str, price: i64| serde_json::json!({ "username": name, "totalPrice": price, "appliedYearMonth": "2024-05" });
+        let long = "a".repeat(100);
+        assert_eq!(post(order(&long, 1), None).await.unwrap().status(), 201);
+        for (body, says) in [
+            (order(&format!("{long}x"), 1), "at most 100"),
+            (order("   ", 1), "blank"),
+            (order(&"b".repeat(1_000_000), 1), "at most 100"),
+            (order("carol", -5), "negative"),
+        ] {
+            let answer = post(body, None).await.unwrap();
+            assert_eq!(answer.status(), 400, "{store}");
+            let text = answer.text().await.unwrap();
+            assert!(text.contains(says), "{store}: {text}");
+        }
+        assert_eq!(
+            post(order("dave", 7), Some("k-1")).await.unwrap().status(),
+            201
+        );
+        assert_eq!(
+            post(order("dave", 7), Some("k-1")).await.unwrap().status(),
+            201,
+            "a replay"
+        );
+        let reused = post(order("erin", 9), Some("k-1")).await.unwrap();
+        assert_eq!(reused.status(), 422, "{store}");
+        assert!(reused.text().await.unwrap().contains("another request"));
+        let missing = client
+            .get(format!("{}/nothing", p.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+        assert!(missing.text().await.unwrap().contains("POST /orders"));
+        let stored = partner_stats(&p).await;
+        assert_eq!(stored.created, 2, "{store}: {stored:?}");
+    }
+}

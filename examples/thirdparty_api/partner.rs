@@ -5,9 +5,11 @@
 //!
 //! - `POST /orders` with `{"username", "totalPrice", "appliedYearMonth"}`: 201 with the
 //!   order id and creation time; 409 "already applied" when that user already applied
-//!   that month; 400 naming what is wrong with a malformed body. With an
-//!   `Idempotency-Key` header, a repeated key gets the original response again and the
-//!   order is stored once.
+//!   that month; 400 naming what is wrong with a malformed body or order (a blank
+//!   username, one over 100 characters, a negative price, a month not YYYY-MM). With an
+//!   `Idempotency-Key` header, a repeated key with the same request gets the original
+//!   response again and the order is stored once; the key reused for another request
+//!   gets 422. Any other path gets 404 with a body naming the paths served.
 //! - `GET /orders`: what it stored. `GET /stats`: counts of requests received, orders
 //!   created, 409s answered and idempotent replays.
 //! - A fault mode fails one request (by its number) with 503, or stores the order and
@@ -85,7 +87,7 @@ impl Drop for Partner {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OrderRequest {
     username: String,
@@ -124,7 +126,7 @@ async fn open_store(url: &str) -> Result<Store, sqlx::Error> {
              username VARCHAR(100) NOT NULL, total_price BIGINT NOT NULL, applied_year_month VARCHAR(7) NOT NULL, \
              created_at VARCHAR(32) NOT NULL, UNIQUE KEY one_per_month (username, applied_year_month))",
             "CREATE TABLE IF NOT EXISTS partner_idempotency (idem_key VARCHAR(250) PRIMARY KEY, \
-             status INT NOT NULL, body TEXT NOT NULL)",
+             status INT NOT NULL, body TEXT NOT NULL, request TEXT NOT NULL)",
         ] {
             sqlx::query(ddl).execute(&pool).await?;
         }
@@ -144,7 +146,7 @@ async fn open_store(url: &str) -> Result<Store, sqlx::Error> {
          username TEXT NOT NULL, total_price INTEGER NOT NULL, applied_year_month TEXT NOT NULL, \
          created_at TEXT NOT NULL, UNIQUE (username, applied_year_month))",
         "CREATE TABLE IF NOT EXISTS partner_idempotency (idem_key TEXT PRIMARY KEY, \
-         status INTEGER NOT NULL, body TEXT NOT NULL)",
+         status INTEGER NOT NULL, body TEXT NOT NULL, request TEXT NOT NULL)",
     ] {
         sqlx::query(ddl).execute(&pool).await?;
     }
@@ -166,6 +168,7 @@ pub(crate) async fn start(
     let app = Router::new()
         .route("/orders", get(list_orders).post(create_order))
         .route("/stats", get(stats))
+        .fallback(not_found)
         .with_state(shared);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
@@ -223,11 +226,11 @@ async fn handle_order(shared: Arc<Shared>, headers: HeaderMap, body: Bytes) -> R
             );
         }
     };
-    if order.username.is_empty() || !valid_year_month(&order.applied_year_month) {
+    if let Err(problem) = validate(&order) {
         c.malformed.fetch_add(1, Ordering::SeqCst);
         return answer(
             StatusCode::BAD_REQUEST,
-            json!({ "error": format!("malformed order: username must not be empty and appliedYearMonth must be YYYY-MM, got `{}`", order.applied_year_month) }),
+            json!({ "error": format!("malformed order: {problem}") }),
         );
     }
     let key = headers
@@ -246,6 +249,10 @@ async fn handle_order(shared: Arc<Shared>, headers: HeaderMap, body: Bytes) -> R
         Ok(Outcome::Conflict(body)) => {
             c.conflicts.fetch_add(1, Ordering::SeqCst);
             (StatusCode::CONFLICT, body)
+        }
+        Ok(Outcome::KeyReused(body)) => {
+            c.malformed.fetch_add(1, Ordering::SeqCst);
+            (StatusCode::UNPROCESSABLE_ENTITY, body)
         }
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -269,6 +276,39 @@ async fn handle_order(shared: Arc<Shared>, headers: HeaderMap, body: Bytes) -> R
     answer(status, body)
 }
 
+/// The longest username the partner stores (its column is VARCHAR(100)): a longer one
+/// is refused rather than cut, since two names sharing their first 100 characters
+/// would otherwise be taken for one user.
+const MAX_USERNAME: usize = 100;
+
+/// What an order must be before it is stored: a username that is not blank and fits,
+/// a price that is not negative, a month as YYYY-MM.
+fn validate(order: &OrderRequest) -> Result<(), String> {
+    let name = order.username.trim();
+    if name.is_empty() {
+        return Err("username must not be blank".to_owned());
+    }
+    let length = order.username.chars().count();
+    if length > MAX_USERNAME {
+        return Err(format!(
+            "username has {length} characters; at most {MAX_USERNAME} are accepted"
+        ));
+    }
+    if order.total_price < 0 {
+        return Err(format!(
+            "totalPrice must not be negative, got {}",
+            order.total_price
+        ));
+    }
+    if !valid_year_month(&order.applied_year_month) {
+        return Err(format!(
+            "appliedYearMonth must be YYYY-MM, got `{}`",
+            order.applied_year_month
+        ));
+    }
+    Ok(())
+}
+
 fn valid_year_month(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 7
@@ -284,6 +324,8 @@ enum Outcome {
     Created(serde_json::Value),
     Conflict(serde_json::Value),
     Replayed(StatusCode, serde_json::Value),
+    /// The key was used before for another request: refused, as payment APIs do.
+    KeyReused(serde_json::Value),
 }
 
 /// Stores the order (and the answer under its idempotency key) in one transaction, or
@@ -297,13 +339,20 @@ async fn apply(
         Store::Sqlite(pool) => {
             let mut tx = pool.begin().await?;
             if let Some(k) = key
-                && let Some(row) =
-                    sqlx::query("SELECT status, body FROM partner_idempotency WHERE idem_key = ?")
-                        .bind(k)
-                        .fetch_optional(&mut *tx)
-                        .await?
+                && let Some(row) = sqlx::query(
+                    "SELECT status, body, request FROM partner_idempotency WHERE idem_key = ?",
+                )
+                .bind(k)
+                .fetch_optional(&mut *tx)
+                .await?
             {
-                return Ok(replayed(row.get::<i64, _>(0), &row.get::<String, _>(1)));
+                return Ok(replayed(
+                    k,
+                    order,
+                    row.get::<i64, _>(0),
+                    &row.get::<String, _>(1),
+                    &row.get::<String, _>(2),
+                ));
             }
             let created_at = now();
             let inserted = sqlx::query(
@@ -322,11 +371,12 @@ async fn apply(
                 inserted.last_insert_rowid(),
                 &created_at,
             );
-            if let Some((k, status, body)) = remembered(key, &outcome) {
+            if let Some((k, status, body, request)) = remembered(key, order, &outcome) {
                 sqlx::query(REMEMBER)
                     .bind(k)
                     .bind(status)
                     .bind(body)
+                    .bind(request)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -337,15 +387,18 @@ async fn apply(
             let mut tx = pool.begin().await?;
             if let Some(k) = key
                 && let Some(row) = sqlx::query(
-                    "SELECT status, body FROM partner_idempotency WHERE idem_key = ? FOR UPDATE",
+                    "SELECT status, body, request FROM partner_idempotency WHERE idem_key = ? FOR UPDATE",
                 )
                 .bind(k)
                 .fetch_optional(&mut *tx)
                 .await?
             {
                 return Ok(replayed(
+                    k,
+                    order,
                     row.get::<i32, _>(0) as i64,
                     &row.get::<String, _>(1),
+                    &row.get::<String, _>(2),
                 ));
             }
             let created_at = now();
@@ -364,11 +417,12 @@ async fn apply(
                 inserted.last_insert_id() as i64,
                 &created_at,
             );
-            if let Some((k, status, body)) = remembered(key, &outcome) {
+            if let Some((k, status, body, request)) = remembered(key, order, &outcome) {
                 sqlx::query(REMEMBER)
                     .bind(k)
                     .bind(status)
                     .bind(body)
+                    .bind(request)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -395,7 +449,15 @@ fn outcome(order: &OrderRequest, rows: u64, id: i64, created_at: &str) -> Outcom
     }
 }
 
-fn replayed(status: i64, body: &str) -> Outcome {
+/// The answer given before under `key`, when `order` is the request made then; a
+/// refusal when the key was used for another request.
+fn replayed(key: &str, order: &OrderRequest, status: i64, body: &str, request: &str) -> Outcome {
+    if request != fingerprint(order) {
+        return Outcome::KeyReused(json!({
+            "error": "idempotency key reused",
+            "message": format!("Idempotency-Key `{key}` was used for another request; use a new key for a new request"),
+        }));
+    }
     let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     Outcome::Replayed(
         status,
@@ -403,17 +465,32 @@ fn replayed(status: i64, body: &str) -> Outcome {
     )
 }
 
-/// The row that remembers the answer given under an idempotency key.
-fn remembered(key: Option<&str>, outcome: &Outcome) -> Option<(String, i32, String)> {
+/// The request as the partner compares it under an idempotency key.
+fn fingerprint(order: &OrderRequest) -> String {
+    serde_json::to_string(order).expect("an order serializes")
+}
+
+/// The row that remembers the answer given under an idempotency key, and the request.
+fn remembered(
+    key: Option<&str>,
+    order: &OrderRequest,
+    outcome: &Outcome,
+) -> Option<(String, i32, String, String)> {
     let (status, body) = match outcome {
         Outcome::Created(b) => (201, b),
         Outcome::Conflict(b) => (409, b),
-        Outcome::Replayed(..) => return None,
+        Outcome::Replayed(..) | Outcome::KeyReused(_) => return None,
     };
-    Some((key?.to_owned(), status, body.to_string()))
+    Some((
+        key?.to_owned(),
+        status,
+        body.to_string(),
+        fingerprint(order),
+    ))
 }
 
-const REMEMBER: &str = "INSERT INTO partner_idempotency (idem_key, status, body) VALUES (?, ?, ?)";
+const REMEMBER: &str =
+    "INSERT INTO partner_idempotency (idem_key, status, body, request) VALUES (?, ?, ?, ?)";
 
 async fn list_orders(State(shared): State<Arc<Shared>>) -> Response {
     const SQL: &str = "SELECT id, username, total_price, applied_year_month, created_at FROM partner_orders ORDER BY id";
@@ -448,6 +525,17 @@ async fn list_orders(State(shared): State<Arc<Shared>>) -> Response {
             json!({ "error": format!("storage failed: {e}") }),
         ),
     }
+}
+
+/// Any other path: 404 with a body that says which paths there are.
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    answer(
+        StatusCode::NOT_FOUND,
+        json!({
+            "error": "not found",
+            "message": format!("no {method} {}; the partner serves POST /orders, GET /orders and GET /stats", uri.path()),
+        }),
+    )
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
