@@ -1236,3 +1236,46 @@ fn the_same_step_twice_in_a_row_is_refused_when_the_flow_is_built() {
         .next(step("a"))
         .build();
 }
+
+/// A tasklet sets its step's exit status; a custom code routes the flow (Spring's
+/// `contribution.setExitStatus`), and Spring's `ExitStatus` helpers behave as there.
+#[tokio::test]
+async fn a_tasklet_sets_its_exit_status_and_the_flow_follows_it() {
+    let check = StepBuilder::new("check").tasklet(|_| async {
+        Ok(tasklet(|cx: &mut TaskletContext<'_>| {
+            cx.set_exit_status(ExitStatus::new("NOTHING_TO_DO").with_description("no file today"));
+            Ok(RepeatStatus::Finished)
+        }))
+    });
+    let import = list_step("import", 2, vec!["a"], None);
+    let idle = list_step("idle", 2, vec![], None);
+    let flow = Flow::start(check)
+        .on("NOTHING_TO_DO")
+        .to(idle)
+        .from(StepBuilder::new("check").tasklet(|_| async {
+            Ok(tasklet(|_: &mut TaskletContext<'_>| {
+                Ok(RepeatStatus::Finished)
+            }))
+        }))
+        .next(import)
+        .build();
+    let execution = JobLauncher::new(InMemoryJobRepository::new())
+        .run(Job::new("exit", flow), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(execution.status, BatchStatus::Completed);
+    let check = execution.step("check").unwrap();
+    assert_eq!(check.status, BatchStatus::Completed);
+    assert_eq!(check.exit_status.code, "NOTHING_TO_DO");
+    assert_eq!(check.exit_status.description, "no file today");
+    assert!(execution.step("idle").is_some() && execution.step("import").is_none());
+
+    let status = ExitStatus::completed()
+        .add_exit_description("first")
+        .add_exit_description("second")
+        .add_exit_description("second");
+    assert_eq!(status.description, "first; second");
+    assert_eq!(status.clone().replace_exit_code("DONE").code, "DONE");
+    assert!(ExitStatus::executing().is_running() && ExitStatus::unknown().is_running());
+    assert!(!status.is_running());
+}

@@ -176,6 +176,32 @@ impl ExitStatus {
         }
     }
 
+    /// Whether the code says the work is still going on or its end is not known
+    /// (Spring's `isRunning`: EXECUTING or UNKNOWN).
+    pub fn is_running(&self) -> bool {
+        matches!(self.code.as_str(), Self::EXECUTING | Self::UNKNOWN)
+    }
+
+    /// The same description with another code (Spring's `replaceExitCode`).
+    pub fn replace_exit_code(mut self, code: impl Into<String>) -> Self {
+        self.code = code.into();
+        self
+    }
+
+    /// The description with `description` appended after "; " (Spring's
+    /// `addExitDescription`); an empty one or a repeat of the last adds nothing.
+    pub fn add_exit_description(mut self, description: impl AsRef<str>) -> Self {
+        let description = description.as_ref();
+        if description.is_empty() || self.description.ends_with(description) {
+            return self;
+        }
+        if !self.description.is_empty() {
+            self.description.push_str("; ");
+        }
+        self.description.push_str(description);
+        self
+    }
+
     /// Spring's `and`: the more severe code wins; descriptions are joined.
     pub fn and(self, other: ExitStatus) -> ExitStatus {
         let description = match (self.description.is_empty(), other.description.is_empty()) {

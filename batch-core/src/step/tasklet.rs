@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use crate::context::ExecutionContext;
 use crate::error::{Error, Result};
-use crate::execution::Contribution;
+use crate::execution::{Contribution, ExitStatus};
 use crate::item::StepIdentity;
 use crate::repeat::{Next, RepeatStatus, RepeatTemplate};
 use crate::repository::{BoxFuture, ChunkTx};
@@ -18,6 +18,7 @@ use crate::step::scope::{StepFactory, StepScope};
 /// counters it may add to.
 pub struct TaskletContext<'a> {
     context: &'a mut ExecutionContext,
+    exit_status: &'a mut ExitStatus,
     tx: &'a mut ChunkTx,
     contribution: &'a mut Contribution,
     identity: &'a StepIdentity,
@@ -50,6 +51,14 @@ impl TaskletContext<'_> {
     #[cfg(feature = "mysql")]
     pub fn mysql(&mut self) -> Result<&mut sqlx::MySqlConnection> {
         self.tx.mysql()
+    }
+
+    /// Sets the step's exit status (Spring's `contribution.setExitStatus`): a custom
+    /// code such as `ExitStatus::new("NOTHING_TO_DO")` routes the flow by its
+    /// transitions. It is combined with the step's own status when the step ends, the
+    /// more severe code winning (a custom code wins over COMPLETED).
+    pub fn set_exit_status(&mut self, status: ExitStatus) {
+        *self.exit_status = status;
     }
 
     /// Counters this call adds to the step (READ_COUNT, WRITE_COUNT, …).
@@ -151,6 +160,7 @@ async fn call_once<T: Tasklet>(tasklet: &mut T, rt: &mut StepRuntime<'_>) -> Res
     let result = tasklet
         .execute(&mut TaskletContext {
             context: &mut rt.execution.context,
+            exit_status: &mut rt.execution.exit_status,
             tx: &mut tx,
             contribution: &mut contribution,
             identity: rt.identity,
