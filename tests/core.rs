@@ -1279,3 +1279,71 @@ async fn a_tasklet_sets_its_exit_status_and_the_flow_follows_it() {
     assert!(ExitStatus::executing().is_running() && ExitStatus::unknown().is_running());
     assert!(!status.is_running());
 }
+
+/// After-hooks run in the reverse order of registration (Spring's composite
+/// listeners): the first listener registered wraps the others.
+#[tokio::test]
+async fn after_listeners_run_in_reverse_order() {
+    struct Named(&'static str, Arc<Mutex<Vec<String>>>);
+    impl StepExecutionListener for Named {
+        fn before_step(&self, _: &mut StepExecution) {
+            self.1
+                .lock()
+                .unwrap()
+                .push(format!("before step {}", self.0));
+        }
+        fn after_step(&self, _: &mut StepExecution) -> Option<ExitStatus> {
+            self.1
+                .lock()
+                .unwrap()
+                .push(format!("after step {}", self.0));
+            None
+        }
+    }
+    impl ChunkListener for Named {
+        fn before_chunk(&self, _: &StepExecution) {
+            self.1
+                .lock()
+                .unwrap()
+                .push(format!("before chunk {}", self.0));
+        }
+        fn after_chunk(&self, _: &StepExecution) {
+            self.1
+                .lock()
+                .unwrap()
+                .push(format!("after chunk {}", self.0));
+        }
+    }
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let (a, b) = (
+        Arc::new(Named("a", heard.clone())),
+        Arc::new(Named("b", heard.clone())),
+    );
+    let step = StepBuilder::new("s")
+        .listener(a.clone())
+        .listener(b.clone())
+        .chunk_listener(a)
+        .chunk_listener(b)
+        .tasklet(|_| async {
+            Ok(tasklet(|_: &mut TaskletContext<'_>| {
+                Ok(RepeatStatus::Finished)
+            }))
+        });
+    JobLauncher::new(InMemoryJobRepository::new())
+        .run(job("order", vec![step]), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        *heard.lock().unwrap(),
+        [
+            "before step a",
+            "before step b",
+            "before chunk a",
+            "before chunk b",
+            "after chunk b",
+            "after chunk a",
+            "after step b",
+            "after step a",
+        ]
+    );
+}

@@ -124,7 +124,8 @@ impl JobLauncher {
         };
         execution.status = status;
         execution.exit_status = exit;
-        for l in &listeners {
+        // In reverse order of registration, as Spring's composite listener.
+        for l in listeners.iter().rev() {
             l.after_job(&mut execution);
         }
         execution.end_time = Some(now());

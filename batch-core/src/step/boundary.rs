@@ -102,7 +102,8 @@ impl ChunkBoundary {
         };
         match outcome {
             Ok(()) => {
-                for l in &rt.listeners.chunk {
+                // In reverse order of registration, as Spring's composite listener.
+                for l in rt.listeners.chunk.iter().rev() {
                     l.after_chunk(rt.execution);
                 }
                 Ok(())
@@ -140,7 +141,7 @@ impl ChunkBoundary {
 
 fn rolled_back(rt: &mut StepRuntime<'_>, error: Error) -> Error {
     rt.execution.counts.rollback += 1;
-    for l in &rt.listeners.chunk {
+    for l in rt.listeners.chunk.iter().rev() {
         l.after_chunk_error(rt.execution, &error);
     }
     error

@@ -182,7 +182,9 @@ async fn execute_step(
     }
     execution.exit_status = exit;
     let after = catch_panic(|| {
-        for l in &listeners.step {
+        // After-hooks run in the reverse order of registration, as Spring's composite
+        // listeners do: the first registered wraps the others.
+        for l in listeners.step.iter().rev() {
             if let Some(s) = l.after_step(execution) {
                 execution.exit_status = execution.exit_status.clone().and(s);
             }
