@@ -1347,3 +1347,59 @@ async fn after_listeners_run_in_reverse_order() {
         ]
     );
 }
+
+/// A repository failure while saving a step's end is never reported as success: the
+/// step and the job end UNKNOWN (Spring's status for "the metadata may not be what
+/// happened"), and the instance is then not restarted blindly.
+#[tokio::test]
+async fn a_step_whose_end_cannot_be_saved_ends_unknown() {
+    let db = db();
+    let repo = open(&db).await;
+    let p = pool(&db).await;
+    // The step's context row can be created but not updated: the save at its end fails.
+    sqlx::query(
+        "CREATE TRIGGER no_context_update BEFORE UPDATE ON BATCH_STEP_EXECUTION_CONTEXT \
+         BEGIN SELECT RAISE(ABORT, 'the disk is full'); END",
+    )
+    .execute(&p)
+    .await
+    .unwrap();
+    let step = StepBuilder::new("s").tasklet(|_| async {
+        Ok(tasklet(|_: &mut TaskletContext<'_>| {
+            Ok(RepeatStatus::Finished)
+        }))
+    });
+    let launcher = JobLauncher::new(repo);
+    let execution = launcher
+        .run(job("unknown", vec![step.clone()]), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        execution.status,
+        BatchStatus::Unknown,
+        "{:?}",
+        execution.exit_status
+    );
+    assert_eq!(execution.exit_status.code, "UNKNOWN");
+    assert!(
+        execution
+            .exit_status
+            .description
+            .contains("the disk is full"),
+        "{:?}",
+        execution.exit_status
+    );
+    let stored: Vec<(String, String)> = sqlx::query_as(
+        "SELECT J.STATUS, S.STATUS FROM BATCH_JOB_EXECUTION J \
+         JOIN BATCH_STEP_EXECUTION S ON S.JOB_EXECUTION_ID = J.JOB_EXECUTION_ID",
+    )
+    .fetch_all(&p)
+    .await
+    .unwrap();
+    assert_eq!(stored, [("UNKNOWN".to_owned(), "UNKNOWN".to_owned())]);
+    let again = launcher
+        .run(job("unknown", vec![step]), JobParameters::new())
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("UNKNOWN"), "{again}");
+}

@@ -7,9 +7,9 @@ use crate::execution::{BatchStatus, ExitStatus, JobExecution, now};
 use crate::job::{IntoJob, Job, JobExecutionListener, Target};
 use crate::params::JobParameters;
 use crate::repository::{JobRepository, LaunchError, owner};
-use crate::step::StopSignal;
 use crate::step::listener::{ChunkListener, StepExecutionListener, StepListeners};
 use crate::step::scope::Resources;
+use crate::step::{StepEndNotSaved, StopSignal};
 use crate::step::{StepOutcome, handle_step};
 
 /// Stops a run's heartbeat when dropped.
@@ -117,6 +117,11 @@ impl JobLauncher {
         }
         let (status, exit) = match self.run_flow(&job, &mut execution).await {
             Ok(end) => end,
+            // A step whose end was not saved leaves the job's state unknown too.
+            Err(e) if e.is::<StepEndNotSaved>() => (
+                BatchStatus::Unknown,
+                ExitStatus::unknown().with_description(e.report()),
+            ),
             Err(e) => (
                 BatchStatus::Failed,
                 ExitStatus::failed().with_description(e.report()),

@@ -2,7 +2,7 @@
 //! limit), and the lifecycle every step shares.
 
 use crate::context::ExecutionContext;
-use crate::error::{Error, Result};
+use crate::error::{Cause, Error, Result};
 use crate::execution::{BatchStatus, ExitStatus, JobExecution, StepCounts, StepExecution, now};
 use crate::item::StepIdentity;
 use crate::repository::JobRepository;
@@ -207,10 +207,40 @@ async fn execute_step(
         Ok(())
     };
     execution.end_time = Some(now());
-    repository.update_step_execution(execution).await?;
-    saved_context?;
+    let saved = match saved_context {
+        Ok(()) => repository.update_step_execution(execution).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = saved {
+        // What the repository holds may not be what happened: Spring's UNKNOWN, never
+        // a COMPLETED that was not saved. The status is saved once more if it can be.
+        let cause = Error::new(e);
+        let report = cause.report();
+        tracing::error!(step = %def.name, error = %report, "saving the step's end failed");
+        execution.status = BatchStatus::Unknown;
+        execution.exit_status = ExitStatus::unknown().with_description(format!(
+            "the end of the step could not be saved, so the job repository may not hold what happened: {report}"
+        ));
+        let _ = repository.update_step_execution(execution).await;
+        return Err(Error::new(StepEndNotSaved {
+            step: def.name.to_string(),
+            cause: Cause::from(cause),
+        }));
+    }
     execution.context.clear_dirty();
     Ok(())
+}
+
+/// Saving a step's end (its context or its execution) failed: the step and its job
+/// end UNKNOWN, since the repository may not hold what happened.
+#[derive(Debug, thiserror::Error)]
+#[error("the end of step `{step}` could not be saved")]
+pub struct StepEndNotSaved {
+    /// The step.
+    pub step: String,
+    /// The repository's error.
+    #[source]
+    pub cause: Cause,
 }
 
 /// A step's code panicked: the step fails with the panic's message, like any error,

@@ -24,7 +24,7 @@ pub mod tasklet;
 
 pub use boundary::{StepInterrupted, StopSignal};
 pub use builder::{IntoStep, StepBuilder, StepDef};
-pub use lifecycle::{StartLimitExceeded, StepPanicked};
+pub use lifecycle::{StartLimitExceeded, StepEndNotSaved, StepPanicked};
 pub use listener::{ChunkListener, StepExecutionListener};
 pub use output::{IntoStepOutput, StepOutput};
 pub use scope::{
