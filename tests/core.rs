@@ -1403,3 +1403,83 @@ async fn a_step_whose_end_cannot_be_saved_ends_unknown() {
         .unwrap_err();
     assert!(again.to_string().contains("UNKNOWN"), "{again}");
 }
+
+/// A step failure the flow routes on is a warning naming where the flow goes; an
+/// error is logged only when the job ends FAILED.
+#[tokio::test]
+async fn a_routed_step_failure_is_a_warning_and_a_failed_job_an_error() {
+    use tracing::field::{Field, Visit};
+    #[derive(Default, Clone)]
+    struct Recorder(Arc<Mutex<Vec<(tracing::Level, String)>>>);
+    struct Message(String);
+    impl Visit for Message {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.0 = format!("{value:?}");
+            }
+        }
+    }
+    impl tracing::Subscriber for Recorder {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            let mut message = Message(String::new());
+            event.record(&mut message);
+            self.0
+                .lock()
+                .unwrap()
+                .push((*event.metadata().level(), message.0));
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+    let recorder = Recorder::default();
+    let _guard = tracing::subscriber::set_default(recorder.clone());
+    let launcher = JobLauncher::new(InMemoryJobRepository::new());
+    let routed = Flow::start(list_step("a", 2, vec!["x"], Some("x")))
+        .on("FAILED")
+        .to(list_step("recover", 2, vec!["y"], None))
+        .build();
+    let done = launcher
+        .run(Job::new("routed", routed), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(done.status, BatchStatus::Completed);
+    let errors = |r: &Recorder| {
+        r.0.lock()
+            .unwrap()
+            .iter()
+            .filter(|(level, _)| *level == tracing::Level::ERROR)
+            .map(|(_, m)| m.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        errors(&recorder),
+        Vec::<String>::new(),
+        "a routed failure is no error"
+    );
+    assert!(
+        recorder
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(level, m)| *level == tracing::Level::WARN && m.contains("the flow goes on")),
+        "the transition taken is a warning"
+    );
+    let failed = launcher
+        .run(
+            job("ends", vec![list_step("b", 2, vec!["x"], Some("x"))]),
+            JobParameters::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.status, BatchStatus::Failed);
+    assert_eq!(errors(&recorder), ["job failed"]);
+}

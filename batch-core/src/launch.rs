@@ -136,7 +136,11 @@ impl JobLauncher {
         execution.end_time = Some(now());
         self.repository.update_job_context(&execution).await?;
         self.repository.update_job_execution(&mut execution).await?;
-        tracing::info!(job = %job.name, execution = execution.id, status = %execution.status, "job finished");
+        if matches!(execution.status, BatchStatus::Failed | BatchStatus::Unknown) {
+            tracing::error!(job = %job.name, execution = execution.id, status = %execution.status, exit = %execution.exit_status.description, "job failed");
+        } else {
+            tracing::info!(job = %job.name, execution = execution.id, status = %execution.status, "job finished");
+        }
         Ok(execution)
     }
 
@@ -187,7 +191,17 @@ impl JobLauncher {
             // Steps may share state through the job context; keep it saved as it goes.
             self.repository.update_job_context(execution).await?;
             match flow.target(node, status, &exit) {
-                (Target::Step(next), _) => node = next,
+                (Target::Step(next), _) => {
+                    if status == BatchStatus::Failed {
+                        tracing::warn!(
+                            step = %def.name,
+                            exit_code = %exit.code,
+                            next = %flow.nodes[next].step.name(),
+                            "step failed; the flow goes on"
+                        );
+                    }
+                    node = next
+                }
                 // A declared end names the job's exit code itself.
                 (Target::End(end), true) => return Ok((end, ExitStatus::for_status(end))),
                 // Ending by default, the job exits as its last step did.

@@ -170,7 +170,9 @@ async fn execute_step(
             ExitStatus::stopped().with_description(e.report())
         }
         Err(e) => {
-            tracing::error!(step = %def.name, error = %e.report(), "step failed");
+            // A warning: the flow may route the failure on; the job logs an error only
+            // when it ends FAILED.
+            tracing::warn!(step = %def.name, error = %e.report(), "step failed");
             execution.status = BatchStatus::Failed;
             ExitStatus::failed().with_description(e.report())
         }
