@@ -1483,3 +1483,114 @@ async fn a_routed_step_failure_is_a_warning_and_a_failed_job_an_error() {
     assert_eq!(failed.status, BatchStatus::Failed);
     assert_eq!(errors(&recorder), ["job failed"]);
 }
+
+/// Spring's flow endings and deciders: `end`, `fail` and `stop` with a custom exit code,
+/// `stop_and_restart` (the restart begins at the named step), and a decider whose code
+/// picks the transition.
+#[tokio::test]
+async fn custom_endings_stop_and_restart_and_deciders() {
+    use batch::job::decider;
+    let launcher = JobLauncher::new(InMemoryJobRepository::new());
+    let ok = |name: &str| list_step(name, 2, vec!["a"], None);
+    let failing = || list_step("f", 2, vec!["x"], Some("x"));
+
+    let ended = Flow::start(ok("a"))
+        .on("COMPLETED")
+        .end_with("ALL_DONE")
+        .build();
+    let e = launcher
+        .run(Job::new("end_with", ended), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        (e.status, e.exit_status.code.as_str()),
+        (BatchStatus::Completed, "ALL_DONE")
+    );
+
+    let failed = Flow::start(failing())
+        .on("FAILED")
+        .fail_with("BAD_INPUT")
+        .build();
+    let e = launcher
+        .run(Job::new("fail_with", failed), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        (e.status, e.exit_status.code.as_str()),
+        (BatchStatus::Failed, "BAD_INPUT")
+    );
+
+    let stopped = Flow::start(ok("a")).on("*").stop_with("PAUSED").build();
+    let e = launcher
+        .run(Job::new("stop_with", stopped), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        (e.status, e.exit_status.code.as_str()),
+        (BatchStatus::Stopped, "PAUSED")
+    );
+
+    // Stop after `first`; the restart begins at `second`, and `first` does not run again.
+    let make = || {
+        Flow::start(ok("first"))
+            .on("COMPLETED")
+            .stop_and_restart(ok("second"))
+            .build()
+    };
+    let params = JobParameters::new().with("run", "stop-and-restart");
+    let e = launcher
+        .run(Job::new("restart_at", make()), params.clone())
+        .await
+        .unwrap();
+    assert_eq!(e.status, BatchStatus::Stopped);
+    assert_eq!(e.step_executions.len(), 1);
+    let e = launcher
+        .run(Job::new("restart_at", make()), params)
+        .await
+        .unwrap();
+    assert_eq!(e.status, BatchStatus::Completed);
+    let ran: Vec<&str> = e
+        .step_executions
+        .iter()
+        .map(|s| s.step_name.as_str())
+        .collect();
+    assert_eq!(ran, ["second"]);
+
+    // A decider after a step: its code picks the transition.
+    let weekday = decider("weekday", |job, last| {
+        assert_eq!(last.map(|s| s.step_name.as_str()), Some("load"));
+        match job
+            .parameters
+            .get_as::<Option<String>>("day")
+            .unwrap()
+            .as_deref()
+        {
+            Some("sunday") => "SKIP".to_owned(),
+            _ => "RUN".to_owned(),
+        }
+    });
+    for (day, expected) in [("monday", vec!["load", "report"]), ("sunday", vec!["load"])] {
+        let flow = Flow::start(ok("load"))
+            .next_decider(weekday.clone())
+            .on("RUN")
+            .to(ok("report"))
+            .from_decider(&weekday)
+            .on("SKIP")
+            .end()
+            .end();
+        let e = launcher
+            .run(
+                Job::new("decided", flow),
+                JobParameters::new().with("day", day),
+            )
+            .await
+            .unwrap();
+        assert_eq!(e.status, BatchStatus::Completed, "{day}");
+        let ran: Vec<&str> = e
+            .step_executions
+            .iter()
+            .map(|s| s.step_name.as_str())
+            .collect();
+        assert_eq!(ran, expected, "{day}");
+    }
+}

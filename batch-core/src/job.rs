@@ -9,16 +9,80 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::execution::{BatchStatus, ExitStatus, JobExecution};
+use crate::execution::{BatchStatus, ExitStatus, JobExecution, StepExecution};
 use crate::step::builder::{IntoStep, StepDef};
 
 /// Where a transition leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Target {
     Step(usize),
-    /// End the job with this status (COMPLETED, FAILED or STOPPED).
-    End(BatchStatus),
+    /// End the job with this status (COMPLETED, FAILED or STOPPED), and this exit code
+    /// when one was given (else the status's own).
+    End(BatchStatus, Option<String>),
+    /// Stop the job (STOPPED); its restart begins at this node (Spring's
+    /// `stopAndRestart`).
+    StopAndRestart(usize),
 }
+
+/// Decides where a flow goes next from what has run so far (Spring's
+/// `JobExecutionDecider`): the code it returns is matched by the decider's
+/// transitions (`on(pattern)`) like a step's exit code.
+pub trait JobExecutionDecider: Send + Sync {
+    /// The decider's name, unique in the flow.
+    fn name(&self) -> &str;
+    /// The code that picks the transition, from the job execution and the last step
+    /// execution (none when the decider comes first).
+    fn decide(&self, job: &JobExecution, last_step: Option<&StepExecution>) -> String;
+}
+
+/// A decider from a name and a function.
+pub fn decider<F>(name: &str, decide: F) -> Arc<dyn JobExecutionDecider>
+where
+    F: Fn(&JobExecution, Option<&StepExecution>) -> String + Send + Sync + 'static,
+{
+    struct FnDecider<F>(String, F);
+    impl<F> JobExecutionDecider for FnDecider<F>
+    where
+        F: Fn(&JobExecution, Option<&StepExecution>) -> String + Send + Sync,
+    {
+        fn name(&self) -> &str {
+            &self.0
+        }
+        fn decide(&self, job: &JobExecution, last_step: Option<&StepExecution>) -> String {
+            (self.1)(job, last_step)
+        }
+    }
+    Arc::new(FnDecider(name.to_owned(), decide))
+}
+
+/// What a node of a flow runs: a step, or a decider choosing the next transition.
+#[derive(Clone)]
+pub(crate) enum NodeKind {
+    Step(StepDef),
+    Decider(Arc<dyn JobExecutionDecider>),
+}
+
+impl NodeKind {
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Self::Step(step) => step.name(),
+            Self::Decider(decider) => decider.name(),
+        }
+    }
+}
+
+impl fmt::Debug for NodeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Step(step) => f.debug_tuple("Step").field(&step.name()).finish(),
+            Self::Decider(decider) => f.debug_tuple("Decider").field(&decider.name()).finish(),
+        }
+    }
+}
+
+/// The job context key under which a job stopped by `stop_and_restart` keeps the
+/// node its restart begins at.
+pub(crate) const RESTART_AT: &str = "batch.flow.restartAt";
 
 #[derive(Debug, Clone)]
 pub(crate) struct Transition {
@@ -28,7 +92,7 @@ pub(crate) struct Transition {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
-    pub(crate) step: StepDef,
+    pub(crate) kind: NodeKind,
     pub(crate) transitions: Vec<Transition>,
     pub(crate) next: Option<usize>,
 }
@@ -47,13 +111,31 @@ impl Flow {
             nodes: Vec::new(),
             current: 0,
         };
-        b.current = b.node(step.into_step());
+        b.current = b.node(NodeKind::Step(step.into_step()));
+        b
+    }
+
+    /// Starts a flow with a decider.
+    pub fn start_decider(decider: Arc<dyn JobExecutionDecider>) -> FlowBuilder {
+        let mut b = FlowBuilder {
+            nodes: Vec::new(),
+            current: 0,
+        };
+        b.current = b.node(NodeKind::Decider(decider));
         b
     }
 
     /// The steps in the order they were declared.
     pub fn steps(&self) -> impl Iterator<Item = &StepDef> {
-        self.nodes.iter().map(|n| &n.step)
+        self.nodes.iter().filter_map(|n| match &n.kind {
+            NodeKind::Step(step) => Some(step),
+            NodeKind::Decider(_) => None,
+        })
+    }
+
+    /// The node of the step or decider named `name`.
+    pub(crate) fn node_named(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.kind.name() == name)
     }
 
     /// Where the flow goes after `node` ended with `status` and `exit`, and whether a
@@ -75,9 +157,11 @@ impl Flow {
         }
         let target = match (status, n.next) {
             (BatchStatus::Completed, Some(next)) => Target::Step(next),
-            (BatchStatus::Completed, None) => Target::End(BatchStatus::Completed),
-            (BatchStatus::Stopped | BatchStatus::Stopping, _) => Target::End(BatchStatus::Stopped),
-            _ => Target::End(BatchStatus::Failed),
+            (BatchStatus::Completed, None) => Target::End(BatchStatus::Completed, None),
+            (BatchStatus::Stopped | BatchStatus::Stopping, _) => {
+                Target::End(BatchStatus::Stopped, None)
+            }
+            _ => Target::End(BatchStatus::Failed, None),
         };
         (target, false)
     }
@@ -98,12 +182,12 @@ impl fmt::Debug for FlowBuilder {
 }
 
 impl FlowBuilder {
-    fn node(&mut self, step: StepDef) -> usize {
-        if let Some(i) = self.nodes.iter().position(|n| n.step.name == step.name) {
+    fn node(&mut self, kind: NodeKind) -> usize {
+        if let Some(i) = self.nodes.iter().position(|n| n.kind.name() == kind.name()) {
             return i;
         }
         self.nodes.push(Node {
-            step,
+            kind,
             transitions: Vec::new(),
             next: None,
         });
@@ -118,10 +202,19 @@ impl FlowBuilder {
     /// `.next(a)` after `a` … `b`): such a flow would run forever once its steps
     /// complete. Give a second run of a step its own name, or leave the loop with a
     /// transition (`on("COMPLETED")`).
-    pub fn next(mut self, step: impl IntoStep) -> Self {
-        let step = step.into_step();
-        let name = step.name.to_string();
-        let i = self.node(step);
+    pub fn next(self, step: impl IntoStep) -> Self {
+        self.next_node(NodeKind::Step(step.into_step()))
+    }
+
+    /// After the current step completes, ask `decider` where to go; declare its
+    /// transitions with `on(code)` (it becomes the current node).
+    pub fn next_decider(self, decider: Arc<dyn JobExecutionDecider>) -> Self {
+        self.next_node(NodeKind::Decider(decider))
+    }
+
+    fn next_node(mut self, kind: NodeKind) -> Self {
+        let name = kind.name().to_owned();
+        let i = self.node(kind);
         self.nodes[self.current].next = Some(i);
         if let Some(cycle) = self.endless_loop(i) {
             panic!(
@@ -141,7 +234,7 @@ impl FlowBuilder {
         while let Some(next) = self.nodes[at].next {
             if next == start {
                 let names = path.iter().chain([&start]);
-                let names = names.map(|&n| format!("`{}`", self.nodes[n].step.name));
+                let names = names.map(|&n| format!("`{}`", self.nodes[n].kind.name()));
                 let leaves = path.iter().any(|&n| !self.nodes[n].transitions.is_empty());
                 return (!leaves).then(|| names.collect());
             }
@@ -171,17 +264,27 @@ impl FlowBuilder {
     /// # Panics
     /// If no step of that name was declared: a flow wired to a missing step is a
     /// programming error, found the first time the job is built.
-    pub fn from(mut self, step: impl IntoStep) -> Self {
-        let step = step.into_step();
+    pub fn from(self, step: impl IntoStep) -> Self {
+        let name = step.into_step().name().to_owned();
+        self.make_current(&name)
+    }
+
+    /// Makes an already declared decider current, to declare its transitions.
+    ///
+    /// # Panics
+    /// If no decider of that name was declared.
+    pub fn from_decider(self, decider: &Arc<dyn JobExecutionDecider>) -> Self {
+        let name = decider.name().to_owned();
+        self.make_current(&name)
+    }
+
+    fn make_current(mut self, name: &str) -> Self {
         self.current = self
             .nodes
             .iter()
-            .position(|n| n.step.name == step.name)
+            .position(|n| n.kind.name() == name)
             .unwrap_or_else(|| {
-                panic!(
-                    "flow: `from({})` names a step that is not in the flow yet",
-                    step.name
-                )
+                panic!("flow: `from({name})` names a step that is not in the flow yet")
             });
         self
     }
@@ -189,6 +292,12 @@ impl FlowBuilder {
     /// Finishes the flow.
     pub fn build(self) -> Flow {
         Flow { nodes: self.nodes }
+    }
+
+    /// Finishes the flow: Spring's `end()` on a flow builder, the same as
+    /// [`build`](Self::build).
+    pub fn end(self) -> Flow {
+        self.build()
     }
 }
 
@@ -216,7 +325,15 @@ impl TransitionBuilder {
 
     /// Go to `step`, which becomes the current step.
     pub fn to(mut self, step: impl IntoStep) -> FlowBuilder {
-        let i = self.flow.node(step.into_step());
+        let i = self.flow.node(NodeKind::Step(step.into_step()));
+        let mut flow = self.add(Target::Step(i));
+        flow.current = i;
+        flow
+    }
+
+    /// Go to `decider`, which becomes the current node.
+    pub fn to_decider(mut self, decider: Arc<dyn JobExecutionDecider>) -> FlowBuilder {
+        let i = self.flow.node(NodeKind::Decider(decider));
         let mut flow = self.add(Target::Step(i));
         flow.current = i;
         flow
@@ -224,17 +341,41 @@ impl TransitionBuilder {
 
     /// End the job COMPLETED.
     pub fn end(self) -> FlowBuilder {
-        self.add(Target::End(BatchStatus::Completed))
+        self.add(Target::End(BatchStatus::Completed, None))
+    }
+
+    /// End the job COMPLETED with the exit code `code` (Spring's `end(String)`).
+    pub fn end_with(self, code: &str) -> FlowBuilder {
+        self.add(Target::End(BatchStatus::Completed, Some(code.to_owned())))
     }
 
     /// End the job FAILED (it can be restarted).
     pub fn fail(self) -> FlowBuilder {
-        self.add(Target::End(BatchStatus::Failed))
+        self.add(Target::End(BatchStatus::Failed, None))
+    }
+
+    /// End the job FAILED with the exit code `code`.
+    pub fn fail_with(self, code: &str) -> FlowBuilder {
+        self.add(Target::End(BatchStatus::Failed, Some(code.to_owned())))
     }
 
     /// End the job STOPPED (it can be restarted).
     pub fn stop(self) -> FlowBuilder {
-        self.add(Target::End(BatchStatus::Stopped))
+        self.add(Target::End(BatchStatus::Stopped, None))
+    }
+
+    /// End the job STOPPED with the exit code `code`.
+    pub fn stop_with(self, code: &str) -> FlowBuilder {
+        self.add(Target::End(BatchStatus::Stopped, Some(code.to_owned())))
+    }
+
+    /// Stop the job (STOPPED); its restart begins at `step` (Spring's
+    /// `stopAndRestart`), which becomes the current step.
+    pub fn stop_and_restart(mut self, step: impl IntoStep) -> FlowBuilder {
+        let i = self.flow.node(NodeKind::Step(step.into_step()));
+        let mut flow = self.add(Target::StopAndRestart(i));
+        flow.current = i;
+        flow
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::error::Error;
 use crate::execution::{BatchStatus, ExitStatus, JobExecution, now};
-use crate::job::{IntoJob, Job, JobExecutionListener, Target};
+use crate::job::{IntoJob, Job, JobExecutionListener, NodeKind, RESTART_AT, Target};
 use crate::params::JobParameters;
 use crate::repository::{JobRepository, LaunchError, owner};
 use crate::step::listener::{ChunkListener, StepExecutionListener, StepListeners};
@@ -168,44 +168,73 @@ impl JobLauncher {
         execution: &mut JobExecution,
     ) -> Result<(BatchStatus, ExitStatus), Error> {
         let flow = &job.flow;
-        let mut node = 0;
+        // A job stopped by `stop_and_restart` begins its restart at the node it named.
+        let mut node = match execution.context.get::<String>(RESTART_AT)? {
+            Some(name) => {
+                execution.context.remove(RESTART_AT);
+                flow.node_named(&name).unwrap_or(0)
+            }
+            None => 0,
+        };
         loop {
-            let def = &flow.nodes[node].step;
-            let outcome = handle_step(
-                def,
-                execution,
-                self.repository.as_ref(),
-                &self.resources,
-                &self.listeners,
-                &self.stop,
-            )
-            .await?;
-            let step = match outcome {
-                StepOutcome::Ran(step) => {
-                    execution.step_executions.push(step);
-                    execution.step_executions.last().expect("just pushed")
+            let (status, exit) = match &flow.nodes[node].kind {
+                NodeKind::Decider(decider) => {
+                    let code = decider.decide(execution, execution.step_executions.last());
+                    (BatchStatus::Completed, ExitStatus::new(code))
                 }
-                StepOutcome::AlreadyComplete(step) => &step.clone(),
+                NodeKind::Step(def) => {
+                    let outcome = handle_step(
+                        def,
+                        execution,
+                        self.repository.as_ref(),
+                        &self.resources,
+                        &self.listeners,
+                        &self.stop,
+                    )
+                    .await?;
+                    let step = match outcome {
+                        StepOutcome::Ran(step) => {
+                            execution.step_executions.push(step);
+                            execution.step_executions.last().expect("just pushed")
+                        }
+                        StepOutcome::AlreadyComplete(step) => &step.clone(),
+                    };
+                    let (status, exit) = (step.status, step.exit_status.clone());
+                    // Steps may share state through the job context; keep it saved as
+                    // it goes.
+                    self.repository.update_job_context(execution).await?;
+                    (status, exit)
+                }
             };
-            let (status, exit) = (step.status, step.exit_status.clone());
-            // Steps may share state through the job context; keep it saved as it goes.
-            self.repository.update_job_context(execution).await?;
+            let name = flow.nodes[node].kind.name();
             match flow.target(node, status, &exit) {
                 (Target::Step(next), _) => {
                     if status == BatchStatus::Failed {
                         tracing::warn!(
-                            step = %def.name,
+                            step = %name,
                             exit_code = %exit.code,
-                            next = %flow.nodes[next].step.name(),
+                            next = %flow.nodes[next].kind.name(),
                             "step failed; the flow goes on"
                         );
                     }
                     node = next
                 }
+                (Target::StopAndRestart(at), _) => {
+                    let at = flow.nodes[at].kind.name().to_owned();
+                    execution.context.put(RESTART_AT, &at)?;
+                    self.repository.update_job_context(execution).await?;
+                    return Ok((BatchStatus::Stopped, ExitStatus::stopped()));
+                }
                 // A declared end names the job's exit code itself.
-                (Target::End(end), true) => return Ok((end, ExitStatus::for_status(end))),
+                (Target::End(end, code), true) => {
+                    let exit = match code {
+                        Some(code) => ExitStatus::new(code),
+                        None => ExitStatus::for_status(end),
+                    };
+                    return Ok((end, exit));
+                }
                 // Ending by default, the job exits as its last step did.
-                (Target::End(end), false) => {
+                (Target::End(end, _), false) => {
                     return Ok((end, ExitStatus::for_status(end).and(exit)));
                 }
             }
