@@ -60,6 +60,7 @@ use proc_macro::TokenStream;
 /// | `no_rollback(E, …)` | errors that leave the chunk's transaction to commit |
 /// | `processor_non_transactional` / `= true\|false` | keep each item's processor output across retries and rescans, so each item is processed once |
 /// | `listener(EXPR)` | a listener; repeat the key for more |
+/// | `promote("KEY", …)` | step context keys copied into the job context when the step completes (Spring's `ExecutionContextPromotionListener`) |
 /// | `crate = ::path` | where the `batch` facade is, when it is re-exported under another path |
 ///
 /// `chunk = N` and `chunk(...)` are two spellings of one key: give one. Every key is

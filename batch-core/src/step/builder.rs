@@ -24,6 +24,8 @@ pub struct StepDef {
     pub(crate) allow_start_if_complete: bool,
     pub(crate) listeners: StepListeners,
     pub(crate) runner: Arc<dyn StepRunner>,
+    /// Step context keys copied into the job context when the step completes.
+    pub(crate) promote: Arc<[String]>,
 }
 
 impl fmt::Debug for StepDef {
@@ -91,6 +93,7 @@ pub struct StepBuilder {
     listeners: StepListeners,
     fault: FaultToleranceSpec,
     skip_listeners: Vec<ErasedSkipListener>,
+    promote: Vec<String>,
 }
 
 impl StepBuilder {
@@ -106,6 +109,7 @@ impl StepBuilder {
             listeners: StepListeners::default(),
             fault: FaultToleranceSpec::default(),
             skip_listeners: Vec::new(),
+            promote: Vec::new(),
         }
     }
 
@@ -277,6 +281,16 @@ impl StepBuilder {
             allow_start_if_complete: self.allow_start_if_complete,
             listeners: self.listeners,
             runner,
+            promote: self.promote.into(),
         }
+    }
+
+    /// Copies these keys of the step context into the job context when the step
+    /// completes (Spring's `ExecutionContextPromotionListener`): later steps read them
+    /// from the job context (`scope.job_context()`), and a restart finds them there.
+    /// A key the step context does not hold is left out.
+    pub fn promote<K: Into<String>>(mut self, keys: impl IntoIterator<Item = K>) -> Self {
+        self.promote.extend(keys.into_iter().map(Into::into));
+        self
     }
 }

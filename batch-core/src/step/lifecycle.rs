@@ -120,6 +120,16 @@ pub(crate) async fn handle_step(
         stop,
     )
     .await?;
+    // Promotion, as Spring's `ExecutionContextPromotionListener` with its default
+    // statuses: only a step that exits COMPLETED hands its keys on. The job context is
+    // saved by the flow after each step.
+    if execution.exit_status.code == ExitStatus::COMPLETED {
+        for key in def.promote.iter() {
+            if let Some(value) = execution.context.get_value(key) {
+                job.context.put_value(key.clone(), value.clone());
+            }
+        }
+    }
     Ok(StepOutcome::Ran(execution))
 }
 

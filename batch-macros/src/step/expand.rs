@@ -74,6 +74,10 @@ fn body(f: &StepFn, config: &StepConfig, kinds: &[ListenerKind]) -> TokenStream 
     if let Some(allow) = &config.allow_start_if_complete {
         builder.extend(quote!(.allow_start_if_complete(#allow)));
     }
+    if !config.promote.is_empty() {
+        let keys = &config.promote;
+        builder.extend(quote!(.promote([#(#keys),*])));
+    }
     builder.extend(fault_tolerance(&config.fault, rt));
 
     // Spanned on the return type: when the function returns a chunk step but `chunk`

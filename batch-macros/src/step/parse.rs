@@ -26,6 +26,7 @@ pub(crate) mod kw {
     syn::custom_keyword!(no_rollback);
     syn::custom_keyword!(processor_non_transactional);
     syn::custom_keyword!(listener);
+    syn::custom_keyword!(promote);
     // Inside `chunk(...)`.
     syn::custom_keyword!(size);
     syn::custom_keyword!(timeout);
@@ -54,6 +55,7 @@ pub(crate) const SKIP_FORM: &str = "skip(BadRecord, limit = 10)";
 pub(crate) const NO_SKIP_FORM: &str = "no_skip(Corrupted)";
 pub(crate) const NO_ROLLBACK_FORM: &str = "no_rollback(ValidationError)";
 pub(crate) const LISTENER_FORM: &str = "listener(AuditListener::default())";
+pub(crate) const PROMOTE_FORM: &str = "promote(\"orders.total\")";
 
 /// Everything between the parentheses of `#[step(...)]`, in the order written.
 ///
@@ -95,6 +97,9 @@ pub(crate) enum StepArg {
     ProcessorNonTransactional(Flag<kw::processor_non_transactional>),
     /// `listener(expr)`, repeatable.
     Listener(KeyList<kw::listener, Expr>),
+    /// `promote("key", …)`: step context keys copied into the job context when the
+    /// step completes (Spring's `ExecutionContextPromotionListener`).
+    Promote(KeyList<kw::promote, LitStr>),
     /// `crate = ::path::to::batch`
     Crate(KeyValue<Token![crate], Path>),
 }
@@ -136,6 +141,8 @@ impl Parse for StepArg {
             input.parse().map(StepArg::ProcessorNonTransactional)
         } else if lookahead.peek(kw::listener) {
             KeyList::parse_with(input, LISTENER_FORM).map(StepArg::Listener)
+        } else if lookahead.peek(kw::promote) {
+            KeyList::parse_with(input, PROMOTE_FORM).map(StepArg::Promote)
         } else if lookahead.peek(Token![crate]) {
             input.parse().map(StepArg::Crate)
         } else {
@@ -656,7 +663,7 @@ mod tests {
             [
                 "unknown key `retires` in `#[step(...)]`; expected one of: `chunk`, `name`, \
               `start_limit`, `allow_start_if_complete`, `retry`, `no_retry`, `skip`, \
-              `no_skip`, `no_rollback`, `processor_non_transactional`, `listener`, `crate`"
+              `no_skip`, `no_rollback`, `processor_non_transactional`, `listener`, `promote`, `crate`"
             ]
         );
     }
@@ -669,7 +676,7 @@ mod tests {
                 "unknown key `retry_limit` in `#[step(...)]`: the limit goes inside `retry(...)`: \
               `retry(TimeoutError, limit = 3)`; expected one of: `chunk`, `name`, \
               `start_limit`, `allow_start_if_complete`, `retry`, `no_retry`, `skip`, \
-              `no_skip`, `no_rollback`, `processor_non_transactional`, `listener`, `crate`"
+              `no_skip`, `no_rollback`, `processor_non_transactional`, `listener`, `promote`, `crate`"
             ]
         );
         assert!(parse_errors("commitInterval = 2")[0].starts_with(
@@ -739,7 +746,7 @@ mod tests {
                 "unknown key `chunk_size` in `#[step(...)]`: write `chunk = 100` or \
                  `chunk(size = 100)`; expected one of: `chunk`, `name`, \
                  `start_limit`, `allow_start_if_complete`, `retry`, `no_retry`, `skip`, \
-                 `no_skip`, `no_rollback`, `processor_non_transactional`, `listener`, `crate`",
+                 `no_skip`, `no_rollback`, `processor_non_transactional`, `listener`, `promote`, `crate`",
                 "`retry` takes a list in parentheses: write `retry(TimeoutError, limit = 3)`",
                 "`listener` takes a list in parentheses: write \
                  `listener(AuditListener::default())`",

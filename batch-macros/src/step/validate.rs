@@ -25,6 +25,8 @@ pub(crate) struct StepConfig {
     pub(crate) fault: FaultConfig,
     /// `listener(expr)`, in order.
     pub(crate) listeners: Vec<Expr>,
+    /// `promote("key", …)`: the step context keys promoted to the job context.
+    pub(crate) promote: Vec<syn::LitStr>,
 }
 
 /// `chunk = N` or `chunk(...)`.
@@ -96,6 +98,7 @@ pub(crate) fn config(args: &StepArgs, errors: &mut Errors) -> StepConfig {
     let mut chunk_with = Once::list(STEP);
     let mut start_limit = Once::new(STEP);
     let mut allow_start_if_complete = Once::new(STEP);
+    let mut promote: Vec<syn::LitStr> = Vec::new();
     let mut retry = Once::list(STEP);
     let mut no_retry = Once::list(STEP);
     let mut skip = Once::list(STEP);
@@ -173,6 +176,29 @@ pub(crate) fn config(args: &StepArgs, errors: &mut Errors) -> StepConfig {
                 fault_keys.push((flag.key.to_token_stream(), "processor_non_transactional"));
                 let value = args::flag(errors, flag);
                 processor_non_transactional.set(errors, flag, value);
+            }
+            StepArg::Promote(list) => {
+                for error in &list.errors {
+                    errors.push(error.clone());
+                }
+                if list.items.is_empty() {
+                    errors.at(
+                        list,
+                        "`promote()` needs the keys to promote: write `promote(\"orders.total\")`",
+                    );
+                }
+                for key in &list.items {
+                    if key.value().is_empty() {
+                        errors.at(key, "a promoted key must not be empty");
+                    } else if promote
+                        .iter()
+                        .any(|k: &syn::LitStr| k.value() == key.value())
+                    {
+                        errors.at(key, "this key is already promoted: name each key once");
+                    } else {
+                        promote.push(key.clone());
+                    }
+                }
             }
             StepArg::Listener(list) => {
                 for error in &list.errors {
@@ -271,6 +297,7 @@ pub(crate) fn config(args: &StepArgs, errors: &mut Errors) -> StepConfig {
                 .is_some_and(|b| b.value),
         },
         listeners,
+        promote,
     }
 }
 
@@ -765,6 +792,23 @@ pub(crate) fn function(f: &StepFn, config: &StepConfig, errors: &mut Errors) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn promoted_keys_are_kept_once_each() {
+        let args: StepArgs = syn::parse_str(r#"promote("a", "b")"#).unwrap();
+        let mut errors = Errors::default();
+        let config = config(&args, &mut errors);
+        assert!(errors.finish().is_ok());
+        let keys: Vec<String> = config.promote.iter().map(|k| k.value()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(
+            errors_of(r#"promote("a", "a"), promote("")"#),
+            [
+                "this key is already promoted: name each key once",
+                "a promoted key must not be empty"
+            ]
+        );
+    }
 
     fn errors_of(src: &str) -> Vec<String> {
         let args: StepArgs = syn::parse_str(src).unwrap();
