@@ -65,7 +65,7 @@ pub mod __private {
     pub use batch_core::repeat::CompletionPolicy;
     pub use batch_core::step::{ChunkListener, StepExecutionListener};
     pub use batch_core::step::{
-        FromStepScope, IntoStep, IntoStepOutput, StepBuilder, StepDef, StepScope,
+        FromStepScope, IntoStep, IntoStepOutput, ResourceNeed, StepBuilder, StepDef, StepScope,
     };
     pub use batch_core::tasklet::Tasklet;
     pub use serde::Serialize;

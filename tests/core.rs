@@ -1594,3 +1594,46 @@ async fn custom_endings_stop_and_restart_and_deciders() {
         assert_eq!(ran, expected, "{day}");
     }
 }
+
+#[derive(Clone)]
+struct PriceClient;
+
+#[batch::step]
+fn needs_a_client(client: Res<PriceClient>) -> impl Tasklet {
+    let _ = client;
+    tasklet(|_: &mut TaskletContext<'_>| Ok(RepeatStatus::Finished))
+}
+
+/// A `Res<T>` no launcher was given is a usage error before any row is written, naming
+/// `Runner::configure` for job binaries and `JobLauncher::resource` for the API.
+#[tokio::test]
+async fn a_missing_resource_is_refused_before_anything_is_written() {
+    let db = db();
+    let repo = open(&db).await;
+    let p = pool(&db).await;
+    let flow = || Flow::start(needs_a_client {}).build();
+    let err = JobLauncher::new(repo.clone())
+        .run(Job::new("needs", flow()), JobParameters::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LaunchError::MissingResource { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("needs_a_client")
+            && text.contains("PriceClient")
+            && text.contains("Runner::configure")
+            && text.contains("JobLauncher::resource"),
+        "{text}"
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM BATCH_JOB_INSTANCE")
+        .fetch_one(&p)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "nothing was written");
+    let done = JobLauncher::new(repo)
+        .resource(PriceClient)
+        .run(Job::new("needs", flow()), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(done.status, BatchStatus::Completed);
+}

@@ -313,7 +313,9 @@ impl Runner {
                 let code = match e {
                     LaunchError::AlreadyComplete { .. } => 3,
                     LaunchError::AlreadyRunning { .. } => 4,
-                    LaunchError::NotRestartable { .. } | LaunchError::Repository(_) => 2,
+                    LaunchError::NotRestartable { .. }
+                    | LaunchError::MissingResource { .. }
+                    | LaunchError::Repository(_) => 2,
                 };
                 eprintln!("error: {}", Error::new(e).report());
                 ExitCode::from(code)

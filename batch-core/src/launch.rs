@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::execution::{BatchStatus, ExitStatus, JobExecution, now};
 use crate::job::{IntoJob, Job, JobExecutionListener, NodeKind, RESTART_AT, Target};
 use crate::params::JobParameters;
-use crate::repository::{JobRepository, LaunchError, owner};
+use crate::repository::{DbPool, JobRepository, LaunchError, owner};
 use crate::step::listener::{ChunkListener, StepExecutionListener, StepListeners};
 use crate::step::scope::Resources;
 use crate::step::{StepEndNotSaved, StopSignal};
@@ -38,10 +38,24 @@ impl JobLauncher {
     }
 
     /// A launcher recording in a repository that is shared already (with a test, say).
+    /// The repository's pool, when it has one, is a resource already: steps take it as
+    /// `Res<DbPool>` or as the database's own pool type (`Res<SqlitePool>`, …).
     pub fn with_repository(repository: Arc<dyn JobRepository>) -> Self {
+        let mut resources = Resources::default();
+        if let Some(pool) = repository.pool() {
+            match &pool {
+                #[cfg(feature = "sqlite")]
+                DbPool::Sqlite(p) => resources.insert(p.clone()),
+                #[cfg(feature = "postgres")]
+                DbPool::Postgres(p) => resources.insert(p.clone()),
+                #[cfg(feature = "mysql")]
+                DbPool::MySql(p) => resources.insert(p.clone()),
+            }
+            resources.insert(pool);
+        }
         Self {
             repository,
-            resources: Resources::default(),
+            resources,
             listeners: StepListeners::default(),
             job_listeners: Vec::new(),
             stop: StopSignal::default(),
@@ -93,6 +107,15 @@ impl JobLauncher {
         parameters: JobParameters,
     ) -> Result<JobExecution, LaunchError> {
         let job = job.into_job();
+        // A missing resource is the caller's mistake: refused before any row is written.
+        for step in job.flow.steps() {
+            if let Some(need) = step.needs().iter().find(|n| !self.resources.has(n.type_id)) {
+                return Err(LaunchError::MissingResource {
+                    step: step.name().to_owned(),
+                    type_name: need.type_name,
+                });
+            }
+        }
         let mut execution = self
             .repository
             .create_job_execution(&job.name, &parameters)

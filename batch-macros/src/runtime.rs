@@ -57,6 +57,8 @@ private_names! {
     step_scope => StepScope,
     /// `<T as FromStepScope>::from_scope(&scope)` for injected arguments.
     trait_from_step_scope => FromStepScope,
+    /// `ResourceNeed::of::<T>()`: a `Res<T>` argument declared to the launcher.
+    resource_need => ResourceNeed,
     /// Accepts both `X` and `Result<X, E>` from a step function.
     trait_into_step_output => IntoStepOutput,
     /// Implemented by the companion struct of a `#[step]` function.

@@ -172,6 +172,16 @@ pub enum LaunchError {
         /// Why not.
         reason: String,
     },
+    /// A step needs a shared resource the launcher was not given; nothing was written.
+    #[error(
+        "step `{step}` takes a shared resource of type `{type_name}` (a `Res<{type_name}>` argument), but none was given: add it with `Runner::configure(|launcher| launcher.resource(value))` in a job binary, or `JobLauncher::resource(value)`"
+    )]
+    MissingResource {
+        /// The step.
+        step: String,
+        /// The resource's type.
+        type_name: &'static str,
+    },
     /// The repository failed.
     #[error(transparent)]
     Repository(#[from] RepositoryError),

@@ -13,7 +13,7 @@ use crate::repeat::CompletionPolicy;
 use crate::step::boundary::StepRunner;
 use crate::step::chunk::{ChunkConfig, ChunkRunner, ChunkStep, Completion, ErasedSkipListener};
 use crate::step::listener::{ChunkListener, StepExecutionListener, StepListeners};
-use crate::step::scope::StepScope;
+use crate::step::scope::{ResourceNeed, StepScope};
 use crate::step::tasklet::{Tasklet, TaskletRunner};
 
 /// A configured step, ready to be placed in a flow.
@@ -26,6 +26,8 @@ pub struct StepDef {
     pub(crate) runner: Arc<dyn StepRunner>,
     /// Step context keys copied into the job context when the step completes.
     pub(crate) promote: Arc<[String]>,
+    /// The shared resources its factory needs from the launcher.
+    pub(crate) needs: Arc<[ResourceNeed]>,
 }
 
 impl fmt::Debug for StepDef {
@@ -39,6 +41,11 @@ impl fmt::Debug for StepDef {
 }
 
 impl StepDef {
+    /// The shared resources the step needs from its launcher.
+    pub fn needs(&self) -> &[ResourceNeed] {
+        &self.needs
+    }
+
     /// The step's name (STEP_NAME).
     pub fn name(&self) -> &str {
         &self.name
@@ -94,6 +101,7 @@ pub struct StepBuilder {
     fault: FaultToleranceSpec,
     skip_listeners: Vec<ErasedSkipListener>,
     promote: Vec<String>,
+    needs: Vec<ResourceNeed>,
 }
 
 impl StepBuilder {
@@ -110,6 +118,7 @@ impl StepBuilder {
             fault: FaultToleranceSpec::default(),
             skip_listeners: Vec::new(),
             promote: Vec::new(),
+            needs: Vec::new(),
         }
     }
 
@@ -282,7 +291,20 @@ impl StepBuilder {
             listeners: self.listeners,
             runner,
             promote: self.promote.into(),
+            needs: self.needs.into(),
         }
+    }
+
+    /// Declares a shared resource the step's factory takes from the launcher
+    /// (`#[step]` declares each `Res<T>` argument): a launch without it is refused
+    /// before anything is written. `None` declares nothing.
+    pub fn requires(mut self, need: Option<ResourceNeed>) -> Self {
+        if let Some(need) = need
+            && !self.needs.contains(&need)
+        {
+            self.needs.push(need);
+        }
+        self
     }
 
     /// Copies these keys of the step context into the job context when the step

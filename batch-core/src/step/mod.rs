@@ -28,7 +28,7 @@ pub use lifecycle::{StartLimitExceeded, StepEndNotSaved, StepPanicked};
 pub use listener::{ChunkListener, StepExecutionListener};
 pub use output::{IntoStepOutput, StepOutput};
 pub use scope::{
-    FromStepScope, InjectionError, InputTaken, Once, Res, Resources, State, StepScope,
+    FromStepScope, InjectionError, InputTaken, Once, Res, ResourceNeed, Resources, State, StepScope,
 };
 
 pub(crate) use lifecycle::{StepOutcome, handle_step};

@@ -33,6 +33,11 @@ impl Resources {
         self.map.insert(TypeId::of::<T>(), Arc::new(value));
     }
 
+    /// Whether a resource of this type was given.
+    pub fn has(&self, type_id: TypeId) -> bool {
+        self.map.contains_key(&type_id)
+    }
+
     /// A clone of the value of type `T`, if there is one.
     pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
         self.map
@@ -156,6 +161,32 @@ impl StepScope {
 pub trait FromStepScope: Sized {
     /// The value, or an error naming what is missing.
     fn from_scope(scope: &StepScope) -> Result<Self>;
+
+    /// The shared resource this argument needs from the launcher, if any: checked
+    /// before a launch writes anything, so a missing one is a usage error rather than
+    /// a failed step.
+    fn resource_need() -> Option<ResourceNeed> {
+        None
+    }
+}
+
+/// A shared resource a step needs from its launcher (a `Res<T>` argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceNeed {
+    /// The resource's type.
+    pub type_id: TypeId,
+    /// Its name, for messages.
+    pub type_name: &'static str,
+}
+
+impl ResourceNeed {
+    /// The need of a resource of type `T`.
+    pub fn of<T: 'static>() -> Self {
+        Self {
+            type_id: TypeId::of::<T>(),
+            type_name: type_name::<T>(),
+        }
+    }
 }
 
 impl FromStepScope for StepScope {
@@ -207,6 +238,10 @@ pub struct Res<T>(pub T);
 impl<T: Clone + Send + Sync + 'static> FromStepScope for Res<T> {
     fn from_scope(scope: &StepScope) -> Result<Self> {
         scope.resource::<T>().map(Res)
+    }
+
+    fn resource_need() -> Option<ResourceNeed> {
+        Some(ResourceNeed::of::<T>())
     }
 }
 

@@ -78,6 +78,20 @@ fn body(f: &StepFn, config: &StepConfig, kinds: &[ListenerKind]) -> TokenStream 
         let keys = &config.promote;
         builder.extend(quote!(.promote([#(#keys),*])));
     }
+    // Each `Res<T>` argument is declared, so that a launch without the resource is
+    // refused before anything is written. Read from the syntax, not through a trait
+    // bound: an argument type that cannot be injected is reported once, where the
+    // factory builds it.
+    let resource_need = rt.resource_need();
+    for input in &f.inputs {
+        if let Input::Injected { ty } = input
+            && let Some(inner) = res_argument(ty)
+        {
+            builder.extend(
+                quote!(.requires(::core::option::Option::Some(#resource_need::of::<#inner>()))),
+            );
+        }
+    }
     builder.extend(fault_tolerance(&config.fault, rt));
 
     // Spanned on the return type: when the function returns a chunk step but `chunk`
@@ -529,4 +543,22 @@ pub(crate) fn fallback(item: &FnItem, rt: &Runtime, error: syn::Error) -> TokenS
             }
         };
     }
+}
+
+/// `T` of an argument written `Res<T>` (with any path before `Res`).
+fn res_argument(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != "Res" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|arg| match arg {
+        syn::GenericArgument::Type(inner) => Some(inner),
+        _ => None,
+    })
 }
