@@ -154,6 +154,7 @@ async fn execute_step(
                     listeners,
                     identity,
                     stop,
+                    stopping: false,
                 },
             ))
             .await
