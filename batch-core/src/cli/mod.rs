@@ -512,7 +512,6 @@ fn command(name: &str, about: String) -> Command {
     };
     Command::new(name.to_owned())
         .about(about)
-        .args_conflicts_with_subcommands(true)
         .arg(
             Arg::new("db")
                 .long("db")
