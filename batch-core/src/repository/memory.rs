@@ -526,7 +526,7 @@ impl JobRepository for InMemoryJobRepository {
                     .iter()
                     .filter(|e| {
                         request.wants(e.status)
-                            && e.end_time.is_some_and(|t| t < request.ended_before)
+                            && e.end_time.is_some_and(|t| t <= request.ended_before)
                             && request
                                 .job_name
                                 .as_deref()

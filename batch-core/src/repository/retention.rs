@@ -13,7 +13,7 @@ use crate::execution::BatchStatus;
 /// item progress.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PurgeRequest {
-    /// Executions that ended before this time.
+    /// Executions that ended at or before this time.
     pub ended_before: NaiveDateTime,
     /// Only executions in one of these statuses (every ended status when empty).
     pub statuses: Vec<BatchStatus>,

@@ -49,7 +49,7 @@ where
         let mut select = format!(
             "SELECT E.JOB_EXECUTION_ID, E.JOB_INSTANCE_ID FROM BATCH_JOB_EXECUTION E \
              JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID \
-             WHERE E.END_TIME < ? AND E.STATUS IN ({}) \
+             WHERE E.END_TIME <= ? AND E.STATUS IN ({}) \
              AND NOT EXISTS (SELECT 1 FROM BATCH_JOB_EXECUTION R \
                  WHERE R.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID AND R.STATUS IN {RUNNING})",
             placeholders(statuses.len())
