@@ -83,7 +83,7 @@ fn copy_step(
     chunk(reader, transform, writer)
 }
 
-#[job(name = "copyRowsJob")]
+#[job(name = "copyRowsJob", optional = ["rows", "run", "pause.ms"])]
 fn copy_rows_job() -> Flow {
     Flow::start(copy_step {}).build()
 }

@@ -168,7 +168,7 @@ fn import_step(
     read_write(reader, writer)
 }
 
-#[job(name = "csvImportJob")]
+#[job(name = "csvImportJob", optional = ["input", "fail.at"])]
 fn csv_import_job() -> Flow {
     Flow::start(import_step {}).build()
 }

@@ -75,7 +75,7 @@ fn letters(#[param("fail.on")] fail_on: Option<String>) -> impl ChunkStep<String
     )
 }
 
-#[job(name = "EXECUTION_CONTEXT_TEST_JOB")]
+#[job(name = "EXECUTION_CONTEXT_TEST_JOB", optional = ["fail.on"])]
 fn execution_context_job() -> Flow {
     Flow::start(letters {}).build()
 }

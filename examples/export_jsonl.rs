@@ -71,7 +71,7 @@ fn export_step(
     chunk(reader, pause, writer)
 }
 
-#[job(name = "exportJsonlJob")]
+#[job(name = "exportJsonlJob", optional = ["output", "rows", "pause.ms"])]
 fn export_jsonl_job() -> Flow {
     Flow::start(export_step {}).build()
 }

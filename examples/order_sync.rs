@@ -37,6 +37,7 @@ use batch::calls::{DurableCalls, ItemCall};
 use batch::cli::Runner;
 use batch::prelude::*;
 use batch::step::{StepBuilder, StepDef};
+use batch::validate::ParameterRules;
 use serde_json::json;
 use sqlx::{Row, SqlitePool};
 
@@ -360,6 +361,7 @@ pub fn send_orders(sent: Arc<Sent>) -> StepDef {
 /// The job: one chunk step sending the pending orders.
 pub fn order_sync_job(sent: Arc<Sent>) -> Job {
     Job::new("orderSyncJob", Flow::start(send_orders(sent)).build())
+        .parameters(ParameterRules::new().optional(["mode", "fail.at", "orders", "chunk", "story"]))
 }
 
 async fn start_partner() -> Result<(partner::Partner, tempfile::TempDir)> {

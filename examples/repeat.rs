@@ -109,7 +109,7 @@ impl Tasklet for ToleratingTasklet {
     }
 }
 
-#[job(name = "repeatJob")]
+#[job(name = "repeatJob", optional = [])]
 fn repeat_job() -> Flow {
     Flow::start(inner_loop_per_item {})
         .next(loop_stopped_by_a_timeout {})

@@ -212,7 +212,7 @@ fn durable() -> impl ChunkStep<u32, u32> {
     parts("4. skip + DurableCalls", true)
 }
 
-#[job(name = "skipScanJob")]
+#[job(name = "skipScanJob", optional = [])]
 fn skip_scan_job() -> Flow {
     Flow::start(rescan {})
         .next(non_transactional {})

@@ -172,7 +172,7 @@ fn termination_retry_step(
     ))
 }
 
-#[job(name = "terminationRetryJob")]
+#[job(name = "terminationRetryJob", optional = ["mode", "patience"])]
 fn termination_retry_job() -> Flow {
     Flow::start(termination_retry_step {}).build()
 }

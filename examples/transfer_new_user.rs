@@ -131,7 +131,7 @@ fn transfer_new_user_step(
     )
 }
 
-#[job(name = "transferNewUserJob")]
+#[job(name = "transferNewUserJob", required = ["targetDate"])]
 fn transfer_new_user_job() -> Flow {
     Flow::start(transfer_new_user_step {}).build()
 }

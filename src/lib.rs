@@ -68,6 +68,7 @@ pub mod __private {
         FromStepScope, IntoStep, IntoStepOutput, ResourceNeed, StepBuilder, StepDef, StepScope,
     };
     pub use batch_core::tasklet::Tasklet;
+    pub use batch_core::validate::ParameterRules;
     pub use serde::Serialize;
     pub use serde::de::DeserializeOwned;
     pub use std::sync::Arc;

@@ -18,8 +18,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use batch::chunk::read_write;
 use batch::execution::{JobExecution, StepExecution};
+use batch::operator::{JobOperator, OperatorError};
 use batch::prelude::*;
-use batch::repository::{DbKind, LaunchError, RepositoryError, open_repository};
+use batch::repository::{
+    DbKind, ExecutionQuery, LaunchError, PurgeRequest, RepositoryError, open_repository,
+};
 use batch::step::{StepBuilder, StepDef};
 
 /// The repository under test: in memory, or on a fresh database.
@@ -112,6 +115,10 @@ contract!(
     an_owner_in_another_pid_namespace_keeps_its_lease,
     a_context_of_the_wrong_shape_names_its_row,
     concurrent_launches,
+    explorer_pages_and_details,
+    stop_through_the_repository,
+    abandon_recover_and_refusals,
+    start_next_and_purge,
 );
 
 #[derive(Debug, thiserror::Error)]
@@ -999,4 +1006,275 @@ async fn a_sequence_behind_its_table_says_how_to_mend_it(db: Db) {
     fresh.pool.execute(fix).await.unwrap();
     let mended = db.repo.create_job_execution("seq", &params).await.unwrap();
     assert_eq!(mended.instance.id, 3);
+}
+
+fn operator(db: &Db) -> JobOperator {
+    JobOperator::new(JobLauncher::with_repository(db.repo.clone()))
+}
+
+async fn explorer_pages_and_details(db: Db) {
+    let launcher = JobLauncher::with_repository(db.repo.clone());
+    for (name, run, fail) in [("b", 1, None), ("a", 2, Some("c")), ("b", 3, None)] {
+        launcher
+            .run(
+                job(name, vec![list_step("s", &["a", "b", "c"], fail)]),
+                JobParameters::new().with("run", run as i64),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(db.repo.job_names().await.unwrap(), ["a", "b"]);
+    let all = db
+        .repo
+        .find_job_executions(&ExecutionQuery::new())
+        .await
+        .unwrap();
+    assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), [3, 2, 1]);
+    let b = db
+        .repo
+        .find_job_executions(&ExecutionQuery::new().job("b"))
+        .await
+        .unwrap();
+    assert_eq!(b.iter().map(|e| e.id).collect::<Vec<_>>(), [3, 1]);
+    let failed = ExecutionQuery::new().status(BatchStatus::Failed);
+    let failed = db.repo.find_job_executions(&failed).await.unwrap();
+    assert_eq!(
+        (failed.len(), failed[0].instance.job_name.as_str()),
+        (1, "a")
+    );
+    let page = ExecutionQuery::new().limit(1).before(3);
+    let page = db.repo.find_job_executions(&page).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.id).collect::<Vec<_>>(), [2]);
+    let running = ExecutionQuery::new().running();
+    assert!(
+        db.repo
+            .find_job_executions(&running)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let one = db
+        .repo
+        .job_execution(2)
+        .await
+        .unwrap()
+        .expect("execution 2");
+    assert_eq!(one.status, BatchStatus::Failed);
+    assert_eq!(one.parameters.get_as::<i64>("run").unwrap(), 2);
+    let step = only_step(&one);
+    assert_eq!((step.counts.read, step.status), (2, BatchStatus::Failed));
+    assert!(
+        step.exit_status.description.contains("failed on c"),
+        "{:?}",
+        step.exit_status
+    );
+    assert_eq!(step.context.get::<u64>("list.read.count").unwrap(), Some(2));
+    assert!(db.repo.job_execution(99).await.unwrap().is_none());
+    assert_eq!(
+        db.repo.job_execution_status(1).await.unwrap(),
+        Some((BatchStatus::Completed, 2))
+    );
+}
+
+async fn stop_through_the_repository(db: Db) {
+    // After its first chunk committed (no transaction held), the step waits until the
+    // test has asked for the stop from another repository (another process).
+    struct Hold {
+        reached: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+        go: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+        chunks: AtomicUsize,
+    }
+    impl batch::step::ChunkListener for Hold {
+        fn after_chunk(&self, _: &StepExecution) {
+            if self.chunks.fetch_add(1, Ordering::SeqCst) == 0 {
+                let _ = self.reached.lock().unwrap().send(());
+                let _ = self.go.lock().unwrap().recv();
+            }
+        }
+    }
+    let (reached, reached_rx) = std::sync::mpsc::channel::<()>();
+    let (go, go_rx) = std::sync::mpsc::channel::<()>();
+    let hold = Arc::new(Hold {
+        reached: std::sync::Mutex::new(reached),
+        go: std::sync::Mutex::new(go_rx),
+        chunks: AtomicUsize::new(0),
+    });
+    let written = Arc::new(AtomicUsize::new(0));
+    let w = written.clone();
+    let step = StepBuilder::new("s").chunk_size(2).chunk(move |_| {
+        let w = w.clone();
+        async move {
+            let reader = ListReader::new((1..=6).map(|i| i.to_string()).collect::<Vec<_>>())
+                .restartable("list");
+            Ok(read_write(reader, move |items: &[String]| {
+                w.fetch_add(items.len(), Ordering::SeqCst);
+                Ok::<_, Error>(())
+            }))
+        }
+    });
+    let stoppable = Job::new("stoppable", Flow::start(step));
+    let launcher = JobLauncher::with_repository(db.repo.clone()).chunk_listener(hold);
+    let run = {
+        let stoppable = stoppable.clone();
+        tokio::spawn(async move { launcher.run(stoppable, JobParameters::new()).await })
+    };
+    tokio::task::spawn_blocking(move || reached_rx.recv().unwrap())
+        .await
+        .unwrap();
+    let other = JobOperator::new(JobLauncher::with_repository(db.another().await));
+    let running = db
+        .repo
+        .find_job_executions(&ExecutionQuery::new().running())
+        .await
+        .unwrap();
+    let id = running[0].id;
+    assert_eq!(other.stop(id).await.unwrap().status, BatchStatus::Stopping);
+    go.send(()).unwrap();
+    let stopped = run.await.unwrap().unwrap();
+    assert_eq!(
+        stopped.status,
+        BatchStatus::Stopped,
+        "{:?}",
+        stopped.exit_status
+    );
+    let step = only_step(&stopped);
+    assert_eq!((step.status, step.counts.write), (BatchStatus::Stopped, 2));
+    let err = other.stop(id).await.unwrap_err();
+    assert!(matches!(err, OperatorError::NotAllowed { .. }), "{err}");
+    assert!(err.to_string().contains("STOPPED"), "{err}");
+    let restarted = other.restart(stoppable, id).await.unwrap();
+    assert_eq!(restarted.status, BatchStatus::Completed);
+    assert_eq!(written.load(Ordering::SeqCst), 6, "every item written once");
+}
+
+async fn abandon_recover_and_refusals(db: Db) {
+    let op = operator(&db);
+    let failing = || {
+        job(
+            "abandoned",
+            vec![list_step("s", &["a", "b", "c"], Some("b"))],
+        )
+    };
+    let launcher = JobLauncher::with_repository(db.repo.clone());
+    let failed = launcher.run(failing(), JobParameters::new()).await.unwrap();
+    assert_eq!(failed.status, BatchStatus::Failed);
+    let abandoned = op.abandon(failed.id).await.unwrap();
+    assert_eq!(abandoned.status, BatchStatus::Abandoned);
+    let stored = db.repo.job_execution(failed.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, BatchStatus::Abandoned);
+    assert!(stored.end_time.is_some());
+    let err = launcher
+        .run(failing(), JobParameters::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LaunchError::Abandoned { .. }), "{err}");
+    assert!(err.to_string().contains("abandoned"), "{err}");
+    assert!(matches!(
+        op.abandon(99).await.unwrap_err(),
+        OperatorError::NoSuchExecution(99)
+    ));
+    let done = launcher
+        .run(
+            job("done", vec![list_step("s", &["a"], None)]),
+            JobParameters::new(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        op.abandon(done.id).await.unwrap_err(),
+        OperatorError::NotAllowed {
+            status: BatchStatus::Completed,
+            ..
+        }
+    ));
+
+    // Left STARTED as Spring Batch leaves it: no owner, a fresh heartbeat: refused.
+    let params = JobParameters::new().with("k", "left");
+    let mut left = db.repo.create_job_execution("left", &params).await.unwrap();
+    left.status = BatchStatus::Started;
+    left.exit_status = ExitStatus::executing();
+    db.repo.update_job_execution(&mut left).await.unwrap();
+    let err = op.recover(left.id).await.unwrap_err();
+    assert!(matches!(err, OperatorError::NotAllowed { .. }), "{err}");
+    // Owned by a process that has exited: recovered.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    child.wait().unwrap();
+    let ticks: u64 = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut left = db.repo.job_execution(left.id).await.unwrap().unwrap();
+    left.exit_status = ExitStatus::executing().with_description(format!(
+        "running in process {pid} (started {ticks}) on {}",
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim()
+    ));
+    db.repo.update_job_execution(&mut left).await.unwrap();
+    let mut step = new_step(left.id, BatchStatus::Started);
+    db.repo.add_step_execution(&mut step).await.unwrap();
+    let recovered = op.recover(left.id).await.unwrap();
+    assert_eq!(recovered.status, BatchStatus::Failed);
+    let stored = db.repo.job_execution(left.id).await.unwrap().unwrap();
+    assert!(
+        stored
+            .exit_status
+            .description
+            .contains("recovered by an operator"),
+        "{:?}",
+        stored.exit_status
+    );
+    assert_eq!(stored.step_executions[0].status, BatchStatus::Failed);
+}
+
+async fn start_next_and_purge(db: Db) {
+    let op = operator(&db);
+    let next = || job("nightly", vec![list_step("s", &["a", "b"], None)]);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let e = op.start_next(next(), JobParameters::new()).await.unwrap();
+        assert_eq!(e.status, BatchStatus::Completed);
+        ids.push(e.parameters.get_as::<i64>("run.id").unwrap());
+    }
+    assert_eq!(ids, [1, 2, 3]);
+    // A failed instance (restartable), a running execution.
+    let launcher = JobLauncher::with_repository(db.repo.clone());
+    let failed = launcher
+        .run(
+            job("flaky", vec![list_step("s", &["a", "b"], Some("b"))]),
+            JobParameters::new(),
+        )
+        .await
+        .unwrap();
+    let running = db
+        .repo
+        .create_job_execution("busy", &JobParameters::new())
+        .await
+        .unwrap();
+    db.repo.record_item_progress(1, "s", "key-1").await.unwrap();
+    let report = op
+        .purge(&PurgeRequest::older_than(std::time::Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!((report.executions, report.instances), (3, 3));
+    assert!(db.repo.job_execution(failed.id).await.unwrap().is_some());
+    assert!(db.repo.job_execution(running.id).await.unwrap().is_some());
+    assert!(db.repo.item_progress(1, "s").await.unwrap().is_empty());
+    let report = op
+        .purge(&PurgeRequest::older_than(std::time::Duration::ZERO).include_restartable(true))
+        .await
+        .unwrap();
+    assert_eq!((report.executions, report.instances), (1, 1));
+    assert!(db.repo.job_execution(running.id).await.unwrap().is_some());
+    if let Some(pool) = db.sql() {
+        for orphan in support::ORPHAN_QUERIES {
+            assert_eq!(support::int(pool, orphan).await, 0, "{orphan}");
+        }
+        let executions = support::int(pool, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION").await;
+        assert_eq!(executions, 1);
+    }
 }

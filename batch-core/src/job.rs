@@ -10,7 +10,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::execution::{BatchStatus, ExitStatus, JobExecution, StepExecution};
+use crate::incrementer::{JobParametersIncrementer, RunIdIncrementer};
+use crate::params::JobParameters;
 use crate::step::builder::{IntoStep, StepDef};
+use crate::validate::{InvalidParameters, JobParametersValidator, ParameterRules};
 
 /// Where a transition leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -435,6 +438,9 @@ pub struct Job {
     pub(crate) name: String,
     pub(crate) flow: Flow,
     pub(crate) listeners: Vec<Arc<dyn JobExecutionListener>>,
+    rules: Option<ParameterRules>,
+    validators: Vec<Arc<dyn JobParametersValidator>>,
+    incrementer: Arc<dyn JobParametersIncrementer>,
 }
 
 impl fmt::Debug for Job {
@@ -442,6 +448,7 @@ impl fmt::Debug for Job {
         f.debug_struct("Job")
             .field("name", &self.name)
             .field("flow", &self.flow)
+            .field("rules", &self.rules)
             .finish()
     }
 }
@@ -453,7 +460,53 @@ impl Job {
             name: name.to_owned(),
             flow: flow.into(),
             listeners: Vec::new(),
+            rules: None,
+            validators: Vec::new(),
+            incrementer: Arc::new(RunIdIncrementer::new()),
         }
+    }
+
+    /// The job's parameter keys: once declared, a launch missing a required key or
+    /// giving an undeclared one is refused before anything is written. The keys of
+    /// the job's incrementer (`run.id`) are accepted without being declared.
+    pub fn parameters(mut self, rules: ParameterRules) -> Self {
+        self.rules = Some(rules);
+        self
+    }
+
+    /// A validator of the job's own, run after the parameter rules.
+    pub fn validator(mut self, validator: impl JobParametersValidator + 'static) -> Self {
+        self.validators.push(Arc::new(validator));
+        self
+    }
+
+    /// What gives the next parameters for `--next` (default: [`RunIdIncrementer`]).
+    pub fn incrementer(mut self, incrementer: impl JobParametersIncrementer + 'static) -> Self {
+        self.incrementer = Arc::new(incrementer);
+        self
+    }
+
+    /// The declared parameter rules, if any.
+    pub fn parameter_rules(&self) -> Option<&ParameterRules> {
+        self.rules.as_ref()
+    }
+
+    /// Checks a launch's parameters against the rules and validators.
+    pub fn validate(&self, parameters: &JobParameters) -> Result<(), InvalidParameters> {
+        if let Some(rules) = &self.rules {
+            rules
+                .clone()
+                .optional(self.incrementer.keys())
+                .validate(parameters)?;
+        }
+        self.validators
+            .iter()
+            .try_for_each(|v| v.validate(parameters))
+    }
+
+    /// The parameters of the next instance after one that ran with `last`.
+    pub fn next_parameters(&self, last: Option<&JobParameters>) -> JobParameters {
+        self.incrementer.next(last)
     }
 
     /// Adds a listener to this job's executions.

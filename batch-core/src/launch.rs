@@ -6,13 +6,13 @@ use crate::error::Error;
 use crate::execution::{BatchStatus, ExitStatus, JobExecution, now};
 use crate::job::{IntoJob, Job, JobExecutionListener, NodeKind, RESTART_AT, Target};
 use crate::params::JobParameters;
-use crate::repository::{DbPool, JobRepository, LaunchError, owner};
+use crate::repository::{DbPool, JobRepository, LaunchError, RepositoryError, owner, request_stop};
 use crate::step::listener::{ChunkListener, StepExecutionListener, StepListeners};
 use crate::step::scope::Resources;
 use crate::step::{StepEndNotSaved, StopSignal};
 use crate::step::{StepOutcome, handle_step};
 
-/// Stops a run's heartbeat when dropped.
+/// Stops a run's background task (its heartbeat, its stop forwarding) when dropped.
 struct Heartbeat(tokio::task::JoinHandle<()>);
 
 impl Drop for Heartbeat {
@@ -116,6 +116,11 @@ impl JobLauncher {
                 });
             }
         }
+        job.validate(&parameters)
+            .map_err(|source| LaunchError::InvalidParameters {
+                job_name: job.name.clone(),
+                source,
+            })?;
         let mut execution = self
             .repository
             .create_job_execution(&job.name, &parameters)
@@ -125,8 +130,9 @@ impl JobLauncher {
         // Until the run ends, EXIT_MESSAGE names its owner, so that a launch finding it
         // STARTED after this process died can tell (see `repository::owner`).
         execution.exit_status = ExitStatus::executing().with_description(owner::current_owner());
-        self.repository.update_job_execution(&mut execution).await?;
+        self.save(&mut execution).await?;
         let _heartbeat = self.start_heartbeat(execution.id);
+        let _stop = self.forward_stop(execution.id);
         tracing::info!(job = %job.name, instance = execution.instance.id, execution = execution.id, parameters = %parameters, "job started");
 
         let listeners: Vec<_> = job
@@ -158,13 +164,53 @@ impl JobLauncher {
         }
         execution.end_time = Some(now());
         self.repository.update_job_context(&execution).await?;
-        self.repository.update_job_execution(&mut execution).await?;
+        self.save(&mut execution).await?;
         if matches!(execution.status, BatchStatus::Failed | BatchStatus::Unknown) {
             tracing::error!(job = %job.name, execution = execution.id, status = %execution.status, exit = %execution.exit_status.description, "job failed");
         } else {
             tracing::info!(job = %job.name, execution = execution.id, status = %execution.status, "job finished");
         }
         Ok(execution)
+    }
+
+    /// Saves the job execution after taking the stored VERSION and a STOPPING status
+    /// written by an operator (Spring's `synchronizeStatus`): a stop from another
+    /// process bumps VERSION, and must not make this update fail.
+    async fn save(&self, execution: &mut JobExecution) -> Result<(), RepositoryError> {
+        let mut attempts = 0;
+        loop {
+            if let Some((status, version)) =
+                self.repository.job_execution_status(execution.id).await?
+            {
+                execution.version = version;
+                if status == BatchStatus::Stopping
+                    && matches!(
+                        execution.status,
+                        BatchStatus::Starting | BatchStatus::Started
+                    )
+                {
+                    execution.status = BatchStatus::Stopping;
+                }
+            }
+            match self.repository.update_job_execution(execution).await {
+                Err(RepositoryError::OptimisticLock { .. }) if attempts < 10 => attempts += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// Records the in-process stop signal (Ctrl-C, [`StopSignal::stop`]) in the
+    /// repository as a stop from another process would be, so that both take one
+    /// path; the task ends with the returned guard.
+    fn forward_stop(&self, execution_id: i64) -> Heartbeat {
+        let repository = self.repository.clone();
+        let stop = self.stop.clone();
+        Heartbeat(tokio::spawn(async move {
+            stop.stopped().await;
+            if let Err(e) = request_stop(repository.as_ref(), execution_id).await {
+                tracing::warn!(error = %e, "recording the stop request failed; the step still sees the signal");
+            }
+        }))
     }
 
     /// Refreshes the execution's LAST_UPDATED a few times per lease while it runs; the

@@ -12,15 +12,18 @@ pub mod error;
 pub mod execution;
 pub mod fault;
 pub mod file;
+pub mod incrementer;
 pub mod item;
 pub mod job;
 pub mod launch;
+pub mod operator;
 pub mod params;
 pub mod repeat;
 pub mod repository;
 pub mod sql;
 pub mod step;
 pub mod testing;
+pub mod validate;
 
 #[cfg(feature = "cli")]
 pub mod cli;

@@ -9,7 +9,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
-use syn::{Expr, LitStr, Path, Token};
+use syn::{Expr, ExprArray, LitStr, Path, Token};
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = match FnItem::parse_or_explain(item, "job") {
@@ -35,6 +35,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 
 mod kw {
     syn::custom_keyword!(name);
+    syn::custom_keyword!(required);
+    syn::custom_keyword!(optional);
 }
 
 const JOB: &str = "`#[job(...)]`";
@@ -46,6 +48,10 @@ struct JobArgs {
 enum JobArg {
     /// `name = "nightly_settlement"`: the JOB_NAME in the repository.
     Name(KeyValue<kw::name, Expr>),
+    /// `required = ["input"]`: keys every launch must give.
+    Required(KeyValue<kw::required, ExprArray>),
+    /// `optional = ["fail.at"]`: keys a launch may give.
+    Optional(KeyValue<kw::optional, ExprArray>),
     /// `crate = ::path::to::batch`
     Crate(KeyValue<Token![crate], Path>),
 }
@@ -63,6 +69,10 @@ impl Parse for JobArg {
         let lookahead = input.lookahead1();
         if lookahead.peek(kw::name) {
             input.parse().map(JobArg::Name)
+        } else if lookahead.peek(kw::required) {
+            input.parse().map(JobArg::Required)
+        } else if lookahead.peek(kw::optional) {
+            input.parse().map(JobArg::Optional)
         } else if lookahead.peek(Token![crate]) {
             input.parse().map(JobArg::Crate)
         } else {
@@ -77,16 +87,46 @@ impl Parse for JobArg {
 struct JobConfig {
     runtime: Runtime,
     name: Option<LitStr>,
+    /// `required` and `optional` keys; `None` when neither is declared.
+    keys: Option<(Vec<LitStr>, Vec<LitStr>)>,
+}
+
+/// The string literals of `required = [...]` / `optional = [...]`.
+fn key_list(errors: &mut Errors, array: &ExprArray) -> Vec<LitStr> {
+    let mut keys = Vec::new();
+    for elem in &array.elems {
+        match elem {
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) if !s.value().is_empty() => keys.push(s.clone()),
+            other => errors.at(
+                other,
+                "a parameter key is a non-empty string literal: write `[\"input.file\", \"fail.at\"]`",
+            ),
+        }
+    }
+    keys
 }
 
 fn config(args: &JobArgs, errors: &mut Errors) -> JobConfig {
     let mut runtime = Once::new(JOB);
     let mut name = Once::new(JOB);
+    let mut required = Once::new(JOB);
+    let mut optional = Once::new(JOB);
     for arg in &args.args {
         match arg {
             JobArg::Name(pair) => {
                 let value = args::non_empty_str(errors, pair, "nightly_settlement");
                 name.set(errors, pair, value);
+            }
+            JobArg::Required(pair) => {
+                let value = key_list(errors, &pair.value);
+                required.set(errors, pair, value);
+            }
+            JobArg::Optional(pair) => {
+                let value = key_list(errors, &pair.value);
+                optional.set(errors, pair, value);
             }
             JobArg::Crate(pair) => {
                 let value = args::crate_path(errors, pair);
@@ -94,9 +134,13 @@ fn config(args: &JobArgs, errors: &mut Errors) -> JobConfig {
             }
         }
     }
+    let (required, optional) = (required.get(), optional.get());
+    let keys = (required.is_some() || optional.is_some())
+        .then(|| (required.unwrap_or_default(), optional.unwrap_or_default()));
     JobConfig {
         runtime: runtime.get().flatten().unwrap_or_default(),
         name: name.get().flatten(),
+        keys,
     }
 }
 
@@ -133,6 +177,16 @@ fn job(item: &FnItem, config: &JobConfig) -> TokenStream {
         .unwrap_or_else(|| LitStr::new(&ident.unraw().to_string(), ident.span()));
     let companion = companion_struct(item);
     let cfgs = item.cfg_attrs();
+    let rules = config.keys.as_ref().map(|(required, optional)| {
+        let rules = rt.parameter_rules();
+        quote! {
+            .parameters(
+                #rules::new()
+                    .required(<[&'static str]>::iter(&[#(#required),*]).copied())
+                    .optional(<[&'static str]>::iter(&[#(#optional),*]).copied())
+            )
+        }
+    });
     quote! {
         #item
         #companion
@@ -141,7 +195,7 @@ fn job(item: &FnItem, config: &JobConfig) -> TokenStream {
             #[allow(deprecated)]
             impl #into_job for #ident {
                 fn into_job(self) -> #job {
-                    #job::new(#name, #ident())
+                    #job::new(#name, #ident())#rules
                 }
             }
         };

@@ -67,6 +67,8 @@ private_names! {
     trait_into_job => IntoJob,
     /// `Job::new(name, flow)`.
     job => Job,
+    /// `ParameterRules::new().required([...]).optional([...])` of `#[job(required, optional)]`.
+    parameter_rules => ParameterRules,
     /// Implemented by `#[derive(ExecutionContext)]`.
     context_state => ContextState,
     /// The key → JSON map that `ContextState` loads from and stores into.

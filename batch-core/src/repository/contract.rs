@@ -4,11 +4,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use crate::execution::{JobExecution, JobInstance, StepExecution};
+use crate::execution::{BatchStatus, JobExecution, JobInstance, StepExecution};
 use crate::params::JobParameters;
 use crate::repository::database::{ChunkTx, DbPool};
 use crate::repository::error::{LaunchError, RepositoryError};
 use crate::repository::owner;
+use crate::repository::query::ExecutionQuery;
+use crate::repository::retention::{PurgeReport, PurgeRequest};
 
 /// The boxed future a [`JobRepository`] method returns (the trait is object-safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -130,6 +132,41 @@ pub trait JobRepository: Send + Sync + 'static {
         &'a self,
         instance: &'a JobInstance,
     ) -> BoxFuture<'a, std::result::Result<Vec<JobExecution>, RepositoryError>>;
+
+    /// The names of the jobs the repository holds, sorted.
+    fn job_names(&self) -> BoxFuture<'_, std::result::Result<Vec<String>, RepositoryError>>;
+
+    /// A page of job executions, newest first, as the query narrows them: each with
+    /// its instance, status, times and exit status, but without its parameters,
+    /// contexts and step executions (see [`job_execution`](Self::job_execution)).
+    fn find_job_executions<'a>(
+        &'a self,
+        query: &'a ExecutionQuery,
+    ) -> BoxFuture<'a, std::result::Result<Vec<JobExecution>, RepositoryError>>;
+
+    /// One job execution with its instance, parameters, job context and every step
+    /// execution (with its context); `None` when there is no such execution.
+    fn job_execution(
+        &self,
+        execution_id: i64,
+    ) -> BoxFuture<'_, std::result::Result<Option<JobExecution>, RepositoryError>>;
+
+    /// The STATUS and VERSION of a job execution as stored: what a running process
+    /// reads when it saves a step, to notice a stop asked for by another process and
+    /// to keep its copy's version current (Spring's `synchronizeStatus`).
+    fn job_execution_status(
+        &self,
+        execution_id: i64,
+    ) -> BoxFuture<'_, std::result::Result<Option<(BatchStatus, i64)>, RepositoryError>>;
+
+    /// Deletes the executions the request names (see [`PurgeRequest`]) with their
+    /// parameters, contexts and step executions, and the instances left without
+    /// executions with their item progress: in batches, each one transaction with the
+    /// same statements whatever its size.
+    fn purge<'a>(
+        &'a self,
+        request: &'a PurgeRequest,
+    ) -> BoxFuture<'a, std::result::Result<PurgeReport, RepositoryError>>;
 
     /// The pool of the repository's database, for steps whose data lives there
     /// (`None` for a repository with no database).

@@ -162,6 +162,28 @@ pub enum LaunchError {
         /// Its status.
         status: BatchStatus,
     },
+    #[error(
+        "job instance {instance_id} of `{job_name}` was abandoned (execution {execution_id}); it is not run again: launch it with other identifying parameters to start a new instance"
+    )]
+    /// An operator abandoned an execution of the instance.
+    Abandoned {
+        /// The job.
+        job_name: String,
+        /// The instance.
+        instance_id: i64,
+        /// The abandoned execution.
+        execution_id: i64,
+    },
+    /// The parameters break the job's parameter rules (a usage error: nothing was
+    /// written).
+    #[error("the job parameters are not valid for `{job_name}`")]
+    InvalidParameters {
+        /// The job.
+        job_name: String,
+        /// What is wrong.
+        #[source]
+        source: crate::validate::InvalidParameters,
+    },
     #[error("job instance {instance_id} of `{job_name}` cannot be restarted: {reason}")]
     /// The instance may not be restarted.
     NotRestartable {

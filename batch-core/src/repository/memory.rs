@@ -10,6 +10,8 @@ use crate::params::JobParameters;
 use crate::repository::contract::{BoxFuture, JobRepository};
 use crate::repository::database::ChunkTx;
 use crate::repository::error::{LaunchError, RepositoryError};
+use crate::repository::query::ExecutionQuery;
+use crate::repository::retention::{PurgeReport, PurgeRequest};
 use crate::repository::rules::{ExecutionSummary, check_restartable, died_message};
 
 #[derive(Default)]
@@ -18,6 +20,16 @@ struct State {
     executions: Vec<JobExecution>,
     steps: Vec<StepExecution>,
     progress: std::collections::HashSet<(i64, String, String)>,
+    /// The last ids given, as the databases' sequences keep them (a purge never
+    /// makes an id come back).
+    sequences: [i64; 3],
+}
+
+impl State {
+    fn next_id(&mut self, sequence: usize) -> i64 {
+        self.sequences[sequence] += 1;
+        self.sequences[sequence]
+    }
 }
 
 /// See the module documentation.
@@ -154,7 +166,7 @@ impl JobRepository for InMemoryJobRepository {
                     }
                     None => {
                         let instance = JobInstance {
-                            id: s.instances.len() as i64 + 1,
+                            id: s.next_id(0),
                             version: 0,
                             job_name: job_name.to_owned(),
                             job_key: key,
@@ -164,7 +176,7 @@ impl JobRepository for InMemoryJobRepository {
                     }
                 };
                 let execution = JobExecution {
-                    id: s.executions.len() as i64 + 1,
+                    id: s.next_id(1),
                     version: 0,
                     instance,
                     parameters: parameters.clone(),
@@ -234,7 +246,7 @@ impl JobRepository for InMemoryJobRepository {
     ) -> BoxFuture<'a, Result<(), RepositoryError>> {
         Box::pin(async move {
             self.with(|s| {
-                step.id = s.steps.len() as i64 + 1;
+                step.id = s.next_id(2);
                 step.version = 0;
                 s.steps.push(step.clone());
                 Ok(())
@@ -413,6 +425,132 @@ impl JobRepository for InMemoryJobRepository {
                         .collect();
                 }
                 Ok(out)
+            })
+        })
+    }
+
+    fn job_names(&self) -> BoxFuture<'_, Result<Vec<String>, RepositoryError>> {
+        Box::pin(async move {
+            self.with(|s| {
+                let mut names: Vec<String> =
+                    s.instances.iter().map(|i| i.job_name.clone()).collect();
+                names.sort();
+                names.dedup();
+                Ok(names)
+            })
+        })
+    }
+
+    fn find_job_executions<'a>(
+        &'a self,
+        query: &'a ExecutionQuery,
+    ) -> BoxFuture<'a, Result<Vec<JobExecution>, RepositoryError>> {
+        Box::pin(async move {
+            self.with(|s| {
+                Ok(s.executions
+                    .iter()
+                    .rev()
+                    .filter(|e| {
+                        query.matches(
+                            &e.instance.job_name,
+                            e.instance.id,
+                            e.status,
+                            e.create_time,
+                            e.id,
+                        )
+                    })
+                    .take(query.limit)
+                    .map(|e| JobExecution {
+                        parameters: JobParameters::new(),
+                        context: ExecutionContext::new(),
+                        step_executions: Vec::new(),
+                        ..e.clone()
+                    })
+                    .collect())
+            })
+        })
+    }
+
+    fn job_execution(
+        &self,
+        execution_id: i64,
+    ) -> BoxFuture<'_, Result<Option<JobExecution>, RepositoryError>> {
+        Box::pin(async move {
+            self.with(|s| {
+                Ok(s.executions
+                    .iter()
+                    .find(|e| e.id == execution_id)
+                    .map(|e| JobExecution {
+                        step_executions: s
+                            .steps
+                            .iter()
+                            .filter(|st| st.job_execution_id == e.id)
+                            .cloned()
+                            .collect(),
+                        ..e.clone()
+                    }))
+            })
+        })
+    }
+
+    fn job_execution_status(
+        &self,
+        execution_id: i64,
+    ) -> BoxFuture<'_, Result<Option<(BatchStatus, i64)>, RepositoryError>> {
+        Box::pin(async move {
+            self.with(|s| {
+                Ok(s.executions
+                    .iter()
+                    .find(|e| e.id == execution_id)
+                    .map(|e| (e.status, e.version)))
+            })
+        })
+    }
+
+    fn purge<'a>(
+        &'a self,
+        request: &'a PurgeRequest,
+    ) -> BoxFuture<'a, Result<PurgeReport, RepositoryError>> {
+        Box::pin(async move {
+            self.with(|s| {
+                let kept_instance = |s: &State, instance: i64| {
+                    let mut of_instance = s.executions.iter().filter(|e| e.instance.id == instance);
+                    let running = of_instance.clone().any(|e| e.status.is_running());
+                    let last = of_instance.by_ref().max_by_key(|e| e.id).map(|e| e.status);
+                    running
+                        || (!request.include_restartable
+                            && matches!(last, Some(BatchStatus::Failed | BatchStatus::Stopped)))
+                };
+                let doomed: Vec<(i64, i64)> = s
+                    .executions
+                    .iter()
+                    .filter(|e| {
+                        request.wants(e.status)
+                            && e.end_time.is_some_and(|t| t <= request.ended_before)
+                            && request
+                                .job_name
+                                .as_deref()
+                                .is_none_or(|j| j == e.instance.job_name)
+                            && !kept_instance(s, e.instance.id)
+                    })
+                    .map(|e| (e.id, e.instance.id))
+                    .collect();
+                let mut report = PurgeReport::default();
+                for (id, _) in &doomed {
+                    s.executions.retain(|e| e.id != *id);
+                    s.steps.retain(|st| st.job_execution_id != *id);
+                    report.executions += 1;
+                }
+                for (_, instance) in &doomed {
+                    if s.instances.iter().any(|i| i.id == *instance)
+                        && !s.executions.iter().any(|e| e.instance.id == *instance)
+                    {
+                        s.instances.retain(|i| i.id != *instance);
+                        s.progress.retain(|(i, _, _)| i != instance);
+                        report.instances += 1;
+                    }
+                }
+                Ok(report)
             })
         })
     }

@@ -10,7 +10,7 @@
 //! [`check_restartable`], from the executions an implementation finds.
 //!
 //! One concept per module: `contract` (the trait), `error`, `rules` (the launch
-//! rules), `database` (which database, its pool, a chunk's transaction), `dao` (the SQL
+//! rules), `query` (what the read side is asked), `retention` (what a purge deletes), `stop` (a stop request), `database` (which database, its pool, a chunk's transaction), `dao` (the SQL
 //! implementation, one module per table), the three dialects, `memory`, and `owner`
 //! (who runs an execution, for crashed runs), `timeouts` (how long it waits for its
 //! database). Modules here import each other by path,
@@ -27,9 +27,12 @@ mod open;
 pub mod owner;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod query;
+mod retention;
 mod rules;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod stop;
 pub mod timeouts;
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
@@ -47,9 +50,12 @@ pub use mysql::MySqlJobRepository;
 pub use open::open_repository;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresJobRepository;
+pub use query::ExecutionQuery;
+pub use retention::{BadDuration, PurgeReport, PurgeRequest, parse_duration};
 pub use rules::{ExecutionSummary, check_restartable};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteJobRepository;
+pub use stop::{StopOutcome, request_stop};
 
 #[cfg(test)]
 mod tests {

@@ -22,11 +22,13 @@ use crate::repository::error::RepositoryError;
 const SEQUENCE_DDL: &[&str] =
     &["CREATE SEQUENCE IF NOT EXISTS {seq} MAXVALUE 9223372036854775807 NO CYCLE"];
 
-/// Two indexes that keep launch cost independent of history (they change nothing a
-/// Java reader sees).
+/// Indexes that keep the cost of a launch, of the explorer's pages and of a purge
+/// independent of history (they change nothing a Java reader sees).
 const MORE_DDL: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS BATCH_JOB_EXECUTION_INSTANCE_IX ON BATCH_JOB_EXECUTION (JOB_INSTANCE_ID)",
     "CREATE INDEX IF NOT EXISTS BATCH_STEP_EXECUTION_JOB_IX ON BATCH_STEP_EXECUTION (JOB_EXECUTION_ID, STEP_NAME)",
+    "CREATE INDEX IF NOT EXISTS BATCH_JOB_EXECUTION_STATUS_IX ON BATCH_JOB_EXECUTION (STATUS, JOB_EXECUTION_ID)",
+    "CREATE INDEX IF NOT EXISTS BATCH_JOB_EXECUTION_END_IX ON BATCH_JOB_EXECUTION (END_TIME)",
 ];
 
 /// The key of the advisory lock held while the schema is checked and created.

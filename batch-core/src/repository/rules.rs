@@ -24,9 +24,9 @@ pub struct ExecutionSummary {
 }
 
 /// Applies the launch rules to the executions of an existing instance: a running one
-/// refuses the launch (already running) unless its owner is dead, a COMPLETED or
-/// ABANDONED one refuses it (already complete, with or without identifying
-/// parameters), an UNKNOWN one cannot be restarted; otherwise the instance restarts.
+/// refuses the launch (already running) unless its owner is dead, a COMPLETED one
+/// refuses it (already complete, with or without identifying parameters), an
+/// ABANDONED one refuses it (abandoned by an operator), an UNKNOWN one cannot be restarted; otherwise the instance restarts.
 ///
 /// Returns the running executions whose owner is dead, with the reason: the caller
 /// marks them FAILED in the same transaction before recording the restart.
@@ -53,7 +53,14 @@ pub fn check_restartable(
     }
     for e in executions {
         match e.status {
-            BatchStatus::Completed | BatchStatus::Abandoned => {
+            BatchStatus::Abandoned => {
+                return Err(LaunchError::Abandoned {
+                    job_name: instance.job_name.clone(),
+                    instance_id: instance.id,
+                    execution_id: e.id,
+                });
+            }
+            BatchStatus::Completed => {
                 return Err(LaunchError::AlreadyComplete {
                     job_name: instance.job_name.clone(),
                     instance_id: instance.id,

@@ -6,25 +6,47 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::context::ExecutionContext;
 use crate::error::{Error, Result};
-use crate::execution::{Contribution, StepExecution};
+use crate::execution::{BatchStatus, Contribution, StepExecution};
 use crate::item::StepIdentity;
 use crate::repository::{BoxFuture, ChunkTx, JobRepository};
 use crate::step::listener::StepListeners;
 use crate::step::scope::StepScope;
 
-/// Asks running steps to stop at their next chunk boundary.
+/// Asks running steps to stop at their next chunk boundary. The launcher records the
+/// request in the job repository (STATUS=STOPPING, as a stop from another process
+/// does), so that both take the same path; steps also see the signal itself.
 #[derive(Clone, Default, Debug)]
-pub struct StopSignal(Arc<AtomicBool>);
+pub struct StopSignal(Arc<StopState>);
+
+#[derive(Default, Debug)]
+struct StopState {
+    stopped: AtomicBool,
+    notify: tokio::sync::Notify,
+}
 
 impl StopSignal {
     /// Asks for the stop; steps see it at their next chunk boundary.
     pub fn stop(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.stopped.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
     }
 
     /// Whether the stop was asked for.
     pub fn is_stopped(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the stop is asked for.
+    pub async fn stopped(&self) {
+        loop {
+            let notified = self.0.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_stopped() {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -35,6 +57,30 @@ pub(crate) struct StepRuntime<'a> {
     pub(crate) listeners: &'a StepListeners,
     pub(crate) identity: &'a StepIdentity,
     pub(crate) stop: &'a StopSignal,
+    /// The job execution was found STOPPING when the step was last saved.
+    pub(crate) stopping: bool,
+}
+
+impl StepRuntime<'_> {
+    /// Whether the step should stop at this boundary: the in-process signal, or a
+    /// stop recorded in the repository (seen when the step was last saved).
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.stopping || self.stop.is_stopped()
+    }
+
+    /// Reads the job execution's status, as Spring's step update does, to notice a
+    /// stop asked for by another process (or by this one through the repository).
+    async fn check_for_stop(&mut self) {
+        match self
+            .repository
+            .job_execution_status(self.execution.job_execution_id)
+            .await
+        {
+            Ok(Some((BatchStatus::Stopping, _))) => self.stopping = true,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reading the job execution's status failed"),
+        }
+    }
 }
 
 /// A step stopped on request at a chunk boundary.
@@ -106,6 +152,7 @@ impl ChunkBoundary {
                 for l in rt.listeners.chunk.iter().rev() {
                     l.after_chunk(rt.execution);
                 }
+                rt.check_for_stop().await;
                 Ok(())
             }
             Err(e) => {

@@ -164,6 +164,7 @@ async fn execute_step(
                     listeners,
                     identity,
                     stop,
+                    stopping: false,
                 },
             ))
             .await

@@ -130,7 +130,7 @@ where
                 if step_loop.before(&ctx) == Next::Stop {
                     break Ok(());
                 }
-                if rt.stop.is_stopped() {
+                if rt.stop_requested() {
                     break Err(Error::new(StepInterrupted(rt.execution.step_name.clone())));
                 }
                 let result = call_once(&mut tasklet, &mut rt).await;

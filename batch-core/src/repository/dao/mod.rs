@@ -19,9 +19,11 @@
 
 mod chunk;
 mod context;
+mod explore;
 mod item_progress;
 mod job_execution;
 mod launch;
+mod purge;
 mod schema;
 mod step_execution;
 
@@ -39,6 +41,8 @@ use crate::repository::contract::{BoxFuture, JobRepository};
 use crate::repository::database::{ChunkTx, DbKind, DbPool};
 use crate::repository::error::{LaunchError, RepositoryError};
 use crate::repository::owner;
+use crate::repository::query::ExecutionQuery;
+use crate::repository::retention::{PurgeReport, PurgeRequest};
 use crate::repository::timeouts::{DEFAULT_STATEMENT_TIMEOUT, bounded};
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 use crate::repository::timeouts::{Timeouts, connect_timed_out};
@@ -602,6 +606,38 @@ where
             "reading the job executions",
             self.read_job_executions(instance),
         )
+    }
+
+    fn job_names(&self) -> BoxFuture<'_, Result<Vec<String>, RepositoryError>> {
+        Box::pin(self.job_names())
+    }
+
+    fn find_job_executions<'a>(
+        &'a self,
+        query: &'a ExecutionQuery,
+    ) -> BoxFuture<'a, Result<Vec<JobExecution>, RepositoryError>> {
+        Box::pin(self.find_job_executions(query))
+    }
+
+    fn job_execution(
+        &self,
+        execution_id: i64,
+    ) -> BoxFuture<'_, Result<Option<JobExecution>, RepositoryError>> {
+        Box::pin(self.job_execution(execution_id))
+    }
+
+    fn job_execution_status(
+        &self,
+        execution_id: i64,
+    ) -> BoxFuture<'_, Result<Option<(BatchStatus, i64)>, RepositoryError>> {
+        Box::pin(self.job_execution_status(execution_id))
+    }
+
+    fn purge<'a>(
+        &'a self,
+        request: &'a PurgeRequest,
+    ) -> BoxFuture<'a, Result<PurgeReport, RepositoryError>> {
+        Box::pin(self.purge(request))
     }
 
     fn pool(&self) -> Option<DbPool> {

@@ -389,7 +389,7 @@ where
         if step_loop.before(&step_ctx) == Next::Stop {
             break Ok(());
         }
-        if rt.stop.is_stopped() {
+        if rt.stop_requested() {
             break Err(Error::new(StepInterrupted(rt.execution.step_name.clone())));
         }
         let result = match attempt(

@@ -1,23 +1,32 @@
 //! The command-line runner every example uses:
 //!
 //! ```text
-//! cargo run --example NAME -- [--db URL] [name=value[,type[,identifying]] ...]
+//! cargo run --example NAME -- [--db URL] [--next] [name=value[,type[,identifying]] ...]
+//! cargo run --example NAME -- [--db URL] jobs | executions [--job J] [--status S] [--limit N]
+//!     | show ID | stop ID | abandon ID | restart ID | recover ID
+//!     | purge --older-than DURATION [--status S ...] [--job J] [--include-restartable]
 //! ```
 //!
 //! It opens the job repository (default `sqlite:batch.db` in the working directory;
 //! `--db postgres://USER:PASSWORD@HOST/DB` and `--db mysql://USER:PASSWORD@HOST/DB`
 //! for a server), hands steps the repository database's pool (`Res<DbPool>`, and the
 //! pool of its own type: `Res<SqlitePool>`, `Res<PgPool>` or `Res<MySqlPool>`),
-//! launches the job with the parameters, shows progress on a terminal, prints the job
-//! execution and its step executions, and exits with a status a scheduler can act on:
+//! launches the job with the parameters (with `--next`: the last instance's
+//! parameters through the job's incrementer, `run.id` + 1), shows progress on a
+//! terminal, prints the job execution and its step executions, and exits with a
+//! status a scheduler can act on. The subcommands operate on every job of the
+//! repository (unless `--job` narrows them); `--json` after one prints one JSON
+//! document instead of a table.
 //!
 //! | exit | meaning |
 //! |---|---|
-//! | 0 | COMPLETED |
+//! | 0 | COMPLETED; a subcommand done |
 //! | 1 | FAILED or STOPPED (restart by running the same command again) |
 //! | 2 | usage or parameter error, or the repository cannot be used |
-//! | 3 | the job instance is already complete |
+//! | 3 | the job instance is already complete, or was abandoned |
 //! | 4 | the job instance is already running |
+//! | 5 | no such job execution |
+//! | 6 | the execution's state does not allow the subcommand |
 //!
 //! Ctrl-C asks the running step to stop at its next chunk boundary: the job ends
 //! STOPPED and the same command restarts it.
@@ -36,9 +45,14 @@ use crate::error::{Error, Result};
 use crate::execution::{BatchStatus, JobExecution, StepExecution};
 use crate::job::IntoJob;
 use crate::launch::JobLauncher;
+use crate::operator::JobOperator;
 use crate::params::JobParameters;
-use crate::repository::{DbKind, DbPool, LaunchError, open_repository};
+use crate::repository::{DbKind, DbPool, LaunchError, open_repository, parse_duration};
 use crate::step::listener::ChunkListener;
+
+mod operate;
+
+use operate::Operation;
 
 /// The default repository: a SQLite file in the working directory.
 pub const DEFAULT_DB: &str = "sqlite:batch.db";
@@ -181,7 +195,9 @@ impl Runner {
         self
     }
 
-    /// Parses the command line, runs the job and returns the exit status.
+    /// Parses the command line, runs the job (or the subcommand) and returns the exit
+    /// status. Starts its own async runtime: from code already inside one, use
+    /// [`run_async`](Self::run_async).
     pub fn run(self, job: impl IntoJob) -> ExitCode {
         self.run_with_args(job, std::env::args())
     }
@@ -194,49 +210,9 @@ impl Runner {
         args: impl IntoIterator<Item = String>,
     ) -> ExitCode {
         let job = job.into_job();
-        let about = self
-            .about
-            .clone()
-            .unwrap_or_else(|| format!("Runs the batch job `{}`.", job.name()));
-        let cmd = Command::new(job.name().to_owned())
-            .about(about)
-            .arg(
-                Arg::new("db")
-                    .long("db")
-                    .value_name("URL")
-                    .default_value(DEFAULT_DB)
-                    .help("job repository database: sqlite:FILE, postgres://USER:PASSWORD@HOST/DB or mysql://USER:PASSWORD@HOST/DB"),
-            )
-            .arg(
-                Arg::new("params")
-                    .value_name("name=value[,type[,identifying]]")
-                    .action(ArgAction::Append)
-                    .help("job parameters; type is string (default), long, double, date, datetime or bool; identifying is true (default) or false"),
-            );
-        let matches = match cmd.try_get_matches_from(args) {
-            Ok(m) => m,
-            Err(e) => {
-                let _ = e.print();
-                return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
-            }
-        };
-        init_logging();
-        let db = matches
-            .get_one::<String>("db")
-            .cloned()
-            .unwrap_or_else(|| DEFAULT_DB.into());
-        let raw: Vec<String> = matches
-            .get_many::<String>("params")
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect();
-        let parameters = match JobParameters::parse_args(&raw) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
+        let invocation = match self.parse(&job, args) {
+            Ok(i) => i,
+            Err(code) => return code,
         };
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -248,10 +224,116 @@ impl Runner {
                 return ExitCode::from(2);
             }
         };
-        runtime.block_on(self.launch(job, db, parameters))
+        runtime.block_on(self.execute(job, invocation))
     }
 
-    async fn launch(self, job: crate::job::Job, db: String, parameters: JobParameters) -> ExitCode {
+    /// [`run`](Self::run) for a caller already inside a tokio runtime (an async
+    /// `main`, a service): the same command line, on the caller's runtime.
+    pub async fn run_async(self, job: impl IntoJob) -> ExitCode {
+        self.run_async_with_args(job, std::env::args()).await
+    }
+
+    /// [`run_async`](Self::run_async) with the command line given.
+    pub async fn run_async_with_args(
+        self,
+        job: impl IntoJob,
+        args: impl IntoIterator<Item = String>,
+    ) -> ExitCode {
+        let job = job.into_job();
+        match self.parse(&job, args) {
+            Ok(invocation) => self.execute(job, invocation).await,
+            Err(code) => code,
+        }
+    }
+
+    fn parse(
+        &self,
+        job: &crate::job::Job,
+        args: impl IntoIterator<Item = String>,
+    ) -> std::result::Result<Invocation, ExitCode> {
+        let about = self
+            .about
+            .clone()
+            .unwrap_or_else(|| format!("Runs the batch job `{}`.", job.name()));
+        let matches = match command(job.name(), about).try_get_matches_from(args) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = e.print();
+                return Err(ExitCode::from(if e.use_stderr() { 2 } else { 0 }));
+            }
+        };
+        init_logging();
+        let db = matches
+            .get_one::<String>("db")
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_DB.into());
+        let usage = |e: &dyn std::fmt::Display| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        };
+        let id = |m: &clap::ArgMatches| *m.get_one::<i64>("id").expect("required");
+        let statuses = |m: &clap::ArgMatches| -> std::result::Result<Vec<BatchStatus>, ExitCode> {
+            m.get_many::<String>("status")
+                .into_iter()
+                .flatten()
+                .map(|s| {
+                    s.to_uppercase()
+                        .parse::<BatchStatus>()
+                        .map_err(|e| usage(&e))
+                })
+                .collect()
+        };
+        let job_filter = |m: &clap::ArgMatches| m.get_one::<String>("job").cloned();
+        let (action, json) = match matches.subcommand() {
+            None => {
+                let raw: Vec<String> = matches
+                    .get_many::<String>("params")
+                    .into_iter()
+                    .flatten()
+                    .cloned()
+                    .collect();
+                let parameters = JobParameters::parse_args(&raw).map_err(|e| usage(&e))?;
+                let next = matches.get_flag("next");
+                (Action::Run { parameters, next }, false)
+            }
+            Some((name, m)) => {
+                let operation = match name {
+                    "jobs" => Operation::Jobs,
+                    "executions" => Operation::Executions {
+                        job: job_filter(m),
+                        statuses: statuses(m)?,
+                        limit: *m.get_one::<usize>("limit").expect("defaulted"),
+                    },
+                    "show" => Operation::Show(id(m)),
+                    "stop" => Operation::Stop(id(m)),
+                    "abandon" => Operation::Abandon(id(m)),
+                    "recover" => Operation::Recover(id(m)),
+                    "restart" => {
+                        return Ok(Invocation {
+                            db,
+                            action: Action::Restart(id(m)),
+                            json: m.get_flag("json"),
+                        });
+                    }
+                    "purge" => {
+                        let text = m.get_one::<String>("older-than").expect("required");
+                        Operation::Purge {
+                            older_than: parse_duration(text).map_err(|e| usage(&e))?,
+                            statuses: statuses(m)?,
+                            job: job_filter(m),
+                            include_restartable: m.get_flag("include-restartable"),
+                        }
+                    }
+                    other => unreachable!("subcommand {other} is declared"),
+                };
+                (Action::Operate(operation), m.get_flag("json"))
+            }
+        };
+        Ok(Invocation { db, action, json })
+    }
+
+    async fn execute(self, job: crate::job::Job, invocation: Invocation) -> ExitCode {
+        let Invocation { db, action, json } = invocation;
         let repository = match open_repository(&db).await {
             Ok(r) => r,
             Err(e) => {
@@ -259,6 +341,58 @@ impl Runner {
                 return ExitCode::from(2);
             }
         };
+        let parameters = match action {
+            Action::Operate(operation) => {
+                return operate::operate(JobLauncher::with_repository(repository), operation, json)
+                    .await;
+            }
+            Action::Run { parameters, next } if next => {
+                let operator = JobOperator::new(JobLauncher::with_repository(repository.clone()));
+                match operator.next_parameters(&job, parameters).await {
+                    Ok(p) => p,
+                    Err(e) => return operate::failed(e),
+                }
+            }
+            Action::Run { parameters, .. } => parameters,
+            Action::Restart(id) => {
+                let launcher = JobLauncher::with_repository(repository.clone());
+                match repository.job_execution(id).await {
+                    Ok(Some(e))
+                        if e.instance.job_name == job.name()
+                            && matches!(e.status, BatchStatus::Failed | BatchStatus::Stopped) =>
+                    {
+                        e.parameters
+                    }
+                    Ok(_) => {
+                        // The operator says why not.
+                        let refusal = JobOperator::new(launcher).restart(job, id).await;
+                        return match refusal {
+                            Err(e) => operate::failed(e),
+                            Ok(execution) => finished(&execution),
+                        };
+                    }
+                    Err(e) => return operate::failed(e.into()),
+                }
+            }
+        };
+        // Refused before the setup hook or any row is written.
+        if let Err(source) = job.validate(&parameters) {
+            let e = LaunchError::InvalidParameters {
+                job_name: job.name().to_owned(),
+                source,
+            };
+            eprintln!("error: {}", Error::new(e).report());
+            return ExitCode::from(2);
+        }
+        self.launch(job, repository, parameters).await
+    }
+
+    async fn launch(
+        self,
+        job: crate::job::Job,
+        repository: std::sync::Arc<dyn crate::repository::JobRepository>,
+        parameters: JobParameters,
+    ) -> ExitCode {
         let pool = repository.pool();
         if let Some(setup) = self.setup {
             let outcome = match pool.clone() {
@@ -288,7 +422,7 @@ impl Runner {
             launcher = configure(launcher);
         }
         let stop = launcher.stop_signal();
-        tokio::spawn(async move {
+        let signals = tokio::spawn(async move {
             if let Some(name) = stop_request().await {
                 eprintln!(
                     "\n{name}: stop requested; the step stops at its next chunk boundary (a second signal kills)"
@@ -300,21 +434,17 @@ impl Runner {
             }
         });
         let outcome = launcher.run(job, parameters).await;
+        signals.abort();
         progress.finish();
         match outcome {
-            Ok(execution) => {
-                print!("{}", summary(&execution));
-                match execution.status {
-                    BatchStatus::Completed => ExitCode::SUCCESS,
-                    _ => ExitCode::from(1),
-                }
-            }
+            Ok(execution) => finished(&execution),
             Err(e) => {
                 let code = match e {
-                    LaunchError::AlreadyComplete { .. } => 3,
+                    LaunchError::AlreadyComplete { .. } | LaunchError::Abandoned { .. } => 3,
                     LaunchError::AlreadyRunning { .. } => 4,
                     LaunchError::NotRestartable { .. }
                     | LaunchError::MissingResource { .. }
+                    | LaunchError::InvalidParameters { .. }
                     | LaunchError::Repository(_) => 2,
                 };
                 eprintln!("error: {}", Error::new(e).report());
@@ -322,6 +452,128 @@ impl Runner {
             }
         }
     }
+}
+
+/// Prints the end-of-run report; the exit status of a run that ended.
+fn finished(execution: &JobExecution) -> ExitCode {
+    print!("{}", summary(execution));
+    match execution.status {
+        BatchStatus::Completed => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    }
+}
+
+/// What the command line asked for.
+struct Invocation {
+    db: String,
+    action: Action,
+    json: bool,
+}
+
+enum Action {
+    /// A run (the default): with these parameters, or the next ones after them.
+    Run {
+        parameters: JobParameters,
+        next: bool,
+    },
+    /// `restart ID`.
+    Restart(i64),
+    /// The other subcommands.
+    Operate(Operation),
+}
+
+/// The command line: a run by default, or one of the subcommands.
+fn command(name: &str, about: String) -> Command {
+    let json = || {
+        Arg::new("json")
+            .long("json")
+            .action(ArgAction::SetTrue)
+            .help("print one JSON document (stable field names) instead of a table")
+    };
+    let id = || {
+        Arg::new("id")
+            .value_name("ID")
+            .required(true)
+            .value_parser(clap::value_parser!(i64))
+            .help("the job execution's id (JOB_EXECUTION_ID)")
+    };
+    let job = || {
+        Arg::new("job")
+            .long("job")
+            .value_name("J")
+            .help("only executions of this job")
+    };
+    let status = || {
+        Arg::new("status")
+            .long("status")
+            .value_name("S")
+            .action(ArgAction::Append)
+            .num_args(1..)
+            .help("only executions in this status (COMPLETED, FAILED, STOPPED, ...)")
+    };
+    Command::new(name.to_owned())
+        .about(about)
+        .arg(
+            Arg::new("db")
+                .long("db")
+                .value_name("URL")
+                .global(true)
+                .default_value(DEFAULT_DB)
+                .help("job repository database: sqlite:FILE, postgres://USER:PASSWORD@HOST/DB or mysql://USER:PASSWORD@HOST/DB"),
+        )
+        .arg(
+            Arg::new("next")
+                .long("next")
+                .action(ArgAction::SetTrue)
+                .help("run the next instance: the last parameters through the job's incrementer (run.id + 1), then the ones given"),
+        )
+        .arg(
+            Arg::new("params")
+                .value_name("name=value[,type[,identifying]]")
+                .action(ArgAction::Append)
+                .help("job parameters; type is string (default), long, double, date, datetime or bool; identifying is true (default) or false"),
+        )
+        .subcommand(Command::new("jobs").about("lists the jobs in the repository").arg(json()))
+        .subcommand(
+            Command::new("executions")
+                .about("lists job executions, newest first")
+                .arg(job())
+                .arg(status())
+                .arg(
+                    Arg::new("limit")
+                        .long("limit")
+                        .value_name("N")
+                        .default_value("20")
+                        .value_parser(clap::value_parser!(usize))
+                        .help("at most N executions"),
+                )
+                .arg(json()),
+        )
+        .subcommand(Command::new("show").about("shows one job execution with its parameters, contexts and steps").arg(id()).arg(json()))
+        .subcommand(Command::new("stop").about("asks a running execution to stop at its next chunk boundary").arg(id()).arg(json()))
+        .subcommand(Command::new("abandon").about("abandons a stopped, failed or crashed execution: its instance does not run again").arg(id()).arg(json()))
+        .subcommand(Command::new("restart").about("restarts the instance of a failed or stopped execution with its parameters").arg(id()).arg(json()))
+        .subcommand(Command::new("recover").about("marks a run left STARTED by a dead process FAILED, so that it can restart").arg(id()).arg(json()))
+        .subcommand(
+            Command::new("purge")
+                .about("deletes executions that ended more than DURATION ago (never running ones, nor instances that can still restart)")
+                .arg(
+                    Arg::new("older-than")
+                        .long("older-than")
+                        .value_name("DURATION")
+                        .required(true)
+                        .help("30d, 12h, 90m, 0s"),
+                )
+                .arg(status())
+                .arg(job())
+                .arg(
+                    Arg::new("include-restartable")
+                        .long("include-restartable")
+                        .action(ArgAction::SetTrue)
+                        .help("also delete instances whose last execution failed or stopped"),
+                )
+                .arg(json()),
+        )
 }
 
 fn init_logging() {
