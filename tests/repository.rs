@@ -1087,8 +1087,12 @@ async fn stop_through_the_repository(db: Db) {
     impl batch::step::ChunkListener for Hold {
         fn after_chunk(&self, _: &StepExecution) {
             if self.chunks.fetch_add(1, Ordering::SeqCst) == 0 {
-                let _ = self.reached.lock().unwrap().send(());
-                let _ = self.go.lock().unwrap().recv();
+                // Waiting blocks this thread: hand its tasks to another worker first,
+                // or a task queued on it (a driver's connection task) would wait too.
+                tokio::task::block_in_place(|| {
+                    let _ = self.reached.lock().unwrap().send(());
+                    let _ = self.go.lock().unwrap().recv();
+                });
             }
         }
     }
