@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use batch::chunk::read_write;
-use batch::execution::{BatchStatus, JobExecution, StepExecution};
+use batch::execution::{BatchStatus, StepExecution};
 use batch::prelude::*;
 use batch::repository::LaunchError;
 use batch::step::{ChunkListener, StepBuilder, StepDef, StepExecutionListener};
@@ -33,67 +33,7 @@ async fn pool(db: &Db) -> SqlitePool {
     SqlitePool::connect(&db.url).await.unwrap()
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("failed on {0}")]
-struct FailedOn(String);
-
-/// A chunk step over `items` whose reader fails on `fail_on`; the reader keeps its
-/// position under `list.read.count`.
-fn list_step(
-    name: &str,
-    chunk: u64,
-    items: Vec<&'static str>,
-    fail_on: Option<&'static str>,
-) -> StepDef {
-    let items: Vec<String> = items.into_iter().map(String::from).collect();
-    StepBuilder::new(name)
-        .chunk_size(chunk)
-        .chunk(move |_scope| {
-            let items = items.clone();
-            async move {
-                let reader = FailingReader {
-                    inner: ListReader::new(items).restartable("list"),
-                    fail_on,
-                };
-                Ok(read_write(reader, |_: &[String]| Ok::<_, Error>(())))
-            }
-        })
-}
-
-struct FailingReader {
-    inner: ListReader<String>,
-    fail_on: Option<&'static str>,
-}
-
-impl ItemReader<String> for FailingReader {
-    async fn read(&mut self) -> Result<Option<String>> {
-        let item = self.inner.read().await?;
-        match item {
-            Some(i) if Some(i.as_str()) == self.fail_on => Err(FailedOn(i).into()),
-            other => Ok(other),
-        }
-    }
-    fn open(&mut self, ctx: &ExecutionContext) -> Result<()> {
-        self.inner.open(ctx)
-    }
-    fn update(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
-        self.inner.update(ctx)
-    }
-}
-
-fn job(name: &str, steps: Vec<StepDef>) -> Job {
-    let mut it = steps.into_iter();
-    let mut flow = Flow::start(it.next().unwrap());
-    for s in it {
-        flow = flow.next(s);
-    }
-    Job::new(name, flow)
-}
-
-fn only_step(e: &JobExecution) -> &StepExecution {
-    assert_eq!(e.step_executions.len(), 1, "{e:?}");
-    &e.step_executions[0]
-}
+use support::{job, list_step, only_step};
 
 #[tokio::test]
 async fn commit_count_includes_the_final_empty_chunk() {

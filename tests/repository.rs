@@ -121,57 +121,12 @@ contract!(
     start_next_and_purge,
 );
 
-#[derive(Debug, thiserror::Error)]
-#[error("failed on {0}")]
-struct FailedOn(String);
+use support::{job, only_step};
 
-/// A list reader that fails on one item; it keeps its position as `list.read.count`.
-struct FailingReader {
-    inner: ListReader<String>,
-    fail_on: Option<&'static str>,
-}
-
-impl ItemReader<String> for FailingReader {
-    async fn read(&mut self) -> Result<Option<String>> {
-        match self.inner.read().await? {
-            Some(i) if Some(i.as_str()) == self.fail_on => Err(FailedOn(i).into()),
-            other => Ok(other),
-        }
-    }
-    fn open(&mut self, ctx: &ExecutionContext) -> Result<()> {
-        self.inner.open(ctx)
-    }
-    fn update(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
-        self.inner.update(ctx)
-    }
-}
-
+/// A chunk step of 2 over `items` whose reader fails on `fail_on` (see
+/// `support::list_step`).
 fn list_step(name: &str, items: &[&'static str], fail_on: Option<&'static str>) -> StepDef {
-    let items: Vec<String> = items.iter().map(|s| s.to_string()).collect();
-    StepBuilder::new(name).chunk_size(2).chunk(move |_| {
-        let items = items.clone();
-        async move {
-            let reader = FailingReader {
-                inner: ListReader::new(items).restartable("list"),
-                fail_on,
-            };
-            Ok(read_write(reader, |_: &[String]| Ok::<_, Error>(())))
-        }
-    })
-}
-
-fn job(name: &str, steps: Vec<StepDef>) -> Job {
-    let mut it = steps.into_iter();
-    let mut flow = Flow::start(it.next().unwrap());
-    for s in it {
-        flow = flow.next(s);
-    }
-    Job::new(name, flow)
-}
-
-fn only_step(e: &JobExecution) -> &StepExecution {
-    assert_eq!(e.step_executions.len(), 1, "{e:?}");
-    &e.step_executions[0]
+    support::list_step(name, 2, items.to_vec(), fail_on)
 }
 
 /// A step execution of `s` as a step starting in `job_execution_id` would record.

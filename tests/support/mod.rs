@@ -11,8 +11,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use batch::chunk::read_write;
 use batch::prelude::*;
 use batch::repository::{DbKind, open_repository};
+use batch::step::{StepBuilder, StepDef};
 
 /// BATCH_STEP_EXECUTION's columns in Spring Batch 5's order: what every suite checks
 /// the created table against, written out here rather than taken from the code.
@@ -209,4 +211,66 @@ pub(crate) fn example(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(path.exists(), "{} is built by `cargo test`", path.display());
     path
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed on {0}")]
+pub(crate) struct FailedOn(pub(crate) String);
+
+/// A chunk step over `items` whose reader fails on `fail_on`; the reader keeps its
+/// position under `list.read.count`.
+pub(crate) fn list_step(
+    name: &str,
+    chunk: u64,
+    items: Vec<&'static str>,
+    fail_on: Option<&'static str>,
+) -> StepDef {
+    let items: Vec<String> = items.into_iter().map(String::from).collect();
+    StepBuilder::new(name)
+        .chunk_size(chunk)
+        .chunk(move |_scope| {
+            let items = items.clone();
+            async move {
+                let reader = FailingReader {
+                    inner: ListReader::new(items).restartable("list"),
+                    fail_on,
+                };
+                Ok(read_write(reader, |_: &[String]| Ok::<_, Error>(())))
+            }
+        })
+}
+
+pub(crate) struct FailingReader {
+    inner: ListReader<String>,
+    fail_on: Option<&'static str>,
+}
+
+impl ItemReader<String> for FailingReader {
+    async fn read(&mut self) -> Result<Option<String>> {
+        let item = self.inner.read().await?;
+        match item {
+            Some(i) if Some(i.as_str()) == self.fail_on => Err(FailedOn(i).into()),
+            other => Ok(other),
+        }
+    }
+    fn open(&mut self, ctx: &ExecutionContext) -> Result<()> {
+        self.inner.open(ctx)
+    }
+    fn update(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
+        self.inner.update(ctx)
+    }
+}
+
+pub(crate) fn job(name: &str, steps: Vec<StepDef>) -> Job {
+    let mut it = steps.into_iter();
+    let mut flow = Flow::start(it.next().unwrap());
+    for s in it {
+        flow = flow.next(s);
+    }
+    Job::new(name, flow)
+}
+
+pub(crate) fn only_step(e: &JobExecution) -> &StepExecution {
+    assert_eq!(e.step_executions.len(), 1, "{e:?}");
+    &e.step_executions[0]
 }
