@@ -507,33 +507,7 @@ async fn multi_file_restart_resumes_in_the_right_file() {
     assert!(e.contains("input files changed"), "{e}");
 }
 
-/// A small xorshift generator: the test prints its seed, so a failing sequence of
-/// kill moments can be replayed with `BATCH_TEST_SEED`.
-struct Random(u64);
-
-impl Random {
-    fn new() -> Self {
-        let seed = std::env::var("BATCH_TEST_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-                    | 1
-            });
-        eprintln!("kill moments from BATCH_TEST_SEED={seed}");
-        Self(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
+use support::Random;
 
 fn export_jsonl(db: &Path, out: &Path) -> Child {
     Command::new(support::example("export_jsonl"))

@@ -274,3 +274,31 @@ pub(crate) fn only_step(e: &JobExecution) -> &StepExecution {
     assert_eq!(e.step_executions.len(), 1, "{e:?}");
     &e.step_executions[0]
 }
+
+/// A small xorshift generator: the test prints its seed, so a failing sequence of
+/// kill moments can be replayed with `BATCH_TEST_SEED`.
+pub(crate) struct Random(u64);
+
+impl Random {
+    pub(crate) fn new() -> Self {
+        let seed = std::env::var("BATCH_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        eprintln!("kill moments from BATCH_TEST_SEED={seed}");
+        Self(seed)
+    }
+
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
