@@ -384,3 +384,28 @@ async fn sigterm_and_sighup_stop_at_a_chunk_boundary() {
         assert_eq!(code, 0, "the stopped run restarts and completes: {stderr}");
     }
 }
+
+/// The runner closes the repository on its way out: on SQLite the write-ahead log is
+/// checkpointed into `batch.db`, so a copy of that file alone holds the whole history.
+#[tokio::test]
+async fn the_runner_leaves_the_history_in_the_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, out, err) = run(d, "transfer_new_user", &["targetDate=2024-01-02,date"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let wal = d.join("batch.db-wal");
+    assert!(
+        !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,
+        "the log was checkpointed and removed"
+    );
+    let copy = d.join("copy.db");
+    std::fs::copy(d.join("batch.db"), &copy).unwrap();
+    let pool = SqlitePool::connect(&format!("sqlite:{}", copy.display()))
+        .await
+        .unwrap();
+    let executions: Vec<String> = sqlx::query_scalar("SELECT STATUS FROM BATCH_JOB_EXECUTION")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(executions, ["COMPLETED"]);
+}

@@ -341,6 +341,23 @@ impl Runner {
                 return ExitCode::from(2);
             }
         };
+        let code = self.dispatch(job, repository.clone(), action, json).await;
+        // Closed on every way out: on SQLite the last connection to close checkpoints
+        // the write-ahead log into the database file, so a copy of `batch.db` alone
+        // holds the whole history.
+        if let Some(pool) = repository.pool() {
+            pool.close().await;
+        }
+        code
+    }
+
+    async fn dispatch(
+        self,
+        job: crate::job::Job,
+        repository: std::sync::Arc<dyn crate::repository::JobRepository>,
+        action: Action,
+        json: bool,
+    ) -> ExitCode {
         let parameters = match action {
             Action::Operate(operation) => {
                 return operate::operate(JobLauncher::with_repository(repository), operation, json)
