@@ -1577,3 +1577,28 @@ async fn a_missing_resource_is_refused_before_anything_is_written() {
         .unwrap();
     assert_eq!(done.status, BatchStatus::Completed);
 }
+
+/// A stop belongs to the run it stopped: the launcher's next run starts and completes.
+#[tokio::test]
+async fn a_stop_signal_belongs_to_one_run() {
+    let launcher = JobLauncher::new(InMemoryJobRepository::new());
+    let stop = launcher.stop_signal();
+    stop.stop();
+    let stopped = launcher
+        .run(
+            job("once", vec![list_step("s", 1, vec!["a", "b"], None)]),
+            JobParameters::new().with("run", 1i64),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stopped.status, BatchStatus::Stopped);
+    assert!(!stop.is_stopped(), "cleared when the run ended");
+    let next = launcher
+        .run(
+            job("once", vec![list_step("s", 1, vec!["a", "b"], None)]),
+            JobParameters::new().with("run", 2i64),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.status, BatchStatus::Completed);
+}

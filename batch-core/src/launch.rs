@@ -12,6 +12,15 @@ use crate::step::scope::Resources;
 use crate::step::{StepEndNotSaved, StopSignal};
 use crate::step::{StepOutcome, handle_step};
 
+/// Clears the launcher's stop signal when a run ends, so that the next run starts.
+struct StopForOneRun<'a>(&'a StopSignal);
+
+impl Drop for StopForOneRun<'_> {
+    fn drop(&mut self) {
+        self.0.clear();
+    }
+}
+
 /// Stops a run's background task (its heartbeat, its stop forwarding) when dropped.
 struct Heartbeat(tokio::task::JoinHandle<()>);
 
@@ -133,6 +142,8 @@ impl JobLauncher {
         self.save(&mut execution).await?;
         let _heartbeat = self.start_heartbeat(execution.id);
         let _stop = self.forward_stop(execution.id);
+        // Whatever way the run ends, a stop asked for it ends with it.
+        let _one_run = StopForOneRun(&self.stop);
         tracing::info!(job = %job.name, instance = execution.instance.id, execution = execution.id, parameters = %parameters, "job started");
 
         let listeners: Vec<_> = job

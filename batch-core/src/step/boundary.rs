@@ -31,6 +31,12 @@ impl StopSignal {
         self.0.notify.notify_waiters();
     }
 
+    /// Forgets a stop asked for: a stop belongs to the run it stopped (or to the next
+    /// one, when asked between runs), not to the launcher forever.
+    pub(crate) fn clear(&self) {
+        self.0.stopped.store(false, Ordering::SeqCst);
+    }
+
     /// Whether the stop was asked for.
     pub fn is_stopped(&self) -> bool {
         self.0.stopped.load(Ordering::SeqCst)
