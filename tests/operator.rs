@@ -74,11 +74,17 @@ async fn stop_from_another_process_then_restart(db: support::Fresh) {
             .unwrap();
         if let Some(e) = running.first() {
             let e = db.repo.job_execution(e.id).await.unwrap().unwrap();
-            if e.step_executions.first().is_some_and(|s| s.counts.write >= 2 * CHUNK as u64) {
+            if e.step_executions
+                .first()
+                .is_some_and(|s| s.counts.write >= 2 * CHUNK as u64)
+            {
                 break e.id;
             }
         }
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before the stop");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the stop"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     };
     let (code, out, err) = cli("copy_rows", &db.url, &["stop", &id.to_string()]);
@@ -108,7 +114,11 @@ async fn stop_from_another_process_then_restart(db: support::Fresh) {
 async fn abandon_next_executions_and_purge(db: support::Fresh) {
     let url = &db.url;
     // A failed run, abandoned: the instance is not launched again.
-    let (code, ..) = cli("execution_context_restart", url, &["fail.on=C,string,false"]);
+    let (code, ..) = cli(
+        "execution_context_restart",
+        url,
+        &["fail.on=C,string,false"],
+    );
     assert_eq!(code, 1);
     let (code, _, err) = cli("execution_context_restart", url, &["abandon", "1"]);
     assert_eq!(code, 0, "{err}");
@@ -131,7 +141,11 @@ async fn abandon_next_executions_and_purge(db: support::Fresh) {
         assert!(out.contains(&format!("run.id={expected},long")), "{out}");
     }
     // executions --json lists what the tables hold, newest first.
-    let (code, out, err) = cli("copy_rows", url, &["executions", "--json", "--limit", "100"]);
+    let (code, out, err) = cli(
+        "copy_rows",
+        url,
+        &["executions", "--json", "--limit", "100"],
+    );
     assert_eq!(code, 0, "{err}");
     let listed: Vec<i64> = json(&out)["executions"]
         .as_array()
@@ -148,7 +162,11 @@ async fn abandon_next_executions_and_purge(db: support::Fresh) {
     .map(|t| t.unwrap().trim().parse().unwrap())
     .collect();
     assert_eq!(listed, stored);
-    let (code, out, _) = cli("copy_rows", url, &["executions", "--job", "copyRowsJob", "--json"]);
+    let (code, out, _) = cli(
+        "copy_rows",
+        url,
+        &["executions", "--job", "copyRowsJob", "--json"],
+    );
     assert_eq!(code, 0);
     assert_eq!(json(&out)["executions"].as_array().unwrap().len(), 3);
 

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use batch::chunk::read_write;
 use batch::execution::{JobExecution, StepExecution};
-use batch::prelude::*;
 use batch::operator::{JobOperator, OperatorError};
+use batch::prelude::*;
 use batch::repository::{
     DbKind, ExecutionQuery, LaunchError, PurgeRequest, RepositoryError, open_repository,
 };
@@ -559,24 +559,50 @@ async fn explorer_pages_and_details(db: Db) {
             .unwrap();
     }
     assert_eq!(db.repo.job_names().await.unwrap(), ["a", "b"]);
-    let all = db.repo.find_job_executions(&ExecutionQuery::new()).await.unwrap();
+    let all = db
+        .repo
+        .find_job_executions(&ExecutionQuery::new())
+        .await
+        .unwrap();
     assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), [3, 2, 1]);
-    let b = db.repo.find_job_executions(&ExecutionQuery::new().job("b")).await.unwrap();
+    let b = db
+        .repo
+        .find_job_executions(&ExecutionQuery::new().job("b"))
+        .await
+        .unwrap();
     assert_eq!(b.iter().map(|e| e.id).collect::<Vec<_>>(), [3, 1]);
     let failed = ExecutionQuery::new().status(BatchStatus::Failed);
     let failed = db.repo.find_job_executions(&failed).await.unwrap();
-    assert_eq!((failed.len(), failed[0].instance.job_name.as_str()), (1, "a"));
+    assert_eq!(
+        (failed.len(), failed[0].instance.job_name.as_str()),
+        (1, "a")
+    );
     let page = ExecutionQuery::new().limit(1).before(3);
     let page = db.repo.find_job_executions(&page).await.unwrap();
     assert_eq!(page.iter().map(|e| e.id).collect::<Vec<_>>(), [2]);
     let running = ExecutionQuery::new().running();
-    assert!(db.repo.find_job_executions(&running).await.unwrap().is_empty());
-    let one = db.repo.job_execution(2).await.unwrap().expect("execution 2");
+    assert!(
+        db.repo
+            .find_job_executions(&running)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let one = db
+        .repo
+        .job_execution(2)
+        .await
+        .unwrap()
+        .expect("execution 2");
     assert_eq!(one.status, BatchStatus::Failed);
     assert_eq!(one.parameters.get_as::<i64>("run").unwrap(), 2);
     let step = only_step(&one);
     assert_eq!((step.counts.read, step.status), (2, BatchStatus::Failed));
-    assert!(step.exit_status.description.contains("failed on c"), "{:?}", step.exit_status);
+    assert!(
+        step.exit_status.description.contains("failed on c"),
+        "{:?}",
+        step.exit_status
+    );
     assert_eq!(step.context.get::<u64>("list.read.count").unwrap(), Some(2));
     assert!(db.repo.job_execution(99).await.unwrap().is_none());
     assert_eq!(
@@ -586,35 +612,45 @@ async fn explorer_pages_and_details(db: Db) {
 }
 
 async fn stop_through_the_repository(db: Db) {
-    // After its first chunk committed (no transaction held), the step waits until the
-    // test has asked for the stop from another repository (another process).
-    struct Hold {
-        reached: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
-        go: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
-        chunks: AtomicUsize,
+    // Before reading its second chunk (no transaction open), the step waits, without
+    // blocking a thread, until the test has asked for the stop from another
+    // repository (another process).
+    struct Held {
+        inner: ListReader<String>,
+        reads: usize,
+        reached: Arc<tokio::sync::Notify>,
+        go: Arc<tokio::sync::Notify>,
     }
-    impl batch::step::ChunkListener for Hold {
-        fn after_chunk(&self, _: &StepExecution) {
-            if self.chunks.fetch_add(1, Ordering::SeqCst) == 0 {
-                let _ = self.reached.lock().unwrap().send(());
-                let _ = self.go.lock().unwrap().recv();
+    impl ItemReader<String> for Held {
+        async fn read(&mut self) -> Result<Option<String>> {
+            self.reads += 1;
+            if self.reads == 3 {
+                self.reached.notify_one();
+                self.go.notified().await;
             }
+            self.inner.read().await
+        }
+        fn open(&mut self, ctx: &ExecutionContext) -> Result<()> {
+            self.inner.open(ctx)
+        }
+        fn update(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
+            self.inner.update(ctx)
         }
     }
-    let (reached, reached_rx) = std::sync::mpsc::channel::<()>();
-    let (go, go_rx) = std::sync::mpsc::channel::<()>();
-    let hold = Arc::new(Hold {
-        reached: std::sync::Mutex::new(reached),
-        go: std::sync::Mutex::new(go_rx),
-        chunks: AtomicUsize::new(0),
-    });
+    let reached = Arc::new(tokio::sync::Notify::new());
+    let go = Arc::new(tokio::sync::Notify::new());
     let written = Arc::new(AtomicUsize::new(0));
-    let w = written.clone();
+    let (w, r, g) = (written.clone(), reached.clone(), go.clone());
     let step = StepBuilder::new("s").chunk_size(2).chunk(move |_| {
-        let w = w.clone();
+        let (w, reached, go) = (w.clone(), r.clone(), g.clone());
         async move {
-            let reader = ListReader::new((1..=6).map(|i| i.to_string()).collect::<Vec<_>>())
-                .restartable("list");
+            let reader = Held {
+                inner: ListReader::new((1..=6).map(|i| i.to_string()).collect::<Vec<_>>())
+                    .restartable("list"),
+                reads: 0,
+                reached,
+                go,
+            };
             Ok(read_write(reader, move |items: &[String]| {
                 w.fetch_add(items.len(), Ordering::SeqCst);
                 Ok::<_, Error>(())
@@ -622,14 +658,12 @@ async fn stop_through_the_repository(db: Db) {
         }
     });
     let stoppable = Job::new("stoppable", Flow::start(step));
-    let launcher = JobLauncher::with_repository(db.repo.clone()).chunk_listener(hold);
+    let launcher = JobLauncher::with_repository(db.repo.clone());
     let run = {
         let stoppable = stoppable.clone();
         tokio::spawn(async move { launcher.run(stoppable, JobParameters::new()).await })
     };
-    tokio::task::spawn_blocking(move || reached_rx.recv().unwrap())
-        .await
-        .unwrap();
+    reached.notified().await;
     let other = JobOperator::new(JobLauncher::with_repository(db.another().await));
     let running = db
         .repo
@@ -638,14 +672,23 @@ async fn stop_through_the_repository(db: Db) {
         .unwrap();
     let id = running[0].id;
     assert_eq!(other.stop(id).await.unwrap().status, BatchStatus::Stopping);
-    go.send(()).unwrap();
+    go.notify_one();
     let stopped = run.await.unwrap().unwrap();
-    assert_eq!(stopped.status, BatchStatus::Stopped, "{:?}", stopped.exit_status);
+    assert_eq!(
+        stopped.status,
+        BatchStatus::Stopped,
+        "{:?}",
+        stopped.exit_status
+    );
     let step = only_step(&stopped);
-    assert_eq!((step.status, step.counts.write), (BatchStatus::Stopped, 2));
+    // The stop came while the second chunk was being read: that chunk commits, and
+    // the step stops at its boundary.
+    assert_eq!((step.status, step.counts.write), (BatchStatus::Stopped, 4));
     let err = other.stop(id).await.unwrap_err();
     assert!(matches!(err, OperatorError::NotAllowed { .. }), "{err}");
     assert!(err.to_string().contains("STOPPED"), "{err}");
+    // The restart's reader waits at its third read too: let it through.
+    go.notify_one();
     let restarted = other.restart(stoppable, id).await.unwrap();
     assert_eq!(restarted.status, BatchStatus::Completed);
     assert_eq!(written.load(Ordering::SeqCst), 6, "every item written once");
@@ -653,7 +696,12 @@ async fn stop_through_the_repository(db: Db) {
 
 async fn abandon_recover_and_refusals(db: Db) {
     let op = operator(&db);
-    let failing = || job("abandoned", vec![list_step("s", &["a", "b", "c"], Some("b"))]);
+    let failing = || {
+        job(
+            "abandoned",
+            vec![list_step("s", &["a", "b", "c"], Some("b"))],
+        )
+    };
     let launcher = JobLauncher::with_repository(db.repo.clone());
     let failed = launcher.run(failing(), JobParameters::new()).await.unwrap();
     assert_eq!(failed.status, BatchStatus::Failed);
@@ -662,7 +710,10 @@ async fn abandon_recover_and_refusals(db: Db) {
     let stored = db.repo.job_execution(failed.id).await.unwrap().unwrap();
     assert_eq!(stored.status, BatchStatus::Abandoned);
     assert!(stored.end_time.is_some());
-    let err = launcher.run(failing(), JobParameters::new()).await.unwrap_err();
+    let err = launcher
+        .run(failing(), JobParameters::new())
+        .await
+        .unwrap_err();
     assert!(matches!(err, LaunchError::Abandoned { .. }), "{err}");
     assert!(err.to_string().contains("abandoned"), "{err}");
     assert!(matches!(
@@ -670,12 +721,18 @@ async fn abandon_recover_and_refusals(db: Db) {
         OperatorError::NoSuchExecution(99)
     ));
     let done = launcher
-        .run(job("done", vec![list_step("s", &["a"], None)]), JobParameters::new())
+        .run(
+            job("done", vec![list_step("s", &["a"], None)]),
+            JobParameters::new(),
+        )
         .await
         .unwrap();
     assert!(matches!(
         op.abandon(done.id).await.unwrap_err(),
-        OperatorError::NotAllowed { status: BatchStatus::Completed, .. }
+        OperatorError::NotAllowed {
+            status: BatchStatus::Completed,
+            ..
+        }
     ));
 
     // Left STARTED as Spring Batch leaves it: no owner, a fresh heartbeat: refused.
@@ -711,7 +768,10 @@ async fn abandon_recover_and_refusals(db: Db) {
     assert_eq!(recovered.status, BatchStatus::Failed);
     let stored = db.repo.job_execution(left.id).await.unwrap().unwrap();
     assert!(
-        stored.exit_status.description.contains("recovered by an operator"),
+        stored
+            .exit_status
+            .description
+            .contains("recovered by an operator"),
         "{:?}",
         stored.exit_status
     );
@@ -742,10 +802,7 @@ async fn start_next_and_purge(db: Db) {
         .create_job_execution("busy", &JobParameters::new())
         .await
         .unwrap();
-    db.repo
-        .record_item_progress(1, "s", "key-1")
-        .await
-        .unwrap();
+    db.repo.record_item_progress(1, "s", "key-1").await.unwrap();
     let report = op
         .purge(&PurgeRequest::older_than(std::time::Duration::ZERO))
         .await

@@ -78,7 +78,9 @@ async fn costs(repo: &std::sync::Arc<dyn JobRepository>, run: i64) -> [u64; 3] {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statements_do_not_grow_with_history() {
     tracing::subscriber::set_global_default(Counter).expect("the only subscriber");
-    let fresh = support::open_fresh(DbKind::Sqlite, "statements").await.unwrap();
+    let fresh = support::open_fresh(DbKind::Sqlite, "statements")
+        .await
+        .unwrap();
     let launcher = JobLauncher::with_repository(fresh.repo.clone());
     for run in 0..10 {
         launcher
@@ -105,7 +107,10 @@ async fn statements_do_not_grow_with_history() {
     };
     let mut tx = pool.begin().await.unwrap();
     for sql in history {
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
     let executions = support::int(&fresh.pool, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION").await;
