@@ -1032,39 +1032,45 @@ async fn explorer_pages_and_details(db: Db) {
 }
 
 async fn stop_through_the_repository(db: Db) {
-    // After its first chunk committed (no transaction held), the step waits until the
-    // test has asked for the stop from another repository (another process).
-    struct Hold {
-        reached: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
-        go: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
-        chunks: AtomicUsize,
+    // Before reading its second chunk (no transaction open), the step waits, without
+    // blocking a thread, until the test has asked for the stop from another
+    // repository (another process).
+    struct Held {
+        inner: ListReader<String>,
+        reads: usize,
+        reached: Arc<tokio::sync::Notify>,
+        go: Arc<tokio::sync::Notify>,
     }
-    impl batch::step::ChunkListener for Hold {
-        fn after_chunk(&self, _: &StepExecution) {
-            if self.chunks.fetch_add(1, Ordering::SeqCst) == 0 {
-                // Waiting blocks this thread: hand its tasks to another worker first,
-                // or a task queued on it (a driver's connection task) would wait too.
-                tokio::task::block_in_place(|| {
-                    let _ = self.reached.lock().unwrap().send(());
-                    let _ = self.go.lock().unwrap().recv();
-                });
+    impl ItemReader<String> for Held {
+        async fn read(&mut self) -> Result<Option<String>> {
+            self.reads += 1;
+            if self.reads == 3 {
+                self.reached.notify_one();
+                self.go.notified().await;
             }
+            self.inner.read().await
+        }
+        fn open(&mut self, ctx: &ExecutionContext) -> Result<()> {
+            self.inner.open(ctx)
+        }
+        fn update(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
+            self.inner.update(ctx)
         }
     }
-    let (reached, reached_rx) = std::sync::mpsc::channel::<()>();
-    let (go, go_rx) = std::sync::mpsc::channel::<()>();
-    let hold = Arc::new(Hold {
-        reached: std::sync::Mutex::new(reached),
-        go: std::sync::Mutex::new(go_rx),
-        chunks: AtomicUsize::new(0),
-    });
+    let reached = Arc::new(tokio::sync::Notify::new());
+    let go = Arc::new(tokio::sync::Notify::new());
     let written = Arc::new(AtomicUsize::new(0));
-    let w = written.clone();
+    let (w, r, g) = (written.clone(), reached.clone(), go.clone());
     let step = StepBuilder::new("s").chunk_size(2).chunk(move |_| {
-        let w = w.clone();
+        let (w, reached, go) = (w.clone(), r.clone(), g.clone());
         async move {
-            let reader = ListReader::new((1..=6).map(|i| i.to_string()).collect::<Vec<_>>())
-                .restartable("list");
+            let reader = Held {
+                inner: ListReader::new((1..=6).map(|i| i.to_string()).collect::<Vec<_>>())
+                    .restartable("list"),
+                reads: 0,
+                reached,
+                go,
+            };
             Ok(read_write(reader, move |items: &[String]| {
                 w.fetch_add(items.len(), Ordering::SeqCst);
                 Ok::<_, Error>(())
@@ -1072,14 +1078,12 @@ async fn stop_through_the_repository(db: Db) {
         }
     });
     let stoppable = Job::new("stoppable", Flow::start(step));
-    let launcher = JobLauncher::with_repository(db.repo.clone()).chunk_listener(hold);
+    let launcher = JobLauncher::with_repository(db.repo.clone());
     let run = {
         let stoppable = stoppable.clone();
         tokio::spawn(async move { launcher.run(stoppable, JobParameters::new()).await })
     };
-    tokio::task::spawn_blocking(move || reached_rx.recv().unwrap())
-        .await
-        .unwrap();
+    reached.notified().await;
     let other = JobOperator::new(JobLauncher::with_repository(db.another().await));
     let running = db
         .repo
@@ -1088,7 +1092,7 @@ async fn stop_through_the_repository(db: Db) {
         .unwrap();
     let id = running[0].id;
     assert_eq!(other.stop(id).await.unwrap().status, BatchStatus::Stopping);
-    go.send(()).unwrap();
+    go.notify_one();
     let stopped = run.await.unwrap().unwrap();
     assert_eq!(
         stopped.status,
@@ -1097,10 +1101,14 @@ async fn stop_through_the_repository(db: Db) {
         stopped.exit_status
     );
     let step = only_step(&stopped);
-    assert_eq!((step.status, step.counts.write), (BatchStatus::Stopped, 2));
+    // The stop came while the second chunk was being read: that chunk commits, and
+    // the step stops at its boundary.
+    assert_eq!((step.status, step.counts.write), (BatchStatus::Stopped, 4));
     let err = other.stop(id).await.unwrap_err();
     assert!(matches!(err, OperatorError::NotAllowed { .. }), "{err}");
     assert!(err.to_string().contains("STOPPED"), "{err}");
+    // The restart's reader waits at its third read too: let it through.
+    go.notify_one();
     let restarted = other.restart(stoppable, id).await.unwrap();
     assert_eq!(restarted.status, BatchStatus::Completed);
     assert_eq!(written.load(Ordering::SeqCst), 6, "every item written once");
