@@ -204,7 +204,7 @@ mod tests {
                     // the chunk is then processed again without the skipped order.
                     rollback: 1,
                     process_skip: 1,
-                    ..Counts::ZERO
+                    ..Counts::default()
                 },
             )
             .assert_context("price_orders", "orders.read.count", 50);

@@ -33,7 +33,7 @@ async fn pool(db: &Db) -> SqlitePool {
     SqlitePool::connect(&db.url).await.unwrap()
 }
 
-use support::{job, list_step, only_step};
+use support::{job, list_step, only_step, step_names};
 
 #[tokio::test]
 async fn commit_count_includes_the_final_empty_chunk() {
@@ -558,11 +558,7 @@ async fn transitions_follow_exit_codes_and_listeners_see_each_chunk() {
         .await
         .unwrap();
     assert_eq!(exec.status, BatchStatus::Completed);
-    let names: Vec<_> = exec
-        .step_executions
-        .iter()
-        .map(|s| s.step_name.as_str())
-        .collect();
+    let names = step_names(&exec);
     assert_eq!(names, ["check", "skip_load"]);
     assert_eq!(exec.step_executions[0].exit_status.code, "NOOP");
     let log = launcher_rec.0.lock().unwrap().clone();
@@ -911,7 +907,7 @@ async fn the_test_kit_runs_steps_with_prepared_contexts() {
                     read: 4,
                     write: 4,
                     commit: 3,
-                    ..Counts::ZERO
+                    ..Counts::default()
                 },
             )
             .assert_context("letters", "list.read.count", 4);
@@ -928,7 +924,7 @@ async fn the_test_kit_runs_steps_with_prepared_contexts() {
                 read: 2,
                 write: 2,
                 commit: 2,
-                ..Counts::ZERO
+                ..Counts::default()
             },
         );
         // A failing job is reported, not panicked on, and says why.
@@ -1113,11 +1109,7 @@ async fn an_empty_pattern_matches_all_and_the_most_specific_pattern_wins() {
         .run(Job::new("specific", flow), JobParameters::new())
         .await
         .unwrap();
-    let names: Vec<_> = exec
-        .step_executions
-        .iter()
-        .map(|s| s.step_name.as_str())
-        .collect();
+    let names = step_names(&exec);
     assert_eq!(names, ["a", "question"]);
 
     let flow = Flow::start(failing()).on("").to(ok("any")).build();
@@ -1125,11 +1117,7 @@ async fn an_empty_pattern_matches_all_and_the_most_specific_pattern_wins() {
         .run(Job::new("empty", flow), JobParameters::new())
         .await
         .unwrap();
-    let names: Vec<_> = exec
-        .step_executions
-        .iter()
-        .map(|s| s.step_name.as_str())
-        .collect();
+    let names = step_names(&exec);
     assert_eq!(names, ["a", "any"]);
     assert_eq!(exec.status, BatchStatus::Completed);
 }
@@ -1489,11 +1477,7 @@ async fn custom_endings_stop_and_restart_and_deciders() {
         .await
         .unwrap();
     assert_eq!(e.status, BatchStatus::Completed);
-    let ran: Vec<&str> = e
-        .step_executions
-        .iter()
-        .map(|s| s.step_name.as_str())
-        .collect();
+    let ran = step_names(&e);
     assert_eq!(ran, ["second"]);
 
     // A decider after a step: its code picks the transition.
@@ -1526,11 +1510,7 @@ async fn custom_endings_stop_and_restart_and_deciders() {
             .await
             .unwrap();
         assert_eq!(e.status, BatchStatus::Completed, "{day}");
-        let ran: Vec<&str> = e
-            .step_executions
-            .iter()
-            .map(|s| s.step_name.as_str())
-            .collect();
+        let ran = step_names(&e);
         assert_eq!(ran, expected, "{day}");
     }
 }

@@ -20,7 +20,7 @@
 //! });
 //! let run = kit.run_step(step, JobParameters::new()).await?;
 //! run.assert_completed()
-//!     .assert_counts("double", Counts { read: 3, write: 3, commit: 2, ..Counts::ZERO });
+//!     .assert_counts("double", Counts { read: 3, write: 3, commit: 2, ..Counts::default() });
 //! # Ok(())
 //! # }
 //! ```
@@ -40,22 +40,9 @@ use crate::params::JobParameters;
 use crate::repository::{InMemoryJobRepository, JobRepository};
 use crate::step::IntoStep;
 
-/// The eight counters of a step execution, as [`TestRun::assert_counts`] compares them.
+/// The eight counters of a step execution, as [`TestRun::assert_counts`] compares them
+/// (`Counts { read: 3, ..Counts::default() }`).
 pub type Counts = StepCounts;
-
-impl StepCounts {
-    /// All counters zero: the base of a `Counts { read: 3, ..Counts::ZERO }` literal.
-    pub const ZERO: Self = Self {
-        read: 0,
-        write: 0,
-        filter: 0,
-        commit: 0,
-        rollback: 0,
-        read_skip: 0,
-        process_skip: 0,
-        write_skip: 0,
-    };
-}
 
 /// A job repository for one test, and the launcher on it. Resources for the steps'
 /// `Res<T>` arguments are given with [`resource`](Self::resource).

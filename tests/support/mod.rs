@@ -302,3 +302,11 @@ impl Random {
         self.0 % n
     }
 }
+
+/// The names of the steps a job execution ran, in order.
+pub(crate) fn step_names(e: &JobExecution) -> Vec<&str> {
+    e.step_executions
+        .iter()
+        .map(|s| s.step_name.as_str())
+        .collect()
+}
