@@ -27,6 +27,7 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 on_databases!(run; [sqlite => Sqlite, postgres => Postgres, mysql => MySql]; [
     eight_processes_one_run,
     exactly_once_under_sigkill,
+    times_are_utc_in_every_time_zone,
 ]);
 
 async fn run<F, Fut>(kind: DbKind, name: &str, case: F)
@@ -72,7 +73,16 @@ async fn seed(pool: &DbPool, rows: i64) {
 }
 
 fn copy_rows(url: &str, args: &[&str]) -> Child {
-    Command::new(support::example("copy_rows"))
+    copy_rows_in(url, args, None)
+}
+
+/// `copy_rows` in the time zone `tz` (a POSIX TZ string), or in this process's.
+fn copy_rows_in(url: &str, args: &[&str], tz: Option<&str>) -> Child {
+    let mut command = Command::new(support::example("copy_rows"));
+    if let Some(tz) = tz {
+        command.env("TZ", tz);
+    }
+    command
         .arg("--db")
         .arg(url)
         .args(args)
@@ -181,4 +191,47 @@ async fn exactly_once_under_sigkill(url: String, pool: DbPool) {
     )
     .await;
     assert_eq!(dead as usize, before.len());
+}
+
+/// Hosts in other time zones share one repository: every time a run writes is UTC, so
+/// a heartbeat written 14 hours ahead (or 12 behind) of this process's clock is never
+/// read as stale or as from the future.
+async fn times_are_utc_in_every_time_zone(url: String, pool: DbPool) {
+    seed(&pool, 300).await;
+    // POSIX TZ strings need no time zone database: `XYZ-14` is UTC+14.
+    for (run, tz) in [("east", "XYZ-14"), ("west", "XYZ+12")] {
+        let out = copy_rows_in(&url, &[&format!("run={run}")], Some(tz))
+            .wait_with_output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let repo = batch::repository::open_repository(&url).await.unwrap();
+    let now = chrono::Utc::now().naive_utc();
+    let near = |what: &str, t: Option<chrono::NaiveDateTime>| {
+        let t = t.unwrap_or_else(|| panic!("{what} is set"));
+        let off = (t - now).num_minutes().abs();
+        assert!(off < 10, "{what} is {t}, {off} minutes from UTC now {now}");
+    };
+    let page = repo
+        .find_job_executions(&batch::repository::ExecutionQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 2);
+    for summary in page {
+        let e = repo.job_execution(summary.id).await.unwrap().unwrap();
+        near("CREATE_TIME", Some(e.create_time));
+        near("START_TIME", e.start_time);
+        near("END_TIME", e.end_time);
+        near("LAST_UPDATED", e.last_updated);
+        for s in &e.step_executions {
+            near("step START_TIME", s.start_time);
+            near("step END_TIME", s.end_time);
+            near("step LAST_UPDATED", s.last_updated);
+        }
+    }
 }

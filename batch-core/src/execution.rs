@@ -391,10 +391,13 @@ impl JobExecution {
     }
 }
 
-/// The current local time, at millisecond precision (what a TIMESTAMP column keeps
-/// everywhere), as Spring's `LocalDateTime.now()`.
+/// The current time in UTC, at millisecond precision (what a TIMESTAMP column keeps
+/// everywhere). Spring writes `LocalDateTime.now()`, the host's local time; UTC
+/// throughout means that hosts in different time zones (or one crossing a daylight
+/// saving change) share one repository without a heartbeat looking hours stale or
+/// hours ahead.
 pub fn now() -> NaiveDateTime {
-    let t = chrono::Local::now().naive_local();
+    let t = chrono::Utc::now().naive_utc();
     t.with_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
         .unwrap_or(t)
 }
