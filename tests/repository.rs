@@ -92,6 +92,7 @@ macro_rules! contract {
             parameters_too_long_are_refused_before_any_write,
             a_sequence_behind_its_table_says_how_to_mend_it,
             a_locked_database_fails_within_the_statement_timeout,
+            a_run_whose_heartbeat_cannot_renew_its_lease_fails,
         ]);
         // SQLite's tables are checked through its own catalogue in `tests/core.rs`.
         on_databases!(run; [postgres => Postgres, mysql => MySql]; [
@@ -113,6 +114,7 @@ contract!(
     optimistic_locking,
     dead_owner_recovery,
     an_owner_in_another_pid_namespace_keeps_its_lease,
+    a_running_step_in_the_last_execution_counts_as_running,
     a_context_of_the_wrong_shape_names_its_row,
     concurrent_launches,
     explorer_pages_and_details,
@@ -428,9 +430,8 @@ async fn spring_tables_and_schema_refusal(db: Db) {
     );
 }
 
-async fn dead_owner_recovery(db: Db) {
-    let params = JobParameters::new().with("k", "crash");
-    // A run owned by a process that has exited, left STARTED as `kill -9` leaves it.
+/// The owner record of a process that has exited, on this host: its pid and record.
+fn exited_owner() -> (u32, String) {
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let pid = child.id();
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -441,18 +442,25 @@ async fn dead_owner_recovery(db: Db) {
         .unwrap()
         .parse()
         .unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let record = format!(
+        "running in process {pid} (started {ticks}) on {}",
+        host.trim()
+    );
+    (pid, record)
+}
+
+async fn dead_owner_recovery(db: Db) {
+    let params = JobParameters::new().with("k", "crash");
+    // A run owned by a process that has exited, left STARTED as `kill -9` leaves it.
+    let (pid, record) = exited_owner();
     let mut dead = db
         .repo
         .create_job_execution("crashy", &params)
         .await
         .unwrap();
     dead.status = BatchStatus::Started;
-    dead.exit_status = ExitStatus::executing().with_description(format!(
-        "running in process {pid} (started {ticks}) on {}",
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .unwrap()
-            .trim()
-    ));
+    dead.exit_status = ExitStatus::executing().with_description(record);
     db.repo.update_job_execution(&mut dead).await.unwrap();
     let mut step = new_step(dead.id, BatchStatus::Started);
     step.context.put("list.read.count", &1u64).unwrap();
@@ -694,6 +702,165 @@ async fn an_owner_in_another_pid_namespace_keeps_its_lease(db: Db) {
         matches!(again, Err(LaunchError::AlreadyRunning { .. })),
         "{again:?}"
     );
+}
+
+/// Spring's launcher looks at the last execution's steps too: one still running (its
+/// execution ended by hand, say) refuses the launch while its owner lives, and is
+/// marked FAILED once its owner is dead; one that ended UNKNOWN cannot be restarted.
+async fn a_running_step_in_the_last_execution_counts_as_running(db: Db) {
+    let params = JobParameters::new().with("k", "ended-by-hand");
+    let mut ended = db
+        .repo
+        .create_job_execution("handy", &params)
+        .await
+        .unwrap();
+    ended.status = BatchStatus::Failed;
+    ended.exit_status = ExitStatus::failed();
+    ended.end_time = Some(batch::execution::now());
+    db.repo.update_job_execution(&mut ended).await.unwrap();
+    // This very process owns the step: alive.
+    let mut step = new_step(ended.id, BatchStatus::Started);
+    step.exit_status =
+        ExitStatus::executing().with_description(batch::repository::owner::current_owner());
+    db.repo.add_step_execution(&mut step).await.unwrap();
+    db.repo.update_step_execution(&mut step).await.unwrap();
+    let refused = db.repo.create_job_execution("handy", &params).await;
+    match &refused {
+        Err(e @ LaunchError::StepStillRunning { step, status, .. }) => {
+            assert_eq!((step.as_str(), *status), ("s", BatchStatus::Started));
+            assert!(e.to_string().contains("already running"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Its process gone, the step is marked FAILED and the instance restarts.
+    let (pid, record) = exited_owner();
+    step.exit_status = ExitStatus::executing().with_description(record);
+    db.repo.update_step_execution(&mut step).await.unwrap();
+    let launcher = JobLauncher::with_repository(db.repo.clone());
+    let restarted = launcher
+        .run(job("handy", vec![list_step("s", &["a"], None)]), params)
+        .await
+        .unwrap();
+    assert_eq!(restarted.status, BatchStatus::Completed);
+    let history = db.repo.job_executions(&ended.instance).await.unwrap();
+    let old = &history
+        .iter()
+        .find(|e| e.id == ended.id)
+        .unwrap()
+        .step_executions[0];
+    assert_eq!(old.status, BatchStatus::Failed);
+    assert!(
+        old.exit_status
+            .description
+            .contains(&format!("process {pid}"))
+            && old.exit_status.description.contains("found dead"),
+        "{:?}",
+        old.exit_status
+    );
+    // A step of the finished run names no owner any more.
+    let done = only_step(&restarted);
+    assert_eq!(done.exit_status.description, "", "{:?}", done.exit_status);
+
+    // A step that ended UNKNOWN in the last execution: not restartable.
+    let params = JobParameters::new().with("k", "unknown-step");
+    let mut last = db
+        .repo
+        .create_job_execution("handy", &params)
+        .await
+        .unwrap();
+    last.status = BatchStatus::Failed;
+    db.repo.update_job_execution(&mut last).await.unwrap();
+    let mut step = new_step(last.id, BatchStatus::Unknown);
+    db.repo.add_step_execution(&mut step).await.unwrap();
+    db.repo.update_step_execution(&mut step).await.unwrap();
+    let refused = db.repo.create_job_execution("handy", &params).await;
+    assert!(
+        matches!(&refused, Err(LaunchError::NotRestartable { reason, .. }) if reason.contains("step `s`") && reason.contains("UNKNOWN")),
+        "{refused:?}"
+    );
+}
+
+/// A run whose heartbeat cannot renew its lease (the database refuses it, as when the
+/// heartbeat's connection is cut off while the run works on) must not work on beside
+/// the restart another host may start once the lease has run out: its step fails at
+/// the next chunk, and the instance restarts from the last commit.
+async fn a_run_whose_heartbeat_cannot_renew_its_lease_fails(db: Db) {
+    let pool = db.sql().unwrap().clone();
+    // The heartbeat alone changes LAST_UPDATED without a new VERSION.
+    for ddl in [
+        "CREATE TABLE heartbeat_block (x INTEGER)",
+        "CREATE TRIGGER refuse_heartbeat BEFORE UPDATE OF LAST_UPDATED ON BATCH_JOB_EXECUTION \
+         WHEN NEW.VERSION = OLD.VERSION AND EXISTS (SELECT 1 FROM heartbeat_block) \
+         BEGIN SELECT RAISE(ABORT, 'the heartbeat is refused'); END",
+    ] {
+        pool.execute(ddl).await.unwrap();
+    }
+    let lease = std::time::Duration::from_millis(400);
+    let repo: Arc<dyn JobRepository> = Arc::new(
+        batch::repository::SqliteJobRepository::open(&db.database().url)
+            .await
+            .unwrap()
+            .with_lease(lease),
+    );
+    let step = || {
+        StepBuilder::new("slow").chunk_size(1).chunk(|_| async {
+            let next = Arc::new(AtomicUsize::new(0));
+            let reader = batch::adapt::async_reader(move || {
+                let next = next.clone();
+                Box::pin(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    Ok((i < 60).then_some(i))
+                })
+            });
+            Ok(read_write(
+                reader,
+                batch::adapt::writer(|_: &[usize]| Ok(())),
+            ))
+        })
+    };
+    let launcher = JobLauncher::with_repository(repo.clone());
+    let params = JobParameters::new().with("k", "lease");
+    let block = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            pool.execute("INSERT INTO heartbeat_block VALUES (1)")
+                .await
+                .unwrap();
+        })
+    };
+    let failed = launcher
+        .run(Job::new("leased", Flow::start(step())), params.clone())
+        .await
+        .unwrap();
+    block.await.unwrap();
+    let s = only_step(&failed);
+    assert_eq!(
+        (failed.status, s.status),
+        (BatchStatus::Failed, BatchStatus::Failed),
+        "{:?}",
+        s.exit_status
+    );
+    assert!(
+        s.exit_status
+            .description
+            .contains("has not renewed the run's lease"),
+        "{:?}",
+        s.exit_status
+    );
+    assert!(
+        s.counts.write < 60,
+        "it stopped before the end: {:?}",
+        s.counts
+    );
+    pool.execute("DELETE FROM heartbeat_block").await.unwrap();
+    let done = launcher
+        .run(Job::new("leased", Flow::start(step())), params)
+        .await
+        .unwrap();
+    assert_eq!(done.status, BatchStatus::Completed);
 }
 
 /// A step that stores `value` as `list.read.count` and fails: what a bad deployment

@@ -228,14 +228,26 @@ impl JobLauncher {
     /// heartbeat stops when the returned guard is dropped, on every way out of a run.
     fn start_heartbeat(&self, execution_id: i64) -> Heartbeat {
         let repository = self.repository.clone();
-        let every = (repository.lease() / 4).max(std::time::Duration::from_millis(50));
+        let stop = self.stop.clone();
+        let lease = repository.lease();
+        let every = (lease / 4).max(std::time::Duration::from_millis(50));
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.tick().await;
+            // The launch's commit wrote LAST_UPDATED.
+            let mut renewed = std::time::Instant::now();
             loop {
                 tick.tick().await;
-                if let Err(e) = repository.heartbeat(execution_id).await {
-                    tracing::warn!(error = %e, "heartbeat failed");
+                match repository.heartbeat(execution_id).await {
+                    Ok(()) => {
+                        renewed = std::time::Instant::now();
+                        stop.heartbeat_renewed();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "heartbeat failed");
+                        // Past the lease, the steps stop beginning chunks (`LeaseLost`).
+                        stop.heartbeat_failed(renewed, lease);
+                    }
                 }
             }
         });

@@ -458,7 +458,7 @@ impl Runner {
             Err(e) => {
                 let code = match e {
                     LaunchError::AlreadyComplete { .. } | LaunchError::Abandoned { .. } => 3,
-                    LaunchError::AlreadyRunning { .. } => 4,
+                    LaunchError::AlreadyRunning { .. } | LaunchError::StepStillRunning { .. } => 4,
                     LaunchError::NotRestartable { .. }
                     | LaunchError::MissingResource { .. }
                     | LaunchError::InvalidParameters { .. }

@@ -163,6 +163,24 @@ pub enum LaunchError {
         status: BatchStatus,
     },
     #[error(
+        "job instance {instance_id} of `{job_name}` is already running: step `{step}` of execution {execution_id} is {status}, and its process is alive or its heartbeat fresh, though the execution was ended; wait for the step to end"
+    )]
+    /// A step of the instance's last execution is still running and its owner is
+    /// alive, though the execution itself has ended (Spring's launcher refuses this
+    /// with `JobExecutionAlreadyRunningException`).
+    StepStillRunning {
+        /// The job.
+        job_name: String,
+        /// The instance.
+        instance_id: i64,
+        /// The last execution.
+        execution_id: i64,
+        /// The running step.
+        step: String,
+        /// Its status.
+        status: BatchStatus,
+    },
+    #[error(
         "job instance {instance_id} of `{job_name}` was abandoned (execution {execution_id}); it is not run again: launch it with other identifying parameters to start a new instance"
     )]
     /// An operator abandoned an execution of the instance.

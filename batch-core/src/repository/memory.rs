@@ -12,7 +12,7 @@ use crate::repository::database::ChunkTx;
 use crate::repository::error::{LaunchError, RepositoryError};
 use crate::repository::query::ExecutionQuery;
 use crate::repository::retention::{PurgeReport, PurgeRequest};
-use crate::repository::rules::{ExecutionSummary, check_restartable, died_message};
+use crate::repository::rules::{ExecutionSummary, StepSummary, check_restartable, died_message};
 
 #[derive(Default)]
 struct State {
@@ -91,6 +91,21 @@ impl State {
         }
     }
 
+    fn mark_step_dead(&mut self, step_execution_id: i64, message: &str) {
+        let end = now();
+        for st in self
+            .steps
+            .iter_mut()
+            .filter(|st| st.id == step_execution_id)
+        {
+            st.status = BatchStatus::Failed;
+            st.exit_status = ExitStatus::failed().with_description(message);
+            st.end_time = Some(end);
+            st.last_updated = Some(end);
+            st.version += 1;
+        }
+    }
+
     fn save_step(
         &mut self,
         step: &mut StepExecution,
@@ -143,6 +158,18 @@ impl JobRepository for InMemoryJobRepository {
                                 status: e.status,
                                 exit_message: e.exit_status.description.clone(),
                                 last_updated: e.last_updated,
+                                steps: s
+                                    .steps
+                                    .iter()
+                                    .filter(|st| st.job_execution_id == e.id)
+                                    .map(|st| StepSummary {
+                                        id: st.id,
+                                        name: st.step_name.clone(),
+                                        status: st.status,
+                                        exit_message: st.exit_status.description.clone(),
+                                        last_updated: st.last_updated,
+                                    })
+                                    .collect(),
                             })
                             .collect();
                         let dead = check_restartable(
@@ -152,8 +179,11 @@ impl JobRepository for InMemoryJobRepository {
                             now(),
                             self.lease(),
                         )?;
-                        for (id, reason) in dead {
+                        for (id, reason) in dead.executions {
                             s.mark_dead(id, &died_message(&reason));
+                        }
+                        for (id, reason) in dead.steps {
+                            s.mark_step_dead(id, &died_message(&reason));
                         }
                         let context = s
                             .executions
@@ -397,6 +427,13 @@ impl JobRepository for InMemoryJobRepository {
             self.with(|s| {
                 for e in s.executions.iter_mut().filter(|e| e.id == execution_id) {
                     e.last_updated = Some(now());
+                }
+                for st in s
+                    .steps
+                    .iter_mut()
+                    .filter(|st| st.job_execution_id == execution_id && st.status.is_running())
+                {
+                    st.last_updated = Some(now());
                 }
             });
             Ok(())

@@ -52,7 +52,7 @@ pub use open::open_repository;
 pub use postgres::PostgresJobRepository;
 pub use query::ExecutionQuery;
 pub use retention::{BadDuration, PurgeReport, PurgeRequest, parse_duration};
-pub use rules::{ExecutionSummary, check_restartable};
+pub use rules::{DeadRuns, ExecutionSummary, StepSummary, check_restartable};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteJobRepository;
 pub use stop::{StopOutcome, request_stop};

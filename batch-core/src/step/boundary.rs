@@ -1,8 +1,9 @@
 //! What chunk and tasklet steps share while they run: the runtime a step works with,
 //! the stop request it checks at each boundary, and the transaction boundary itself.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::context::ExecutionContext;
 use crate::error::{Error, Result};
@@ -22,6 +23,9 @@ pub struct StopSignal(Arc<StopState>);
 struct StopState {
     stopped: AtomicBool,
     notify: tokio::sync::Notify,
+    /// Since when the run's heartbeat has failed to renew its lease (the time of the
+    /// last renewal), and the lease; `None` while it renews.
+    unrenewed: Mutex<Option<(Instant, Duration)>>,
 }
 
 impl StopSignal {
@@ -35,6 +39,30 @@ impl StopSignal {
     /// one, when asked between runs), not to the launcher forever.
     pub(crate) fn clear(&self) {
         self.0.stopped.store(false, Ordering::SeqCst);
+        self.heartbeat_renewed();
+    }
+
+    /// The run's heartbeat renewed its lease.
+    pub(crate) fn heartbeat_renewed(&self) {
+        *self.0.unrenewed.lock().expect("lease state") = None;
+    }
+
+    /// The run's heartbeat failed; it last renewed the lease at `renewed`.
+    pub(crate) fn heartbeat_failed(&self, renewed: Instant, lease: Duration) {
+        self.0
+            .unrenewed
+            .lock()
+            .expect("lease state")
+            .get_or_insert((renewed, lease));
+    }
+
+    /// How long the lease has gone unrenewed, with the lease, once that is longer than
+    /// the lease.
+    fn lease_lost(&self) -> Option<(Duration, Duration)> {
+        let state = *self.0.unrenewed.lock().expect("lease state");
+        state
+            .map(|(since, lease)| (since.elapsed(), lease))
+            .filter(|(silent, lease)| silent > lease)
     }
 
     /// Whether the stop was asked for.
@@ -74,6 +102,21 @@ impl StepRuntime<'_> {
         self.stopping || self.stop.is_stopped()
     }
 
+    /// Why the step must not begin another chunk, if it must not: its heartbeat lost
+    /// the lease (the step fails), or a stop was asked for (the step stops).
+    pub(crate) fn interruption(&self) -> Option<Error> {
+        let step = || self.execution.step_name.clone();
+        if let Some((silent, lease)) = self.stop.lease_lost() {
+            return Some(Error::new(LeaseLost {
+                step: step(),
+                silent_s: silent.as_secs(),
+                lease_s: lease.as_secs_f64(),
+            }));
+        }
+        self.stop_requested()
+            .then(|| Error::new(StepInterrupted(step())))
+    }
+
     /// Reads the job execution's status, as Spring's step update does, to notice a
     /// stop asked for by another process (or by this one through the repository).
     async fn check_for_stop(&mut self) {
@@ -93,6 +136,23 @@ impl StepRuntime<'_> {
 #[derive(Debug, thiserror::Error)]
 #[error("step `{0}` was stopped on request")]
 pub struct StepInterrupted(pub String);
+
+/// The run's heartbeat could not renew its lease for longer than the lease: a launch
+/// elsewhere may already judge the run dead and restart it, so the step fails before
+/// another chunk rather than work on beside that restart. (A commit it had in flight
+/// is fenced anyway: marking the run dead bumps the step's VERSION.)
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "step `{step}` stops: its heartbeat has not renewed the run's lease for {silent_s} s, longer than the lease ({lease_s} s), so another launch may judge the run dead and restart it"
+)]
+pub struct LeaseLost {
+    /// The step.
+    pub step: String,
+    /// How long the lease went unrenewed, in seconds.
+    pub silent_s: u64,
+    /// The lease, in seconds.
+    pub lease_s: f64,
+}
 
 /// The part of a step that differs between kinds: building the parts from the scope
 /// and running the chunk or tasklet loop.

@@ -148,6 +148,11 @@ async fn execute_step(
 ) -> Result<()> {
     execution.start_time = Some(now());
     execution.status = BatchStatus::Started;
+    // While the step runs, its EXIT_MESSAGE names its owner, as the job execution's
+    // does: a launch that finds the step running in an execution ended by hand can
+    // tell whether its process is still there (see `repository::rules`).
+    let owner = crate::repository::owner::current_owner();
+    execution.exit_status = ExitStatus::executing().with_description(owner.clone());
     repository.update_step_execution(execution).await?;
     let before = catch_panic(|| {
         for l in &listeners.step {
@@ -188,6 +193,15 @@ async fn execute_step(
             ExitStatus::failed().with_description(e.report())
         }
     };
+    // The owner record was for the run only; what a listener or tasklet added to it
+    // stays.
+    if let Some(rest) = execution
+        .exit_status
+        .description
+        .strip_prefix(owner.as_str())
+    {
+        execution.exit_status.description = rest.trim_start_matches("; ").to_owned();
+    }
     // A listener may have set a custom code during the run; it counts when it is more
     // severe (Spring combines them the same way).
     if execution.exit_status.code != ExitStatus::EXECUTING {

@@ -22,7 +22,7 @@ pub mod output;
 pub mod scope;
 pub mod tasklet;
 
-pub use boundary::{StepInterrupted, StopSignal};
+pub use boundary::{LeaseLost, StepInterrupted, StopSignal};
 pub use builder::{IntoStep, StepBuilder, StepDef};
 pub use lifecycle::{StartLimitExceeded, StepEndNotSaved, StepPanicked};
 pub use listener::{ChunkListener, StepExecutionListener};

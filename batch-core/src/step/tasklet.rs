@@ -10,7 +10,7 @@ use crate::execution::{Contribution, ExitStatus};
 use crate::item::StepIdentity;
 use crate::repeat::{Next, RepeatStatus, RepeatTemplate};
 use crate::repository::{BoxFuture, ChunkTx};
-use crate::step::boundary::{ChunkBoundary, StepInterrupted, StepRunner, StepRuntime};
+use crate::step::boundary::{ChunkBoundary, StepRunner, StepRuntime};
 use crate::step::output::StepOutput;
 use crate::step::scope::{StepFactory, StepScope};
 
@@ -130,8 +130,8 @@ where
                 if step_loop.before(&ctx) == Next::Stop {
                     break Ok(());
                 }
-                if rt.stop_requested() {
-                    break Err(Error::new(StepInterrupted(rt.execution.step_name.clone())));
+                if let Some(interrupted) = rt.interruption() {
+                    break Err(interrupted);
                 }
                 let result = call_once(&mut tasklet, &mut rt).await;
                 match step_loop.after(&ctx, result) {

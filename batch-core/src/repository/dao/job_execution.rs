@@ -174,16 +174,25 @@ where
     }
 
     pub(super) async fn heartbeat(&self, execution_id: i64) -> Result<(), RepositoryError> {
-        let q = query::<DB>(
+        // The running steps' LAST_UPDATED too: a step whose execution was ended by hand
+        // is judged by its own lease (see `rules`). VERSION stays: a heartbeat is not a
+        // change an optimistic lock should see.
+        let at = now();
+        let job = query::<DB>(
             "UPDATE BATCH_JOB_EXECUTION SET LAST_UPDATED = ? WHERE JOB_EXECUTION_ID = ?",
-        )
-        .bind(now())
-        .bind(execution_id);
-        DB::execute(&mut *self.connection().await?, q)
-            .await
-            .map_err(RepositoryError::db(format!(
-                "refreshing the heartbeat of job execution {execution_id}"
-            )))?;
+        );
+        let steps = query::<DB>(
+            "UPDATE BATCH_STEP_EXECUTION SET LAST_UPDATED = ? \
+             WHERE JOB_EXECUTION_ID = ? AND STATUS IN ('STARTING', 'STARTED', 'STOPPING')",
+        );
+        let mut conn = self.connection().await?;
+        for q in [job, steps] {
+            DB::execute(&mut *conn, q.bind(at).bind(execution_id))
+                .await
+                .map_err(RepositoryError::db(format!(
+                    "refreshing the heartbeat of job execution {execution_id}"
+                )))?;
+        }
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use crate::params::JobParameters;
 use crate::repository::contract::exit_message;
 use crate::repository::error::{LaunchError, RepositoryError};
 use crate::repository::owner;
-use crate::repository::rules::{ExecutionSummary, check_restartable, died_message};
+use crate::repository::rules::{ExecutionSummary, StepSummary, check_restartable, died_message};
 use crate::repository::timeouts::bounded;
 
 /// Whether a failed launch met another launch and should simply be tried again: the
@@ -64,6 +64,62 @@ where
                 )))?;
         }
         Ok(())
+    }
+
+    /// Marks a running step FAILED whose execution had already ended and whose owner
+    /// is dead.
+    async fn mark_step_dead(
+        conn: &mut DB::Connection,
+        step_execution_id: i64,
+        message: &str,
+    ) -> Result<(), RepositoryError> {
+        let end = now();
+        let q = query::<DB>(
+            "UPDATE BATCH_STEP_EXECUTION SET STATUS = 'FAILED', EXIT_CODE = 'FAILED', EXIT_MESSAGE = ?, \
+             END_TIME = ?, LAST_UPDATED = ?, VERSION = VERSION + 1 WHERE STEP_EXECUTION_ID = ?",
+        )
+        .bind(exit_message(message))
+        .bind(end)
+        .bind(end)
+        .bind(step_execution_id);
+        DB::execute(conn, q)
+            .await
+            .map_err(RepositoryError::db(format!(
+                "marking the dead step execution {step_execution_id} FAILED"
+            )))?;
+        Ok(())
+    }
+
+    /// The step executions of `execution_id`, as the launch rules need them.
+    async fn step_summaries(
+        conn: &mut DB::Connection,
+        execution_id: i64,
+    ) -> Result<Vec<StepSummary>, RepositoryError> {
+        let q = query::<DB>(
+            "SELECT STEP_EXECUTION_ID, STEP_NAME, STATUS, EXIT_MESSAGE, LAST_UPDATED \
+             FROM BATCH_STEP_EXECUTION WHERE JOB_EXECUTION_ID = ? ORDER BY STEP_EXECUTION_ID",
+        )
+        .bind(execution_id);
+        let rows = DB::fetch_all(conn, q)
+            .await
+            .map_err(RepositoryError::db(format!(
+                "reading the steps of job execution {execution_id}"
+            )))?;
+        let mut steps = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: i64 = DB::get(row, 0).map_err(corrupt("step execution"))?;
+            let what = format!("step execution {id}");
+            steps.push(StepSummary {
+                id,
+                name: DB::get(row, 1).map_err(corrupt(&what))?,
+                status: status_of(DB::get(row, 2).map_err(corrupt(&what))?, &what)?,
+                exit_message: DB::get::<Option<String>>(row, 3)
+                    .map_err(corrupt(&what))?
+                    .unwrap_or_default(),
+                last_updated: DB::get(row, 4).map_err(corrupt(&what))?,
+            });
+        }
+        Ok(steps)
     }
 
     /// One attempt at a launch, in one transaction; see the module documentation.
@@ -119,11 +175,19 @@ where
                             .map_err(corrupt(&what))?
                             .unwrap_or_default(),
                         last_updated: DB::get(row, 3).map_err(corrupt(&what))?,
+                        steps: Vec::new(),
                     });
                 }
+                // Newest first: the last execution's steps are the ones the rules read.
+                if let Some(last) = summaries.first_mut() {
+                    last.steps = Self::step_summaries(&mut tx, last.id).await?;
+                }
                 let dead = check_restartable(&instance, parameters, &summaries, now(), self.lease)?;
-                for (id, reason) in dead {
+                for (id, reason) in dead.executions {
                     Self::mark_dead(&mut tx, id, &died_message(&reason)).await?;
+                }
+                for (id, reason) in dead.steps {
+                    Self::mark_step_dead(&mut tx, id, &died_message(&reason)).await?;
                 }
                 let context = match summaries.first() {
                     Some(last) => Self::read_context(&mut tx, last.id).await?,

@@ -27,7 +27,7 @@ use crate::fault::{
 use crate::item::{ItemReader, ItemWriter, WriteContext};
 use crate::repeat::{CompletionPolicy, Next, RepeatContext, RepeatStatus, RepeatTemplate};
 use crate::repository::ChunkTx;
-use crate::step::boundary::{ChunkBoundary, StepInterrupted, StepRuntime};
+use crate::step::boundary::{ChunkBoundary, LeaseLost, StepInterrupted, StepRuntime};
 
 /// The skip listeners registered for the step, checked against its item types.
 pub(crate) fn typed_skip_listeners<I: 'static, O: 'static>(
@@ -294,6 +294,7 @@ impl<I, O> Engine<'_, I, O> {
             || error.is::<RetryExhausted>()
             || error.is::<NonSkippableRead>()
             || error.is::<StepInterrupted>()
+            || error.is::<LeaseLost>()
             || error.is::<crate::repository::RepositoryError>()
     }
 
@@ -389,8 +390,8 @@ where
         if step_loop.before(&step_ctx) == Next::Stop {
             break Ok(());
         }
-        if rt.stop_requested() {
-            break Err(Error::new(StepInterrupted(rt.execution.step_name.clone())));
+        if let Some(interrupted) = rt.interruption() {
+            break Err(interrupted);
         }
         let result = match attempt(
             &engine, parts, chunk_loop, &step_ctx, &mut chunk, &mut work, &mut rt,

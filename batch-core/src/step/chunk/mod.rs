@@ -28,7 +28,7 @@ use crate::repeat::{
     SimpleCompletionPolicy, TimeoutTerminationPolicy,
 };
 use crate::repository::{BoxFuture, ChunkTx};
-use crate::step::boundary::{ChunkBoundary, StepInterrupted, StepRunner, StepRuntime};
+use crate::step::boundary::{ChunkBoundary, StepRunner, StepRuntime};
 use crate::step::output::StepOutput;
 use crate::step::scope::{StepFactory, StepScope};
 
@@ -403,8 +403,8 @@ where
         if step_loop.before(&step_ctx) == Next::Stop {
             break Ok(());
         }
-        if rt.stop_requested() {
-            break Err(Error::new(StepInterrupted(rt.execution.step_name.clone())));
+        if let Some(interrupted) = rt.interruption() {
+            break Err(interrupted);
         }
         let result = one_chunk(
             parts,
