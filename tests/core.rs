@@ -823,6 +823,11 @@ async fn a_panic_in_a_step_fails_it_and_the_instance_restarts() {
                 s.exit_status,
                 execution.exit_status
             );
+            assert!(
+                s.failures.len() == 1 && s.failures[0].is::<batch::step::StepPanicked>(),
+                "{message}: {:?}",
+                s.failures
+            );
         }
     }
 }
@@ -874,6 +879,14 @@ async fn a_fault_tolerant_failure_keeps_the_users_error() {
         "processing item 3 of a chunk of 5 failed after 3 attempt(s) and is not skippable: \
          the terminator refused item 3"
     );
+    // The step keeps its failure typed (Spring's getFailureExceptions): the retries'
+    // end, with the user's error inside it.
+    assert_eq!(s.failures.len(), 1, "{:?}", s.failures);
+    let failure = &s.failures[0];
+    assert!(failure.is::<batch::fault::RetryExhausted>(), "{failure:?}");
+    assert_eq!(failure.find::<TerminationFailed>().map(|e| e.0), Some(3));
+    assert_eq!(execution.all_failures().count(), 1);
+    assert!(execution.failures.is_empty(), "the job itself did not fail");
     let heard = heard.0.lock().unwrap();
     assert!(heard.len() >= 3, "{heard:?}");
     for (found, report) in heard.iter() {
@@ -1325,6 +1338,11 @@ async fn a_step_whose_end_cannot_be_saved_ends_unknown() {
     .await
     .unwrap();
     assert_eq!(stored, [("UNKNOWN".to_owned(), "UNKNOWN".to_owned())]);
+    assert!(
+        execution.failures.len() == 1 && execution.failures[0].is::<batch::step::StepEndNotSaved>(),
+        "{:?}",
+        execution.failures
+    );
     let again = launcher
         .run(job("unknown", vec![step]), JobParameters::new())
         .await

@@ -147,6 +147,7 @@ fn new_step(job_execution_id: i64, status: BatchStatus) -> StepExecution {
         exit_status: ExitStatus::executing(),
         last_updated: None,
         context: ExecutionContext::new(),
+        failures: Vec::new(),
     }
 }
 

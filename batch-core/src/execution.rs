@@ -2,10 +2,12 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 
 use crate::context::ExecutionContext;
+use crate::error::Error;
 use crate::params::JobParameters;
 
 /// The state of an execution, as Spring Batch's `BatchStatus` (declaration order is
@@ -336,6 +338,11 @@ pub struct StepExecution {
     pub last_updated: Option<NaiveDateTime>,
     /// The step ExecutionContext, saved at each commit.
     pub context: ExecutionContext,
+    /// The errors the step failed with, typed (Spring's `getFailureExceptions`): test
+    /// one with [`Error::is`] or [`Error::find`]. Known to the process that ran the
+    /// step; the repository keeps their text in EXIT_MESSAGE, so an execution read
+    /// back from it has none.
+    pub failures: Vec<Arc<Error>>,
 }
 
 impl StepExecution {
@@ -373,9 +380,21 @@ pub struct JobExecution {
     pub context: ExecutionContext,
     /// The step executions of this job execution, in the order they started.
     pub step_executions: Vec<StepExecution>,
+    /// The errors that ended the job itself (a repository failure, an invalid flow),
+    /// typed; the steps' own are in theirs (see [`all_failures`](Self::all_failures)).
+    /// Known to the process that ran the job, as [`StepExecution::failures`].
+    pub failures: Vec<Arc<Error>>,
 }
 
 impl JobExecution {
+    /// Every error of the run: the job's own, then each step's, in the order the
+    /// steps ran (Spring's `getAllFailureExceptions`).
+    pub fn all_failures(&self) -> impl Iterator<Item = &Arc<Error>> {
+        self.failures
+            .iter()
+            .chain(self.step_executions.iter().flat_map(|s| &s.failures))
+    }
+
     /// Wall-clock time between start and end (or now).
     pub fn duration(&self) -> Option<chrono::Duration> {
         let start = self.start_time?;

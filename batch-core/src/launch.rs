@@ -157,15 +157,22 @@ impl JobLauncher {
         }
         let (status, exit) = match self.run_flow(&job, &mut execution).await {
             Ok(end) => end,
-            // A step whose end was not saved leaves the job's state unknown too.
-            Err(e) if e.is::<StepEndNotSaved>() => (
-                BatchStatus::Unknown,
-                ExitStatus::unknown().with_description(e.report()),
-            ),
-            Err(e) => (
-                BatchStatus::Failed,
-                ExitStatus::failed().with_description(e.report()),
-            ),
+            Err(e) => {
+                // A step whose end was not saved leaves the job's state unknown too.
+                let end = if e.is::<StepEndNotSaved>() {
+                    (
+                        BatchStatus::Unknown,
+                        ExitStatus::unknown().with_description(e.report()),
+                    )
+                } else {
+                    (
+                        BatchStatus::Failed,
+                        ExitStatus::failed().with_description(e.report()),
+                    )
+                };
+                execution.failures.push(std::sync::Arc::new(e));
+                end
+            }
         };
         execution.status = status;
         execution.exit_status = exit;

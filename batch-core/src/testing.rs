@@ -165,6 +165,7 @@ impl TestKit {
             exit_status: ExitStatus::failed().with_description("prepared by the test kit"),
             last_updated: None,
             context,
+            failures: Vec::new(),
         };
         repo.add_step_execution(&mut step).await?;
         repo.update_step_execution(&mut step).await?;

@@ -218,6 +218,7 @@ impl JobRepository for InMemoryJobRepository {
                     last_updated: Some(now()),
                     context,
                     step_executions: Vec::new(),
+                    failures: Vec::new(),
                 };
                 s.executions.push(execution.clone());
                 Ok(execution)

@@ -92,6 +92,7 @@ pub(crate) async fn handle_step(
         exit_status: ExitStatus::executing(),
         last_updated: None,
         context,
+        failures: Vec::new(),
     };
     repository.add_step_execution(&mut execution).await?;
     let identity = StepIdentity {
@@ -224,10 +225,18 @@ async fn execute_step(
             .exit_status
             .clone()
             .and(ExitStatus::failed().with_description(panicked.to_string()));
+        execution
+            .failures
+            .push(std::sync::Arc::new(panicked.into()));
     }
     // A context the step could not open stays as it was read, in the row its error
     // names.
     let opened = !matches!(&outcome, Err(e) if e.is::<crate::context::ContextNotOpened>());
+    if let Err(e) = outcome
+        && !e.is::<StepInterrupted>()
+    {
+        execution.failures.push(std::sync::Arc::new(e));
+    }
     let saved_context = if opened {
         repository.update_step_context(execution).await
     } else {
@@ -249,6 +258,7 @@ async fn execute_step(
             "the end of the step could not be saved, so the job repository may not hold what happened: {report}"
         ));
         let _ = repository.update_step_execution(execution).await;
+        // Typed in the job execution's failures, where this error ends up.
         return Err(Error::new(StepEndNotSaved {
             step: def.name.to_string(),
             cause: Cause::from(cause),

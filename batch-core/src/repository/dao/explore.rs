@@ -63,6 +63,7 @@ where
             last_updated: time(8)?,
             context: ExecutionContext::new(),
             step_executions: Vec::new(),
+            failures: Vec::new(),
         })
     }
 

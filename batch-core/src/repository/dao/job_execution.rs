@@ -104,6 +104,7 @@ where
                 last_updated: time(8)?,
                 context,
                 step_executions: steps,
+                failures: Vec::new(),
             });
         }
         Ok(out)

@@ -270,6 +270,7 @@ where
             last_updated: Some(created),
             context,
             step_executions: Vec::new(),
+            failures: Vec::new(),
         })
     }
 

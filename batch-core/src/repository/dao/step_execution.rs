@@ -59,6 +59,7 @@ where
             },
             last_updated: time(18)?,
             context,
+            failures: Vec::new(),
         })
     }
 
