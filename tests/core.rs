@@ -1600,3 +1600,73 @@ async fn a_stop_signal_belongs_to_one_run() {
         .unwrap();
     assert_eq!(next.status, BatchStatus::Completed);
 }
+
+/// Steps write the job's ExecutionContext while they run (Spring's
+/// `getJobExecution().getExecutionContext()`): a tasklet's write is seen by the next
+/// step's factory, a writer's write is saved when its step fails, and the restart
+/// finds both.
+#[tokio::test]
+async fn steps_write_the_job_context_and_a_restart_finds_it() {
+    let count = StepBuilder::new("count").tasklet(|_| async {
+        Ok(tasklet(|tc: &mut TaskletContext<'_>| {
+            tc.job_context().put("seen", &3i64)?;
+            Ok(RepeatStatus::Finished)
+        }))
+    });
+    let seen_by_factory = Arc::new(Mutex::new(Vec::new()));
+    let seen = seen_by_factory.clone();
+    let write = StepBuilder::new("write").chunk_size(2).chunk(move |scope| {
+        let seen = seen.clone();
+        async move {
+            let job_context = scope.job_context().clone();
+            seen.lock().unwrap().push(job_context.get::<i64>("seen")?);
+            let failing = job_context.get::<bool>("fixed")?.is_none();
+            Ok(read_write(
+                ListReader::new(vec!["a", "b", "c"]).restartable("letters"),
+                batch::adapt::writer(move |items: &[&str]| {
+                    if failing && items.contains(&"c") {
+                        return Err(Error::msg("c cannot be written"));
+                    }
+                    let before = job_context.get::<i64>("written")?.unwrap_or(0);
+                    job_context.put("written", &(before + items.len() as i64))?;
+                    Ok(())
+                }),
+            ))
+        }
+    });
+    let db = db();
+    let repo = open(&db).await;
+    let launcher = JobLauncher::new(repo.clone());
+    let failed = launcher
+        .run(
+            job("shares", vec![count.clone(), write.clone()]),
+            JobParameters::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.status, BatchStatus::Failed);
+    assert_eq!(failed.context.get::<i64>("seen").unwrap(), Some(3));
+    assert_eq!(failed.context.get::<i64>("written").unwrap(), Some(2));
+    // As stored, not only in this process's copy.
+    let stored = repo.job_execution(failed.id).await.unwrap().unwrap();
+    assert_eq!(stored.context.get::<i64>("written").unwrap(), Some(2));
+    assert_eq!(stored.context.get::<i64>("seen").unwrap(), Some(3));
+
+    // The restart skips the completed tasklet, yet its write is there; the writer
+    // goes on from its last commit and from the count it left.
+    let mut mended = stored.context.clone();
+    mended.put("fixed", &true).unwrap();
+    repo.update_job_context(&JobExecution {
+        context: mended,
+        ..stored.clone()
+    })
+    .await
+    .unwrap();
+    let done = launcher
+        .run(job("shares", vec![count, write]), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(done.status, BatchStatus::Completed);
+    assert_eq!(done.context.get::<i64>("written").unwrap(), Some(3));
+    assert_eq!(*seen_by_factory.lock().unwrap(), [Some(3), Some(3)]);
+}

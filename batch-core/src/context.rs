@@ -11,6 +11,60 @@ use serde_json::{Map, Value};
 /// The length of the SHORT_CONTEXT column.
 pub const SHORT_CONTEXT_LENGTH: usize = 2500;
 
+/// The job ExecutionContext as a running step sees it: shared by the step's parts
+/// (factory, reader, processor, writer, tasklet; clone the handle freely), readable and
+/// writable while the step runs, as Spring's
+/// `stepExecution.getJobExecution().getExecutionContext()`. What the step puts here
+/// is saved when the step ends, whether it completed or failed, and a restart of the
+/// job finds it in its own job context.
+#[derive(Debug, Clone, Default)]
+pub struct JobContext(std::sync::Arc<std::sync::Mutex<ExecutionContext>>);
+
+impl JobContext {
+    /// A handle on `context`.
+    pub fn new(context: ExecutionContext) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(context)))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut ExecutionContext) -> T) -> T {
+        // A panic while the lock was held (in a serializer) leaves the map whole.
+        let mut guard = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut guard)
+    }
+
+    /// Reads a value; `Ok(None)` when the key is absent.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ContextError> {
+        self.with(|c| c.get(key))
+    }
+
+    /// Stores a value, saved with the job context when the step ends.
+    pub fn put<T: Serialize + ?Sized>(
+        &self,
+        key: impl Into<String>,
+        value: &T,
+    ) -> Result<(), ContextError> {
+        self.with(|c| c.put(key, value))
+    }
+
+    /// Removes a key, returning its value.
+    pub fn remove(&self, key: &str) -> Option<Value> {
+        self.with(|c| c.remove(key))
+    }
+
+    /// Whether the key is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.with(|c| c.contains_key(key))
+    }
+
+    /// A copy of the context as it stands.
+    pub fn snapshot(&self) -> ExecutionContext {
+        self.with(|c| c.clone())
+    }
+}
+
 /// A context row that cannot be read back, or a value of the wrong shape.
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {

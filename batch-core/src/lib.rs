@@ -43,7 +43,7 @@ pub mod prelude {
         async_processor, async_reader, async_tasklet, async_writer, processor, reader, tasklet,
         writer,
     };
-    pub use crate::context::{ContextState, ExecutionContext};
+    pub use crate::context::{ContextState, ExecutionContext, JobContext};
     pub use crate::error::{Context as _, Error, Result};
     pub use crate::execution::{BatchStatus, ExitStatus, JobExecution, StepExecution};
     pub use crate::fault::{RetryListener, SkipListener};

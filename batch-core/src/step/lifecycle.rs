@@ -1,7 +1,7 @@
 //! Running a step in a job execution: whether it runs at all (restart rules, start
 //! limit), and the lifecycle every step shares.
 
-use crate::context::ExecutionContext;
+use crate::context::{ExecutionContext, JobContext};
 use crate::error::{Cause, Error, Result};
 use crate::execution::{BatchStatus, ExitStatus, JobExecution, StepCounts, StepExecution, now};
 use crate::item::StepIdentity;
@@ -102,16 +102,17 @@ pub(crate) async fn handle_step(
         step_name: def.name.to_string(),
         step_execution_id: execution.id,
     };
+    let job_context = JobContext::new(job.context.clone());
     let scope = StepScope::new(
         identity.clone(),
         job.parameters.clone(),
-        job.context.clone(),
+        job_context.clone(),
         execution.context.clone(),
         resources.clone(),
         restart,
     );
     let listeners = def.listeners.merged(extra);
-    execute_step(
+    let ran = execute_step(
         def,
         scope,
         &mut execution,
@@ -120,7 +121,11 @@ pub(crate) async fn handle_step(
         &identity,
         stop,
     )
-    .await?;
+    .await;
+    // What the step wrote to the job context counts however it ended; the flow saves
+    // the job context after each step.
+    job.context = job_context.snapshot();
+    ran?;
     // Promotion, as Spring's `ExecutionContextPromotionListener` with its default
     // statuses: only a step that exits COMPLETED hands its keys on. The job context is
     // saved by the flow after each step.

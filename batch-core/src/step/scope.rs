@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::context::{ContextState, ExecutionContext};
+use crate::context::{ContextState, ExecutionContext, JobContext};
 use crate::error::{Error, Result};
 use crate::item::StepIdentity;
 use crate::params::{FromParamValue, JobParameters};
@@ -50,7 +50,7 @@ impl Resources {
 struct ScopeInner {
     identity: StepIdentity,
     parameters: JobParameters,
-    job_context: ExecutionContext,
+    job_context: JobContext,
     step_context: ExecutionContext,
     resources: Resources,
     restart: bool,
@@ -84,7 +84,7 @@ impl StepScope {
     pub(crate) fn new(
         identity: StepIdentity,
         parameters: JobParameters,
-        job_context: ExecutionContext,
+        job_context: JobContext,
         step_context: ExecutionContext,
         resources: Resources,
         restart: bool,
@@ -123,8 +123,10 @@ impl StepScope {
         &self.inner.step_context
     }
 
-    /// The job ExecutionContext.
-    pub fn job_context(&self) -> &ExecutionContext {
+    /// The job ExecutionContext, shared with the job: what the step (or any part it
+    /// hands a clone of the handle to) puts there is saved when the step ends and
+    /// seen by the steps after it.
+    pub fn job_context(&self) -> &JobContext {
         &self.inner.job_context
     }
 

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::marker::PhantomData;
 
-use crate::context::ExecutionContext;
+use crate::context::{ExecutionContext, JobContext};
 use crate::error::{Error, Result};
 use crate::execution::{Contribution, ExitStatus};
 use crate::item::StepIdentity;
@@ -22,12 +22,19 @@ pub struct TaskletContext<'a> {
     tx: &'a mut ChunkTx,
     contribution: &'a mut Contribution,
     identity: &'a StepIdentity,
+    job_context: &'a JobContext,
 }
 
 impl TaskletContext<'_> {
     /// The step ExecutionContext; what is put here is saved when the call commits.
     pub fn step_context(&mut self) -> &mut ExecutionContext {
         self.context
+    }
+
+    /// The job ExecutionContext, shared with the job's other steps: what is put here is
+    /// saved when the step ends (completed or failed) and handed to a restart.
+    pub fn job_context(&self) -> &JobContext {
+        self.job_context
     }
 
     /// The call's transaction on the repository database.
@@ -123,6 +130,7 @@ where
 {
     fn run<'a>(&'a self, scope: StepScope, mut rt: StepRuntime<'a>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            let job_context = scope.job_context().clone();
             let mut tasklet = self.factory.call(scope).await?;
             let step_loop = RepeatTemplate::default();
             let ctx = step_loop.start(None);
@@ -133,7 +141,7 @@ where
                 if let Some(interrupted) = rt.interruption() {
                     break Err(interrupted);
                 }
-                let result = call_once(&mut tasklet, &mut rt).await;
+                let result = call_once(&mut tasklet, &mut rt, &job_context).await;
                 match step_loop.after(&ctx, result) {
                     Ok(Next::Continue) => {}
                     Ok(Next::Stop) => break Ok(()),
@@ -146,7 +154,11 @@ where
     }
 }
 
-async fn call_once<T: Tasklet>(tasklet: &mut T, rt: &mut StepRuntime<'_>) -> Result<RepeatStatus> {
+async fn call_once<T: Tasklet>(
+    tasklet: &mut T,
+    rt: &mut StepRuntime<'_>,
+    job_context: &JobContext,
+) -> Result<RepeatStatus> {
     let boundary = ChunkBoundary::begin(rt);
     let mut tx = match rt.repository.begin_chunk().await {
         Ok(tx) => tx,
@@ -164,6 +176,7 @@ async fn call_once<T: Tasklet>(tasklet: &mut T, rt: &mut StepRuntime<'_>) -> Res
             tx: &mut tx,
             contribution: &mut contribution,
             identity: rt.identity,
+            job_context,
         })
         .await;
     match result {
