@@ -1670,3 +1670,106 @@ async fn steps_write_the_job_context_and_a_restart_finds_it() {
     assert_eq!(done.context.get::<i64>("written").unwrap(), Some(3));
     assert_eq!(*seen_by_factory.lock().unwrap(), [Some(3), Some(3)]);
 }
+
+/// A reader and a writer whose open, update and close are async (a cursor opened, a
+/// page fetched, a flush): the step awaits them, and closes both after the step
+/// listeners' `after_step`, as Spring does, before the step's end is saved.
+#[tokio::test]
+async fn async_stream_lifecycle_and_close_after_the_listeners() {
+    type Log = Arc<Mutex<Vec<String>>>;
+    struct Paged {
+        log: Log,
+        page: Vec<i32>,
+    }
+    impl batch::item::ItemReader<i32> for Paged {
+        async fn read(&mut self) -> Result<Option<i32>> {
+            Ok(self.page.pop())
+        }
+        async fn open_async(&mut self, ctx: &ExecutionContext) -> Result<()> {
+            tokio::task::yield_now().await;
+            let from = ctx.get::<i32>("paged.next")?.unwrap_or(1);
+            self.page = (from..=5).rev().collect();
+            self.log.lock().unwrap().push(format!("open from {from}"));
+            Ok(())
+        }
+        async fn update_async(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
+            tokio::task::yield_now().await;
+            let next = self.page.last().copied().unwrap_or(6);
+            ctx.put("paged.next", &next)?;
+            self.log.lock().unwrap().push(format!("update {next}"));
+            Ok(())
+        }
+        async fn close_async(&mut self) -> Result<()> {
+            tokio::task::yield_now().await;
+            self.log.lock().unwrap().push("close reader".into());
+            Ok(())
+        }
+    }
+    struct Flushing(Log);
+    impl batch::item::ItemWriter<i32> for Flushing {
+        async fn write(
+            &mut self,
+            items: &[i32],
+            _: &mut batch::item::WriteContext<'_>,
+        ) -> Result<()> {
+            self.0.lock().unwrap().push(format!("write {items:?}"));
+            Ok(())
+        }
+        async fn close_async(&mut self) -> Result<()> {
+            tokio::task::yield_now().await;
+            self.0.lock().unwrap().push("close writer".into());
+            Ok(())
+        }
+    }
+    struct After(Log);
+    impl StepExecutionListener for After {
+        fn after_step(&self, _: &mut StepExecution) -> Option<ExitStatus> {
+            self.0.lock().unwrap().push("after_step".into());
+            None
+        }
+    }
+    let log: Log = Arc::default();
+    let (l, after) = (log.clone(), Arc::new(After(log.clone())));
+    let step = StepBuilder::new("paged")
+        .chunk_size(3)
+        .listener(after)
+        .chunk(move |_| {
+            let log = l.clone();
+            async move {
+                Ok(read_write(
+                    Paged {
+                        log: log.clone(),
+                        page: Vec::new(),
+                    },
+                    Flushing(log),
+                ))
+            }
+        });
+    let db = db();
+    let execution = JobLauncher::new(open(&db).await)
+        .run(job("paged", vec![step]), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(execution.status, BatchStatus::Completed);
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "open from 1",
+            "update 1",
+            "write [1, 2, 3]",
+            "update 4",
+            "write [4, 5]",
+            "update 6",
+            "after_step",
+            "close reader",
+            "close writer",
+        ]
+    );
+    assert_eq!(
+        only_step(&execution)
+            .context
+            .get::<i32>("paged.next")
+            .unwrap(),
+        Some(6)
+    );
+}

@@ -48,13 +48,13 @@ trait DynWriter<T>: Send {
         cx: &'a mut WriteContext<'b>,
     ) -> BoxFuture<'a, Result<()>>;
     fn joins_dyn(&self) -> bool;
-    fn open_dyn(&mut self, ctx: &ExecutionContext) -> Result<()>;
-    fn update_dyn(&mut self, ctx: &mut ExecutionContext) -> Result<()>;
-    fn close_dyn(&mut self) -> Result<()>;
+    fn open_dyn<'a>(&'a mut self, ctx: &'a ExecutionContext) -> BoxFuture<'a, Result<()>>;
+    fn update_dyn<'a>(&'a mut self, ctx: &'a mut ExecutionContext) -> BoxFuture<'a, Result<()>>;
+    fn close_dyn(&mut self) -> BoxFuture<'_, Result<()>>;
     fn after_rollback_dyn(&mut self);
 }
 
-impl<T: Sync, W: ItemWriter<T>> DynWriter<T> for W {
+impl<T: Sync + 'static, W: ItemWriter<T>> DynWriter<T> for W {
     fn write_dyn<'a, 'b: 'a>(
         &'a mut self,
         items: &'a [T],
@@ -65,14 +65,14 @@ impl<T: Sync, W: ItemWriter<T>> DynWriter<T> for W {
     fn joins_dyn(&self) -> bool {
         self.joins_transaction()
     }
-    fn open_dyn(&mut self, ctx: &ExecutionContext) -> Result<()> {
-        self.open(ctx)
+    fn open_dyn<'a>(&'a mut self, ctx: &'a ExecutionContext) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.open_async(ctx))
     }
-    fn update_dyn(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
-        self.update(ctx)
+    fn update_dyn<'a>(&'a mut self, ctx: &'a mut ExecutionContext) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.update_async(ctx))
     }
-    fn close_dyn(&mut self) -> Result<()> {
-        self.close()
+    fn close_dyn(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.close_async())
     }
     fn after_rollback_dyn(&mut self) {
         self.after_rollback()
@@ -81,19 +81,25 @@ impl<T: Sync, W: ItemWriter<T>> DynWriter<T> for W {
 
 type Writers<T> = Vec<Box<dyn DynWriter<T>>>;
 
-fn open_all<T>(writers: &mut Writers<T>, ctx: &ExecutionContext) -> Result<()> {
-    writers.iter_mut().try_for_each(|w| w.open_dyn(ctx))
+async fn open_all<T>(writers: &mut Writers<T>, ctx: &ExecutionContext) -> Result<()> {
+    for writer in writers.iter_mut() {
+        writer.open_dyn(ctx).await?;
+    }
+    Ok(())
 }
 
-fn update_all<T>(writers: &mut Writers<T>, ctx: &mut ExecutionContext) -> Result<()> {
-    writers.iter_mut().try_for_each(|w| w.update_dyn(ctx))
+async fn update_all<T>(writers: &mut Writers<T>, ctx: &mut ExecutionContext) -> Result<()> {
+    for writer in writers.iter_mut() {
+        writer.update_dyn(ctx).await?;
+    }
+    Ok(())
 }
 
 /// Closes every writer, even after one fails; the first error is returned.
-fn close_all<T>(writers: &mut Writers<T>) -> Result<()> {
+async fn close_all<T>(writers: &mut Writers<T>) -> Result<()> {
     let mut outcome = Ok(());
     for writer in writers.iter_mut() {
-        let closed = writer.close_dyn();
+        let closed = writer.close_dyn().await;
         if outcome.is_ok() {
             outcome = closed;
         }
@@ -142,16 +148,16 @@ impl<T: Sync> ItemWriter<T> for CompositeWriter<T> {
         self.writers.iter().any(|w| w.joins_dyn())
     }
 
-    fn open(&mut self, ctx: &ExecutionContext) -> Result<()> {
-        open_all(&mut self.writers, ctx)
+    async fn open_async(&mut self, ctx: &ExecutionContext) -> Result<()> {
+        open_all(&mut self.writers, ctx).await
     }
 
-    fn update(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
-        update_all(&mut self.writers, ctx)
+    async fn update_async(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
+        update_all(&mut self.writers, ctx).await
     }
 
-    fn close(&mut self) -> Result<()> {
-        close_all(&mut self.writers)
+    async fn close_async(&mut self) -> Result<()> {
+        close_all(&mut self.writers).await
     }
 
     fn after_rollback(&mut self) {
@@ -245,16 +251,16 @@ where
         self.writers.iter().any(|w| w.joins_dyn())
     }
 
-    fn open(&mut self, ctx: &ExecutionContext) -> Result<()> {
-        open_all(&mut self.writers, ctx)
+    async fn open_async(&mut self, ctx: &ExecutionContext) -> Result<()> {
+        open_all(&mut self.writers, ctx).await
     }
 
-    fn update(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
-        update_all(&mut self.writers, ctx)
+    async fn update_async(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
+        update_all(&mut self.writers, ctx).await
     }
 
-    fn close(&mut self) -> Result<()> {
-        close_all(&mut self.writers)
+    async fn close_async(&mut self) -> Result<()> {
+        close_all(&mut self.writers).await
     }
 
     fn after_rollback(&mut self) {

@@ -41,6 +41,25 @@ pub trait ItemReader<T>: Send {
     fn close(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// [`open`](Self::open) for a reader whose opening does async work (opening a
+    /// cursor, fetching a first page): the step calls this one, which by default calls
+    /// `open`. Implement one of the two.
+    fn open_async(&mut self, ctx: &ExecutionContext) -> impl Future<Output = Result<()>> + Send {
+        std::future::ready(self.open(ctx))
+    }
+    /// [`update`](Self::update), async; the step calls this one, by default `update`.
+    fn update_async(
+        &mut self,
+        ctx: &mut ExecutionContext,
+    ) -> impl Future<Output = Result<()>> + Send {
+        std::future::ready(self.update(ctx))
+    }
+    /// [`close`](Self::close), async (closing a cursor, a connection); the step calls
+    /// this one, by default `close`.
+    fn close_async(&mut self) -> impl Future<Output = Result<()>> + Send {
+        std::future::ready(self.close())
+    }
 }
 
 /// Turns an input item into an output item, or `None` to filter it out.
@@ -87,6 +106,25 @@ pub trait ItemWriter<T>: Send {
     /// Releases what the writer holds; called once when the step ends, also on failure.
     fn close(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    /// [`open`](Self::open) for a writer whose opening does async work (a connection,
+    /// a remote file): the step calls this one, which by default calls `open`.
+    /// Implement one of the two.
+    fn open_async(&mut self, ctx: &ExecutionContext) -> impl Future<Output = Result<()>> + Send {
+        std::future::ready(self.open(ctx))
+    }
+    /// [`update`](Self::update), async; the step calls this one, by default `update`.
+    fn update_async(
+        &mut self,
+        ctx: &mut ExecutionContext,
+    ) -> impl Future<Output = Result<()>> + Send {
+        std::future::ready(self.update(ctx))
+    }
+    /// [`close`](Self::close), async (flushing to a remote store); the step calls
+    /// this one, by default `close`.
+    fn close_async(&mut self) -> impl Future<Output = Result<()>> + Send {
+        std::future::ready(self.close())
     }
 
     /// Called after a chunk attempt failed and its transaction rolled back (or never

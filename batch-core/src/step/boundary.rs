@@ -93,7 +93,18 @@ pub(crate) struct StepRuntime<'a> {
     pub(crate) stop: &'a StopSignal,
     /// The job execution was found STOPPING when the step was last saved.
     pub(crate) stopping: bool,
+    /// Where a chunk step leaves the closing of its reader and writer, which the
+    /// lifecycle runs after the step listeners' `after_step`, as Spring does (`None`
+    /// once taken).
+    pub(crate) close_later: Option<&'a CloseLater>,
 }
+
+/// Closes a step's reader and writer.
+pub(crate) type StreamCloser = Box<dyn FnOnce() -> BoxFuture<'static, Result<()>> + Send>;
+
+/// The slot a chunk step leaves its [`StreamCloser`] in (a mutex only so that the
+/// runtime that refers to it stays `Sync`).
+pub(crate) type CloseLater = Mutex<Option<StreamCloser>>;
 
 impl StepRuntime<'_> {
     /// Whether the step should stop at this boundary: the in-process signal, or a
@@ -188,18 +199,19 @@ impl ChunkBoundary {
         }
     }
 
-    /// Applies the contribution, lets the streams save their state, and commits the
-    /// step execution and context in `tx`.
+    /// Applies the contribution and commits the step execution and context in `tx`,
+    /// once the streams have saved their state in the context (`streams_updated`, the
+    /// outcome of their `update`; a failed one rolls the chunk back).
     pub(crate) async fn commit(
         self,
         rt: &mut StepRuntime<'_>,
         tx: ChunkTx,
         contribution: &Contribution,
-        update_streams: impl FnOnce(&mut ExecutionContext) -> Result<()>,
+        streams_updated: Result<()>,
     ) -> Result<()> {
         let execution = &mut *rt.execution;
         execution.counts.apply(contribution);
-        let outcome = match update_streams(&mut execution.context) {
+        let outcome = match streams_updated {
             Ok(()) => {
                 execution.counts.commit += 1;
                 rt.repository

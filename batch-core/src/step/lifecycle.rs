@@ -6,7 +6,7 @@ use crate::error::{Cause, Error, Result};
 use crate::execution::{BatchStatus, ExitStatus, JobExecution, StepCounts, StepExecution, now};
 use crate::item::StepIdentity;
 use crate::repository::JobRepository;
-use crate::step::boundary::{StepInterrupted, StepRuntime, StopSignal};
+use crate::step::boundary::{CloseLater, StepInterrupted, StepRuntime, StopSignal};
 use crate::step::builder::StepDef;
 use crate::step::listener::StepListeners;
 use crate::step::scope::{Resources, StepScope};
@@ -165,6 +165,7 @@ async fn execute_step(
             l.before_step(execution);
         }
     });
+    let close_later = CloseLater::default();
     let outcome = match before {
         Ok(()) => {
             CatchPanic(def.runner.run(
@@ -176,6 +177,7 @@ async fn execute_step(
                     identity,
                     stop,
                     stopping: false,
+                    close_later: Some(&close_later),
                 },
             ))
             .await
@@ -233,6 +235,25 @@ async fn execute_step(
         execution
             .failures
             .push(std::sync::Arc::new(panicked.into()));
+    }
+    // The reader and writer are closed after the listeners' `after_step`, as Spring
+    // does, and before the end is saved: a close that fails (a file's last bytes not
+    // on disk) fails the step.
+    let closer = close_later.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Some(close) = closer
+        && let Err(e) = CatchPanic(close()).await
+    {
+        tracing::warn!(step = %def.name, error = %e.report(), "closing the step's reader or writer failed");
+        execution.status = BatchStatus::Failed;
+        execution.exit_status =
+            execution
+                .exit_status
+                .clone()
+                .and(ExitStatus::failed().with_description(format!(
+                    "closing the reader or writer failed: {}",
+                    e.report()
+                )));
+        execution.failures.push(std::sync::Arc::new(e));
     }
     // A context the step could not open stays as it was read, in the row its error
     // names.

@@ -181,7 +181,7 @@ async fn call_once<T: Tasklet>(
         .await;
     match result {
         Ok(status) => {
-            boundary.commit(rt, tx, &contribution, |_| Ok(())).await?;
+            boundary.commit(rt, tx, &contribution, Ok(())).await?;
             Ok(status)
         }
         Err(e) => Err(boundary.rollback(rt, Some(tx), &contribution, e).await),

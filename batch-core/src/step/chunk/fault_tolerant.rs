@@ -499,20 +499,20 @@ where
             } else {
                 chunk.slots.iter().take_while(|s| s.removed).count()
             };
-            boundary
-                .commit(rt, tx, &contribution, |ctx| {
-                    if finished {
-                        ctx.remove(CHUNK_OFFSET);
-                        parts.update(ctx)
-                    } else {
-                        // A scan transaction commits items written alone: the writer
-                        // saves its state with them (a file writer its length), the
-                        // reader keeps its chunk-start position.
-                        ctx.put(CHUNK_OFFSET, &settled)?;
-                        parts.writer.update(ctx)
-                    }
-                })
-                .await
+            let ctx = &mut rt.execution.context;
+            let updated = if finished {
+                ctx.remove(CHUNK_OFFSET);
+                parts.update(ctx).await
+            } else {
+                // A scan transaction commits items written alone: the writer saves its
+                // state with them (a file writer its length), the reader keeps its
+                // chunk-start position.
+                match ctx.put(CHUNK_OFFSET, &settled) {
+                    Ok(()) => parts.writer.update_async(ctx).await,
+                    Err(e) => Err(e.into()),
+                }
+            };
+            boundary.commit(rt, tx, &contribution, updated).await
         }
         Err(e) => Err(boundary.rollback(rt, tx, &contribution, e).await),
     }

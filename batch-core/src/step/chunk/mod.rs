@@ -28,7 +28,7 @@ use crate::repeat::{
     SimpleCompletionPolicy, TimeoutTerminationPolicy,
 };
 use crate::repository::{BoxFuture, ChunkTx};
-use crate::step::boundary::{ChunkBoundary, StepRunner, StepRuntime};
+use crate::step::boundary::{ChunkBoundary, StepRunner, StepRuntime, StreamCloser};
 use crate::step::output::StepOutput;
 use crate::step::scope::{StepFactory, StepScope};
 
@@ -285,7 +285,7 @@ where
     I: Send + Sync + 'static,
     O: Send + Sync + 'static,
 {
-    fn run<'a>(&'a self, scope: StepScope, rt: StepRuntime<'a>) -> BoxFuture<'a, Result<()>> {
+    fn run<'a>(&'a self, scope: StepScope, mut rt: StepRuntime<'a>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let size = self.config.size(&scope)?;
             let opened = |e| ContextNotOpened::wrap(e, rt.execution.id);
@@ -297,7 +297,8 @@ where
                 writer,
                 _types: PhantomData,
             };
-            parts.open(&rt.execution.context).map_err(opened)?;
+            parts.open(&rt.execution.context).await.map_err(opened)?;
+            let close_later = rt.close_later.take();
             // A fixed chunk size, the common case, gets a statically dispatched loop.
             let capacity = size.min(1 << 16) as usize;
             let outcome = match &self.config.completion {
@@ -311,8 +312,18 @@ where
                     self.drive(&mut parts, &policy, capacity, rt).await
                 }
             };
-            let closed = parts.close();
-            outcome.and(closed)
+            match close_later {
+                Some(slot) => {
+                    let closer: StreamCloser =
+                        Box::new(move || Box::pin(async move { parts.close().await }));
+                    *slot.lock().expect("close slot") = Some(closer);
+                    outcome
+                }
+                None => {
+                    let closed = parts.close().await;
+                    outcome.and(closed)
+                }
+            }
         })
     }
 }
@@ -352,26 +363,27 @@ pub(crate) struct Parts<I, O, R, P, W> {
 }
 
 impl<I, O, R: ItemReader<I>, P, W: ItemWriter<O>> Parts<I, O, R, P, W> {
-    fn open(&mut self, ctx: &ExecutionContext) -> Result<()> {
-        self.reader.open(ctx)?;
-        self.writer.open(ctx)
+    async fn open(&mut self, ctx: &ExecutionContext) -> Result<()> {
+        self.reader.open_async(ctx).await?;
+        self.writer.open_async(ctx).await
     }
 
-    fn update(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
-        self.reader.update(ctx)?;
-        self.writer.update(ctx)
+    async fn update(&mut self, ctx: &mut ExecutionContext) -> Result<()> {
+        self.reader.update_async(ctx).await?;
+        self.writer.update_async(ctx).await
     }
 
-    fn close(&mut self) -> Result<()> {
-        let r = self.reader.close();
-        let w = self.writer.close();
+    /// Closes both, even when the reader's close fails; the first error is returned.
+    async fn close(&mut self) -> Result<()> {
+        let r = self.reader.close_async().await;
+        let w = self.writer.close_async().await;
         r.and(w)
     }
 
     /// Saves the streams' starting state, so even a step that fails in its first chunk
     /// leaves a context a restart can use.
     async fn save_initial_state(&mut self, rt: &mut StepRuntime<'_>) -> Result<()> {
-        self.update(&mut rt.execution.context)?;
+        self.update(&mut rt.execution.context).await?;
         if rt.execution.context.is_dirty() {
             rt.repository.update_step_context(rt.execution).await?;
             rt.execution.context.clear_dirty();
@@ -466,9 +478,8 @@ where
                 Some(tx) => tx,
                 None => rt.repository.begin_chunk().await?,
             };
-            boundary
-                .commit(rt, tx, &contribution, |ctx| parts.update(ctx))
-                .await?;
+            let updated = parts.update(&mut rt.execution.context).await;
+            boundary.commit(rt, tx, &contribution, updated).await?;
             Ok(status)
         }
         Err(e) => Err(boundary.rollback(rt, tx, &contribution, e).await),
