@@ -63,7 +63,10 @@ pub mod __private {
     pub use batch_core::job::{Flow, IntoJob, Job};
     pub use batch_core::params::FromParamValue;
     pub use batch_core::repeat::CompletionPolicy;
-    pub use batch_core::step::{ChunkListener, StepExecutionListener};
+    pub use batch_core::step::{
+        ChunkListener, ItemProcessListener, ItemReadListener, ItemWriteListener,
+        StepExecutionListener,
+    };
     pub use batch_core::step::{
         FromStepScope, IntoStep, IntoStepOutput, ResourceNeed, StepBuilder, StepDef, StepScope,
     };

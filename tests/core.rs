@@ -1773,3 +1773,129 @@ async fn async_stream_lifecycle_and_close_after_the_listeners() {
         Some(6)
     );
 }
+
+/// Item listeners (Spring's `ItemReadListener`, `ItemProcessListener`,
+/// `ItemWriteListener`) hear each read, process and write, before-hooks in the order
+/// of registration and after-hooks in reverse; on a fault-tolerant step they hear the
+/// failed attempt and its retry.
+#[tokio::test]
+async fn item_listeners_hear_each_read_process_and_write() {
+    type Log = Arc<Mutex<Vec<String>>>;
+    struct Heard(&'static str, Log);
+    impl Heard {
+        fn say(&self, what: String) {
+            self.1.lock().unwrap().push(format!("{} {what}", self.0));
+        }
+    }
+    impl ItemReadListener<i32> for Heard {
+        fn before_read(&self) {
+            self.say("before_read".into());
+        }
+        fn after_read(&self, item: &i32) {
+            self.say(format!("after_read {item}"));
+        }
+    }
+    impl ItemProcessListener<i32, i32> for Heard {
+        fn before_process(&self, item: &i32) {
+            self.say(format!("before_process {item}"));
+        }
+        fn after_process(&self, item: &i32, result: Option<&i32>) {
+            self.say(format!("after_process {item} -> {result:?}"));
+        }
+    }
+    impl ItemWriteListener<i32> for Heard {
+        fn before_write(&self, items: &[i32]) {
+            self.say(format!("before_write {items:?}"));
+        }
+        fn after_write(&self, items: &[i32]) {
+            self.say(format!("after_write {items:?}"));
+        }
+        fn on_write_error(&self, error: &Error, items: &[i32]) {
+            self.say(format!("on_write_error {error} {items:?}"));
+        }
+    }
+    #[derive(Debug, thiserror::Error)]
+    #[error("busy")]
+    struct Busy;
+
+    let log: Log = Arc::default();
+    let (a, b) = (
+        Arc::new(Heard("A", log.clone())),
+        Arc::new(Heard("B", log.clone())),
+    );
+    let failures = Arc::new(AtomicUsize::new(1));
+    let f = failures.clone();
+    let step = StepBuilder::new("heard")
+        .chunk_size(3)
+        .item_read_listener::<i32>(a.clone())
+        .item_read_listener::<i32>(b)
+        .item_process_listener::<i32, i32>(a.clone())
+        .item_write_listener::<i32>(a)
+        .retry(batch::classify::ErrorMatcher::of::<Busy>())
+        .retry_limit(2)
+        .chunk(move |_| {
+            let f = f.clone();
+            async move {
+                Ok(chunk(
+                    ListReader::new(vec![1, 2, 3]),
+                    batch::adapt::processor(|n: &i32| Ok((*n != 2).then_some(n * 10))),
+                    batch::adapt::writer(move |_: &[i32]| {
+                        if f.fetch_sub(1, Ordering::SeqCst) == 1 {
+                            return Err(Busy.into());
+                        }
+                        Ok(())
+                    }),
+                ))
+            }
+        });
+    let db = db();
+    let execution = JobLauncher::new(open(&db).await)
+        .run(job("heard", vec![step]), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(execution.status, BatchStatus::Completed);
+    let log = log.lock().unwrap();
+    let reads: Vec<&str> = log
+        .iter()
+        .map(String::as_str)
+        .filter(|e| e.contains("read"))
+        .collect();
+    let mut expected = Vec::new();
+    for n in 1..=3 {
+        expected.extend([
+            "A before_read".to_owned(),
+            "B before_read".to_owned(),
+            format!("B after_read {n}"),
+            format!("A after_read {n}"),
+        ]);
+    }
+    // The end of input: before-hooks only.
+    expected.extend(["A before_read".to_owned(), "B before_read".to_owned()]);
+    assert_eq!(reads, expected);
+    let rest: Vec<&str> = log
+        .iter()
+        .map(String::as_str)
+        .filter(|e| !e.contains("read"))
+        .collect();
+    let processed = [
+        "A before_process 1",
+        "A after_process 1 -> Some(10)",
+        "A before_process 2",
+        "A after_process 2 -> None",
+        "A before_process 3",
+        "A after_process 3 -> Some(30)",
+    ];
+    // The failed write, then the retry of the chunk, processed again (the processor
+    // is transactional) but for the filtered item, which left the chunk, as in
+    // Spring; then written.
+    let mut expected: Vec<&str> = processed.to_vec();
+    expected.extend(["A before_write [10, 30]", "A on_write_error busy [10, 30]"]);
+    expected.extend(
+        processed
+            .iter()
+            .filter(|e| !e.contains("process 2"))
+            .copied(),
+    );
+    expected.extend(["A before_write [10, 30]", "A after_write [10, 30]"]);
+    assert_eq!(rest, expected);
+}

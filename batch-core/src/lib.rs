@@ -63,5 +63,8 @@ pub mod prelude {
     pub use crate::repository::{DbPool, InMemoryJobRepository, JobRepository};
     pub use crate::step::chunk::{ChunkStep, chunk, read_write};
     pub use crate::step::tasklet::{Tasklet, TaskletContext};
-    pub use crate::step::{ChunkListener, IntoStep, Res, State, StepExecutionListener};
+    pub use crate::step::{
+        ChunkListener, IntoStep, ItemProcessListener, ItemReadListener, ItemWriteListener, Res,
+        State, StepExecutionListener,
+    };
 }

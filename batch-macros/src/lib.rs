@@ -103,7 +103,9 @@ use proc_macro::TokenStream;
 ///
 /// `listener(EXPR)` registers the value once for each listener trait it implements,
 /// all sharing one `Arc`: `StepExecutionListener` and `ChunkListener` on every step,
-/// and on a fault-tolerant step also `RetryListener` and `SkipListener<I, O>`. The
+/// on a chunk step whose return type names its item types also `ItemReadListener<I>`,
+/// `ItemProcessListener<I, O>` and `ItemWriteListener<O>`, and on a fault-tolerant
+/// step also `RetryListener` and `SkipListener<I, O>`. The
 /// value may be the listener itself or an `Arc` of it (so a test can keep a handle and
 /// look at what it heard). Retry and skip listeners are not registered on other steps,
 /// which never call them (a retry listener would even switch the step to the

@@ -89,6 +89,10 @@ private_names! {
     chunk_listener => ChunkListener,
     retry_listener => RetryListener,
     skip_listener => SkipListener,
+    /// The item listener kinds, registered on a chunk step whose item types are known.
+    item_read_listener => ItemReadListener,
+    item_process_listener => ItemProcessListener,
+    item_write_listener => ItemWriteListener,
     /// The one `Arc` a listener value is shared through.
     arc => Arc,
     /// `Duration::from_millis(n)` for durations read by the macro.

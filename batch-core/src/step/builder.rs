@@ -11,8 +11,13 @@ use crate::error::Result;
 use crate::fault::{Backoff, FaultToleranceSpec, RetryListener, SkipListener};
 use crate::repeat::CompletionPolicy;
 use crate::step::boundary::StepRunner;
-use crate::step::chunk::{ChunkConfig, ChunkRunner, ChunkStep, Completion, ErasedSkipListener};
-use crate::step::listener::{ChunkListener, StepExecutionListener, StepListeners};
+use crate::step::chunk::{
+    ChunkConfig, ChunkRunner, ChunkStep, Completion, ErasedSkipListener, ItemListeners,
+};
+use crate::step::listener::{
+    ChunkListener, ItemProcessListener, ItemReadListener, ItemWriteListener, StepExecutionListener,
+    StepListeners,
+};
 use crate::step::scope::{ResourceNeed, StepScope};
 use crate::step::tasklet::{Tasklet, TaskletRunner};
 
@@ -100,6 +105,7 @@ pub struct StepBuilder {
     listeners: StepListeners,
     fault: FaultToleranceSpec,
     skip_listeners: Vec<ErasedSkipListener>,
+    item_listeners: ItemListeners,
     promote: Vec<String>,
     needs: Vec<ResourceNeed>,
 }
@@ -117,6 +123,7 @@ impl StepBuilder {
             listeners: StepListeners::default(),
             fault: FaultToleranceSpec::default(),
             skip_listeners: Vec::new(),
+            item_listeners: ItemListeners::default(),
             promote: Vec::new(),
             needs: Vec::new(),
         }
@@ -211,6 +218,34 @@ impl StepBuilder {
         self
     }
 
+    /// An item read listener for a chunk step reading `I` (a step of other item
+    /// types fails when it starts, naming both).
+    pub fn item_read_listener<I: 'static>(
+        mut self,
+        listener: Arc<dyn ItemReadListener<I>>,
+    ) -> Self {
+        self.item_listeners.read.push(Arc::new(listener));
+        self
+    }
+
+    /// An item process listener for a chunk step processing `I` into `O`.
+    pub fn item_process_listener<I: 'static, O: 'static>(
+        mut self,
+        listener: Arc<dyn ItemProcessListener<I, O>>,
+    ) -> Self {
+        self.item_listeners.process.push(Arc::new(listener));
+        self
+    }
+
+    /// An item write listener for a chunk step writing `O`.
+    pub fn item_write_listener<O: 'static>(
+        mut self,
+        listener: Arc<dyn ItemWriteListener<O>>,
+    ) -> Self {
+        self.item_listeners.write.push(Arc::new(listener));
+        self
+    }
+
     /// Items per chunk (the commit interval).
     pub fn chunk_size(mut self, size: u64) -> Self {
         self.chunk_size = size.max(1);
@@ -260,6 +295,7 @@ impl StepBuilder {
                 completion: self.completion.clone(),
                 fault: self.fault.build(),
                 skip_listeners: self.skip_listeners.clone(),
+                item_listeners: self.item_listeners.clone(),
             },
         );
         self.finish(Arc::new(runner))

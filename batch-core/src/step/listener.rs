@@ -40,3 +40,39 @@ impl StepListeners {
         }
     }
 }
+
+/// Hooks around each read of a chunk step (Spring's `ItemReadListener`). Registered
+/// with [`StepBuilder::item_read_listener`](crate::step::StepBuilder::item_read_listener)
+/// or `#[step(listener(…))]`.
+pub trait ItemReadListener<I>: Send + Sync {
+    /// Before each read.
+    fn before_read(&self) {}
+    /// After a read that returned an item (not after the end of input).
+    fn after_read(&self, _item: &I) {}
+    /// After a read that failed.
+    fn on_read_error(&self, _error: &Error) {}
+}
+
+/// Hooks around each item a chunk step's processor handles (Spring's
+/// `ItemProcessListener`); a step without a processor calls none. With fault
+/// tolerance an item may be processed again, on a retry or a scan, and each call is
+/// heard.
+pub trait ItemProcessListener<I, O>: Send + Sync {
+    /// Before the item is processed.
+    fn before_process(&self, _item: &I) {}
+    /// After it was processed: `None` when the processor filtered it.
+    fn after_process(&self, _item: &I, _result: Option<&O>) {}
+    /// After processing it failed.
+    fn on_process_error(&self, _item: &I, _error: &Error) {}
+}
+
+/// Hooks around each write of a chunk step (Spring's `ItemWriteListener`): a whole
+/// chunk, or one item at a time while a fault-tolerant step scans a failed chunk.
+pub trait ItemWriteListener<O>: Send + Sync {
+    /// Before the items are written.
+    fn before_write(&self, _items: &[O]) {}
+    /// After they were written, before the chunk commits.
+    fn after_write(&self, _items: &[O]) {}
+    /// After writing them failed.
+    fn on_write_error(&self, _error: &Error, _items: &[O]) {}
+}

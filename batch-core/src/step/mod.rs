@@ -25,7 +25,9 @@ pub mod tasklet;
 pub use boundary::{LeaseLost, StepInterrupted, StopSignal};
 pub use builder::{IntoStep, StepBuilder, StepDef};
 pub use lifecycle::{StartLimitExceeded, StepEndNotSaved, StepPanicked};
-pub use listener::{ChunkListener, StepExecutionListener};
+pub use listener::{
+    ChunkListener, ItemProcessListener, ItemReadListener, ItemWriteListener, StepExecutionListener,
+};
 pub use output::{IntoStepOutput, StepOutput};
 pub use scope::{
     FromStepScope, InjectionError, InputTaken, Once, Res, ResourceNeed, Resources, State, StepScope,

@@ -200,6 +200,9 @@ pub(crate) enum ListenerKind {
     Chunk,
     Retry,
     Skip,
+    ItemRead,
+    ItemProcess,
+    ItemWrite,
 }
 
 impl ListenerKind {
@@ -210,6 +213,9 @@ impl ListenerKind {
             ListenerKind::Chunk => "__batch_chunk_listener",
             ListenerKind::Retry => "__batch_retry_listener",
             ListenerKind::Skip => "__batch_skip_listener",
+            ListenerKind::ItemRead => "__batch_item_read_listener",
+            ListenerKind::ItemProcess => "__batch_item_process_listener",
+            ListenerKind::ItemWrite => "__batch_item_write_listener",
         };
         Ident::new(name, Span::call_site())
     }
@@ -220,6 +226,14 @@ impl ListenerKind {
             ListenerKind::Chunk => ("__BatchIsChunkListener", "__BatchNotChunkListener"),
             ListenerKind::Retry => ("__BatchIsRetryListener", "__BatchNotRetryListener"),
             ListenerKind::Skip => ("__BatchIsSkipListener", "__BatchNotSkipListener"),
+            ListenerKind::ItemRead => ("__BatchIsItemReadListener", "__BatchNotItemReadListener"),
+            ListenerKind::ItemProcess => (
+                "__BatchIsItemProcessListener",
+                "__BatchNotItemProcessListener",
+            ),
+            ListenerKind::ItemWrite => {
+                ("__BatchIsItemWriteListener", "__BatchNotItemWriteListener")
+            }
         };
         (
             Ident::new(yes, Span::call_site()),
@@ -235,6 +249,14 @@ impl ListenerKind {
 /// type shows on such a step.
 fn listener_kinds(f: &StepFn, config: &StepConfig) -> Vec<ListenerKind> {
     let mut kinds = vec![ListenerKind::Step, ListenerKind::Chunk];
+    // Item listeners need the step's item types too.
+    if config.chunk.is_some() && f.items.is_some() {
+        kinds.extend([
+            ListenerKind::ItemRead,
+            ListenerKind::ItemProcess,
+            ListenerKind::ItemWrite,
+        ]);
+    }
     if config.chunk.is_some() && config.fault.enabled() {
         kinds.push(ListenerKind::Retry);
         if f.items.is_some() {
@@ -283,6 +305,27 @@ fn listener_helpers(f: &StepFn, config: &StepConfig, kinds: &[ListenerKind]) -> 
                 (
                     quote!(#t<I, O>),
                     quote!(builder.skip_listener::<I, O>(self.0.clone())),
+                )
+            }
+            ListenerKind::ItemRead => {
+                let t = rt.item_read_listener();
+                (
+                    quote!(#t<I>),
+                    quote!(builder.item_read_listener::<I>(self.0.clone())),
+                )
+            }
+            ListenerKind::ItemProcess => {
+                let t = rt.item_process_listener();
+                (
+                    quote!(#t<I, O>),
+                    quote!(builder.item_process_listener::<I, O>(self.0.clone())),
+                )
+            }
+            ListenerKind::ItemWrite => {
+                let t = rt.item_write_listener();
+                (
+                    quote!(#t<O>),
+                    quote!(builder.item_write_listener::<O>(self.0.clone())),
                 )
             }
         };
@@ -360,12 +403,20 @@ fn listener_message(
     kinds: &[ListenerKind],
 ) -> (LitStr, LitStr, LitStr) {
     let escape = |text: String| text.replace('{', "{{").replace('}', "}}");
-    let accepted = match (kinds.contains(&ListenerKind::Skip), f.items) {
-        (true, Some((i, o))) => escape(format!(
-            "`StepExecutionListener`, `ChunkListener`, `RetryListener` or `SkipListener<{}, {}>`",
-            args::pretty(i),
-            args::pretty(o)
-        )),
+    let accepted = match (kinds.contains(&ListenerKind::ItemRead), f.items) {
+        (true, Some((i, o))) => {
+            let (i, o) = (args::pretty(i), args::pretty(o));
+            let items = format!("`ItemReadListener<{i}>`, `ItemProcessListener<{i}, {o}>`");
+            escape(if kinds.contains(&ListenerKind::Skip) {
+                format!(
+                    "`StepExecutionListener`, `ChunkListener`, {items}, `ItemWriteListener<{o}>`, `RetryListener` or `SkipListener<{i}, {o}>`"
+                )
+            } else {
+                format!(
+                    "`StepExecutionListener`, `ChunkListener`, {items} or `ItemWriteListener<{o}>`"
+                )
+            })
+        }
         _ => "`StepExecutionListener` or `ChunkListener`".to_owned(),
     };
     let note = if kinds.contains(&ListenerKind::Retry) {
@@ -403,7 +454,7 @@ fn register_listener(
 ) -> TokenStream {
     let cell = runtime::core_cell();
     let phantom = runtime::core_phantom_data();
-    let (i, o) = match (kinds.contains(&ListenerKind::Skip), f.items) {
+    let (i, o) = match (kinds.contains(&ListenerKind::ItemRead), f.items) {
         (true, Some((i, o))) => (quote!(#i), quote!(#o)),
         _ => (quote!(()), quote!(())),
     };

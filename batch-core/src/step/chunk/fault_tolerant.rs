@@ -34,18 +34,11 @@ pub(crate) fn typed_skip_listeners<I: 'static, O: 'static>(
     erased: &[ErasedSkipListener],
     step: &str,
 ) -> Result<Vec<Arc<dyn SkipListener<I, O>>>> {
-    erased
-        .iter()
-        .map(|l| {
-            l.downcast_ref::<Arc<dyn SkipListener<I, O>>>().cloned().ok_or_else(|| {
-                Error::msg(format!(
-                    "step `{step}`: a skip listener was registered for other item types than the step's `{}` → `{}`",
-                    std::any::type_name::<I>(),
-                    std::any::type_name::<O>()
-                ))
-            })
-        })
-        .collect()
+    crate::step::chunk::listened::typed::<dyn SkipListener<I, O>, I, O>(
+        erased,
+        step,
+        "skip listener",
+    )
 }
 
 /// The skip limit was reached; see [`Engine::may_skip`].
@@ -541,7 +534,7 @@ where
             break Ok(());
         }
         let read = loop {
-            match parts.reader.read().await {
+            match parts.read().await {
                 Ok(Some(item)) => {
                     contribution.read += 1;
                     let (input, cached) = match P::pass_through(item) {
@@ -657,7 +650,7 @@ where
             .input
             .as_ref()
             .expect("an item to process keeps its input");
-        match parts.processor.process_item(input).await {
+        match parts.process_item(input).await {
             Ok(output) => {
                 if slot.retry.is_some() || !engine.fault.retry_listeners.is_empty() {
                     let retry = slot.retry.take().unwrap_or_default();
@@ -750,11 +743,7 @@ where
         return scan(engine, parts, chunk, work, contribution, tx, rt, false).await;
     }
     let state = chunk.write_state_mut();
-    match parts
-        .writer
-        .write(&work.outputs, &mut write_context(tx, rt))
-        .await
-    {
+    match parts.write(&work.outputs, &mut write_context(tx, rt)).await {
         Ok(()) => {
             if state.failures > 0 || !engine.fault.retry_listeners.is_empty() {
                 engine.succeeded(subject, state);
@@ -823,7 +812,6 @@ where
         return Ok(());
     };
     let written = parts
-        .writer
         .write(&work.outputs[..1], &mut write_context(tx, rt))
         .await;
     let done_with = |chunk: &mut Buffered<I, O>, work: &mut Work<O>| -> Option<O> {

@@ -33,6 +33,9 @@ use crate::step::output::StepOutput;
 use crate::step::scope::{StepFactory, StepScope};
 
 mod fault_tolerant;
+mod listened;
+
+pub(crate) use listened::ItemListeners;
 
 /// The parts of a chunk step: a reader of `I`, a processor from `I` to `O` (or none,
 /// when `I` is written as read) and a writer of `O`. Made by [`chunk`] or
@@ -139,6 +142,10 @@ pub trait ChunkProcessor<I, O>: Send {
     where
         O: 'a;
 
+    /// Whether every item is its own output (no processor): no process listener is
+    /// called then, as in Spring.
+    const PASSES_THROUGH: bool = false;
+
     /// `Ok(output)` when the item is its own output (no processor), `Err(item)` when
     /// it must be processed.
     fn pass_through(item: I) -> std::result::Result<O, I>;
@@ -198,6 +205,8 @@ impl<I: Sync + Send> ChunkProcessor<I, I> for NoProcessor {
         )))
     }
 
+    const PASSES_THROUGH: bool = true;
+
     fn pass_through(item: I) -> std::result::Result<I, I> {
         Ok(item)
     }
@@ -229,6 +238,7 @@ pub(crate) struct ChunkConfig {
     pub(crate) completion: Completion,
     pub(crate) fault: Option<FaultTolerance>,
     pub(crate) skip_listeners: Vec<ErasedSkipListener>,
+    pub(crate) item_listeners: ItemListeners,
 }
 
 impl ChunkConfig {
@@ -290,11 +300,16 @@ where
             let size = self.config.size(&scope)?;
             let opened = |e| ContextNotOpened::wrap(e, rt.execution.id);
             let spec = self.factory.call(scope).await.map_err(opened)?;
+            let listeners = self
+                .config
+                .item_listeners
+                .typed::<I, O>(&rt.execution.step_name)?;
             let (reader, processor, writer) = spec.into_parts();
             let mut parts = Parts {
                 reader,
                 processor,
                 writer,
+                listeners,
                 _types: PhantomData,
             };
             parts.open(&rt.execution.context).await.map_err(opened)?;
@@ -355,10 +370,14 @@ where
     }
 }
 
+/// A chunk step's reader, processor and writer with its item listeners; the loops
+/// call the three through `read`, `process_item`/`process_chunk` and `write` (see
+/// `listened`), which the listeners hear.
 pub(crate) struct Parts<I, O, R, P, W> {
     pub(crate) reader: R,
     pub(crate) processor: P,
     pub(crate) writer: W,
+    listeners: listened::Typed<I, O>,
     _types: PhantomData<fn() -> (I, O)>,
 }
 
@@ -512,7 +531,7 @@ where
         if chunk_loop.before(&chunk_ctx) == Next::Stop {
             break Ok(());
         }
-        let read = match parts.reader.read().await {
+        let read = match parts.read().await {
             Ok(Some(item)) => {
                 inputs.push(item);
                 contribution.read += 1;
@@ -535,10 +554,14 @@ where
     if inputs.is_empty() {
         return Ok(RepeatStatus::continue_if(!end));
     }
-    let items = parts
-        .processor
-        .process_chunk(inputs, outputs, &mut contribution.filter)
-        .await?;
+    let items = listened::process_chunk(
+        &mut parts.processor,
+        &parts.listeners.process,
+        inputs,
+        outputs,
+        &mut contribution.filter,
+    )
+    .await?;
     if !items.is_empty() {
         let mut detached = ChunkTx::none();
         let chunk_tx = if parts.writer.joins_transaction() {
@@ -549,7 +572,7 @@ where
         let execution = &mut *rt.execution;
         let mut cx =
             WriteContext::new(chunk_tx, rt.identity, &mut execution.context, rt.repository);
-        parts.writer.write(items, &mut cx).await?;
+        listened::write(&mut parts.writer, &parts.listeners.write, items, &mut cx).await?;
         contribution.write += items.len() as u64;
     }
     Ok(RepeatStatus::continue_if(!end))

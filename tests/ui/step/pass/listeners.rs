@@ -7,7 +7,7 @@ use batch::step::{ChunkListener, StepExecutionListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
-/// Implements all four kinds and writes down what it hears.
+/// Implements all seven kinds and writes down what it hears.
 #[derive(Default)]
 struct Audit {
     events: Mutex<Vec<String>>,
@@ -34,6 +34,24 @@ impl ChunkListener for Audit {
 impl RetryListener for Audit {
     fn on_error(&self, ctx: &RetryContext, error: &Error) {
         self.hear(format!("attempt {} failed: {error}", ctx.retry_count));
+    }
+}
+
+impl ItemReadListener<u32> for Audit {
+    fn after_read(&self, item: &u32) {
+        self.hear(format!("read {item}"));
+    }
+}
+
+impl ItemProcessListener<u32, String> for Audit {
+    fn after_process(&self, item: &u32, result: Option<&String>) {
+        self.hear(format!("processed {item} -> {result:?}"));
+    }
+}
+
+impl ItemWriteListener<String> for Audit {
+    fn after_write(&self, items: &[String]) {
+        self.hear(format!("wrote {items:?}"));
     }
 }
 
@@ -119,5 +137,11 @@ async fn main() {
     assert_eq!(count("attempt 1 failed: bad 3"), 1, "{events:?}");
     assert_eq!(count("skipped 3"), 1, "{events:?}");
     assert!(count("chunk") >= 5, "{events:?}");
+    // Item listeners where the types fit: reads of u32 on both chunk steps, processing
+    // and writes only on the tolerant step (the plain one writes u32, not String).
+    assert_eq!(count("read 4"), 1, "{events:?}");
+    assert_eq!(count("read 1"), 2, "{events:?}");
+    assert_eq!(count("processed 4 -> Some(\"4\")"), 1, "{events:?}");
+    assert!(count("wrote [\"4\"]") == 1, "{events:?}");
     assert_eq!(STARTS.load(Ordering::SeqCst), 2);
 }
