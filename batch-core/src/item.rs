@@ -21,7 +21,7 @@ use crate::repository::{ChunkTx, JobRepository};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an item reader of `{T}`",
     label = "this must implement `ItemReader<{T}>`",
-    note = "implement `ItemReader<{T}>`, or use a closure `|| -> Result<Option<{T}>, E>` or `ListReader`"
+    note = "implement `ItemReader<{T}>`, or use a closure `|| -> Result<Option<{T}>, E>`, `async_reader(|| Box::pin(async move {{ … }}))` for async work, or `ListReader`"
 )]
 pub trait ItemReader<T>: Send {
     /// The next item, or `Ok(None)` at the end of input; a restarted step's reader
@@ -235,6 +235,9 @@ impl<'a> WriteContext<'a> {
     }
 }
 
+// Not recommended in errors (as the writer's below): a closure returning an async
+// block is reported with the trait's note, which names `async_reader`.
+#[diagnostic::do_not_recommend]
 impl<T, F, E> ItemReader<T> for F
 where
     F: FnMut() -> std::result::Result<Option<T>, E> + Send,
@@ -246,6 +249,9 @@ where
     }
 }
 
+// Not recommended in errors: a closure returning an async block is reported with the
+// trait's note, which names `async_processor`.
+#[diagnostic::do_not_recommend]
 impl<I, O, F, E> ItemProcessor<I, O> for F
 where
     F: FnMut(&I) -> std::result::Result<Option<O>, E> + Send,
@@ -258,6 +264,10 @@ where
     }
 }
 
+// Not recommended in errors: a closure of the wrong shape (two arguments, an async
+// block) is then reported as "not an item writer", with the trait's note naming the
+// fix, rather than as rustc's bare arity or return-type mismatch.
+#[diagnostic::do_not_recommend]
 impl<T, F, E> ItemWriter<T> for F
 where
     F: FnMut(&[T]) -> std::result::Result<(), E> + Send,

@@ -93,6 +93,10 @@ pub trait Tasklet: StepOutput + Send {
     ) -> impl Future<Output = Result<RepeatStatus>> + Send;
 }
 
+// Not recommended in errors: a closure returning an async block is then reported as
+// "not a tasklet", with the trait's note naming `async_tasklet`, rather than as
+// rustc's bare return-type mismatch.
+#[diagnostic::do_not_recommend]
 impl<F, E> Tasklet for F
 where
     F: FnMut(&mut TaskletContext<'_>) -> std::result::Result<RepeatStatus, E> + Send,
