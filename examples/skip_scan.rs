@@ -118,7 +118,7 @@ impl ItemCall<u32> for PushCall {
         item.to_string()
     }
 
-    async fn call(&mut self, item: &u32, _idempotency_key: &str) -> Result<()> {
+    async fn call(&self, item: &u32, _idempotency_key: &str) -> Result<()> {
         Ok(self.0.push(*item)?)
     }
 }

@@ -109,6 +109,7 @@ async fn crash_until_complete(mode: &str, dir: &Path) -> Outcome {
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         &partner_db,
         None,
+        Duration::ZERO,
     )
     .await
     .unwrap();
@@ -266,9 +267,14 @@ async fn the_partner_refuses_orders_it_cannot_store_as_sent() {
     }
     let client = reqwest::Client::new();
     for store in stores {
-        let p = partner::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), &store, None)
-            .await
-            .unwrap();
+        let p = partner::start(
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            &store,
+            None,
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
         let post = |body: serde_json::Value, key: Option<&str>| {
             let mut request = client.post(format!("{}/orders", p.url())).json(&body);
             if let Some(key) = key {

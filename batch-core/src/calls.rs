@@ -2,25 +2,42 @@
 //!
 //! A chunk's transaction can roll back the database, not a call already made to a
 //! partner's API. [`DurableCalls`] turns a per-item call ([`ItemCall`]) into a writer
-//! that, after each successful call, records the item's key as done in a transaction
-//! of its own, and skips items recorded as done — in later attempts of the chunk and in
+//! that records the key of each item whose call succeeded as done, in transactions of
+//! its own, and skips items recorded as done — in later attempts of the chunk and in
 //! later executions of the job instance, even after `kill -9`. Each call also carries
 //! an idempotency key that is the same for the item on every attempt and restart (job,
 //! instance, step, item key), for the one window no local record can close: a call
 //! that succeeded just before the process died, before its record was written. A
 //! partner that honours idempotency keys answers that repeat with its first answer.
 //!
+//! Up to [`concurrency`](DurableCalls::concurrency) calls of a chunk are in flight at
+//! once (one by default), so a slow partner costs its latency once per group of calls
+//! rather than once per item. Recording is a group commit: one record write is in
+//! flight at a time, alongside the calls, and takes every success that arrived while
+//! the previous one was being written, so records cost one commit per group, not per
+//! call. When a call fails no new call starts, the calls in flight finish and every
+//! success among them is recorded before the chunk fails: a restart re-sends only what
+//! was not recorded.
+//!
 //! The writer does not join the chunk's transaction, so no database lock is held while
 //! it waits on the partner.
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::task::Poll;
 
-use crate::error::Result;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+
+use crate::error::{Error, Result};
 use crate::item::{ItemWriter, WriteContext};
 
 /// One call per item to a system outside the job repository's transaction.
-pub trait ItemCall<T>: Send {
+///
+/// `call` takes `&self` because several calls may be in flight at once: state the call
+/// changes (counters, a client's pool) lives behind atomics or a lock.
+pub trait ItemCall<T>: Send + Sync {
     /// The item's stable identity (its primary key, say): what its progress is
     /// recorded under. At most 250 characters.
     fn key(&self, item: &T) -> String;
@@ -28,28 +45,38 @@ pub trait ItemCall<T>: Send {
     /// Makes the call. `idempotency_key` is the same for this item in every attempt
     /// and execution of the step: hand it to the partner (an `Idempotency-Key`
     /// header).
-    fn call(&mut self, item: &T, idempotency_key: &str) -> impl Future<Output = Result<()>> + Send;
+    fn call(&self, item: &T, idempotency_key: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// A writer that makes each item's call once. See the module documentation.
 pub struct DurableCalls<C> {
     call: C,
+    concurrency: usize,
     done: Option<HashSet<String>>,
     skipped: u64,
 }
 
 impl<C> DurableCalls<C> {
-    /// Wraps `call`; which items were called already is read from the step's progress
-    /// at the first write.
+    /// Wraps `call`, one call at a time; which items were called already is read from
+    /// the step's progress at the first write.
     pub fn new(call: C) -> Self {
         Self {
             call,
+            concurrency: 1,
             done: None,
             skipped: 0,
         }
     }
 
-    /// Items not called because an earlier attempt or execution had called them.
+    /// Up to `limit` calls of a chunk in flight at once (0 counts as 1). A chunk
+    /// smaller than `limit` has all its calls in flight together.
+    pub fn concurrency(mut self, limit: usize) -> Self {
+        self.concurrency = limit.max(1);
+        self
+    }
+
+    /// Items not called because an earlier attempt or execution had called them, or
+    /// because an item with the same key came earlier in the chunk.
     pub fn skipped(&self) -> u64 {
         self.skipped
     }
@@ -69,24 +96,103 @@ pub fn idempotency_key(cx: &WriteContext<'_>, item_key: &str) -> String {
     )
 }
 
+/// What the writer waits for next.
+enum Event {
+    /// A call ended, well or not.
+    Called(String, Result<()>),
+    /// A record write ended, for these keys.
+    Recorded(Vec<String>, Result<()>),
+}
+
 impl<T: Sync, C: ItemCall<T>> ItemWriter<T> for DurableCalls<C> {
     async fn write(&mut self, items: &[T], cx: &mut WriteContext<'_>) -> Result<()> {
         if self.done.is_none() {
             self.done = Some(cx.done_keys().await?.into_iter().collect());
         }
         let done = self.done.as_mut().expect("loaded above");
+        let cx: &WriteContext<'_> = cx;
+        let call = &self.call;
+        let mut in_chunk = HashSet::new();
+        let mut queued = Vec::with_capacity(items.len());
         for item in items {
-            let key = self.call.key(item);
-            if done.contains(&key) {
+            let key = call.key(item);
+            if done.contains(&key) || !in_chunk.insert(key.clone()) {
                 self.skipped += 1;
                 continue;
             }
-            let idempotency = idempotency_key(cx, &key);
-            self.call.call(item, &idempotency).await?;
-            cx.record_done(&key).await?;
-            done.insert(key);
+            queued.push((item, key));
         }
-        Ok(())
+        let mut queued = queued.into_iter();
+        let mut in_flight = FuturesUnordered::new();
+        let mut succeeded: Vec<String> = Vec::new();
+        let mut recording: Option<BoxFuture<'_, (Vec<String>, Result<()>)>> = None;
+        let mut failure: Option<Error> = None;
+        loop {
+            while failure.is_none() && in_flight.len() < self.concurrency {
+                let Some((item, key)) = queued.next() else {
+                    break;
+                };
+                let idempotency = idempotency_key(cx, &key);
+                in_flight.push(async move {
+                    let result = call.call(item, &idempotency).await;
+                    (key, result)
+                });
+            }
+            if recording.is_none() && !succeeded.is_empty() {
+                let keys = std::mem::take(&mut succeeded);
+                recording = Some(Box::pin(async move {
+                    let result = cx.record_done_all(&keys).await;
+                    (keys, result)
+                }));
+            }
+            if in_flight.is_empty() && recording.is_none() {
+                break;
+            }
+            let event = std::future::poll_fn(|task| {
+                if let Some(write) = recording.as_mut()
+                    && let Poll::Ready((keys, result)) = write.as_mut().poll(task)
+                {
+                    return Poll::Ready(Event::Recorded(keys, result));
+                }
+                match in_flight.poll_next_unpin(task) {
+                    Poll::Ready(Some((key, result))) => Poll::Ready(Event::Called(key, result)),
+                    _ => Poll::Pending,
+                }
+            })
+            .await;
+            let problem = match event {
+                Event::Called(key, Ok(())) => {
+                    succeeded.push(key);
+                    None
+                }
+                Event::Called(_, Err(e)) => Some(e),
+                Event::Recorded(keys, result) => {
+                    recording = None;
+                    match result {
+                        Ok(()) => {
+                            done.extend(keys);
+                            None
+                        }
+                        Err(e) => Some(e),
+                    }
+                }
+            };
+            if let Some(e) = problem {
+                match &failure {
+                    // The chunk fails with the first problem; the others are said here,
+                    // not lost.
+                    Some(_) => tracing::warn!(
+                        "while the chunk's calls drained after a failure: {}",
+                        e.report()
+                    ),
+                    None => failure = Some(e),
+                }
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn joins_transaction(&self) -> bool {

@@ -15,10 +15,13 @@
 //! - A fault mode fails one request (by its number) with 503, or stores the order and
 //!   then drops the connection before answering (the client cannot know it went
 //!   through).
+//! - A latency delays each answer to `POST /orders` by a fixed time, as a slow
+//!   partner's would be; requests are handled concurrently, so the delays overlap.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -67,6 +70,7 @@ struct Shared {
     store: Store,
     counters: Counters,
     fault: Option<Fault>,
+    latency: Duration,
 }
 
 /// A running partner API.
@@ -138,7 +142,11 @@ async fn open_store(url: &str) -> Result<Store, sqlx::Error> {
         .connect_with(
             options
                 .create_if_missing(true)
-                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal),
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                // The partner stands in for someone else's service: what it costs is
+                // set by `latency`, not by a disk sync per order (WAL without a sync at
+                // each commit still survives the death of a client, or of itself).
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal),
         )
         .await?;
     for ddl in [
@@ -153,17 +161,20 @@ async fn open_store(url: &str) -> Result<Store, sqlx::Error> {
     Ok(Store::Sqlite(pool))
 }
 
-/// Starts the API on `addr` (port 0 picks a free one) with its database at `db_url`.
+/// Starts the API on `addr` (port 0 picks a free one) with its database at `db_url`;
+/// each order's answer waits `latency` (zero for none).
 pub(crate) async fn start(
     addr: SocketAddr,
     db_url: &str,
     fault: Option<Fault>,
+    latency: Duration,
 ) -> Result<Partner, Box<dyn std::error::Error + Send + Sync>> {
     let store = open_store(db_url).await?;
     let shared = Arc::new(Shared {
         store,
         counters: Counters::default(),
         fault,
+        latency,
     });
     let app = Router::new()
         .route("/orders", get(list_orders).post(create_order))
@@ -208,6 +219,9 @@ async fn create_order(
 async fn handle_order(shared: Arc<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let c = &shared.counters;
     let number = c.requests.fetch_add(1, Ordering::SeqCst) + 1;
+    if !shared.latency.is_zero() {
+        tokio::time::sleep(shared.latency).await;
+    }
     let fault = shared.fault.filter(|f| f.request == number).map(|f| f.kind);
     if fault == Some(FaultKind::Unavailable) {
         c.faults.fetch_add(1, Ordering::SeqCst);

@@ -114,6 +114,16 @@ pub trait JobRepository: Send + Sync + 'static {
         item_key: &'a str,
     ) -> BoxFuture<'a, std::result::Result<(), RepositoryError>>;
 
+    /// Records several item keys as done in one transaction, committed when this
+    /// returns: one commit for all of them instead of one each. Keys recorded already
+    /// stay recorded.
+    fn record_items_progress<'a>(
+        &'a self,
+        instance_id: i64,
+        step_name: &'a str,
+        item_keys: &'a [String],
+    ) -> BoxFuture<'a, std::result::Result<(), RepositoryError>>;
+
     /// Refreshes LAST_UPDATED of a running execution (its owner's heartbeat), without
     /// touching its VERSION.
     fn heartbeat(
