@@ -2,32 +2,32 @@
 //!
 //! A chunk's transaction can roll back the database, not a call already made to a
 //! partner's API. [`DurableCalls`] turns a per-item call ([`ItemCall`]) into a writer
-//! that records the key of each item whose call succeeded as done, in transactions of
+//! that records the key of each item whose call succeeded as done, in a transaction of
 //! its own, and skips items recorded as done — in later attempts of the chunk and in
 //! later executions of the job instance, even after `kill -9`. Each call also carries
 //! an idempotency key that is the same for the item on every attempt and restart (job,
-//! instance, step, item key), for the one window no local record can close: a call
-//! that succeeded just before the process died, before its record was written. A
-//! partner that honours idempotency keys answers that repeat with its first answer.
+//! instance, step, item key), for the window no local record can close: calls that
+//! succeeded just before the process died, before their record was written. A partner
+//! that honours idempotency keys answers such a repeat with its first answer.
 //!
 //! Up to [`concurrency`](DurableCalls::concurrency) calls of a chunk are in flight at
 //! once (one by default), so a slow partner costs its latency once per group of calls
-//! rather than once per item. Recording is a group commit: one record write is in
-//! flight at a time, alongside the calls, and takes every success that arrived while
-//! the previous one was being written, so records cost one commit per group, not per
-//! call. When a call fails no new call starts, the calls in flight finish and every
-//! success among them is recorded before the chunk fails: a restart re-sends only what
-//! was not recorded.
+//! rather than once per item. The successes of a chunk are recorded together, in one
+//! transaction written when the chunk's calls have ended and before the chunk commits:
+//! one commit per chunk, not one per call. When a call fails no new call starts, the
+//! calls in flight finish, and every success among them is recorded before the chunk
+//! fails: a restart re-sends only what was not recorded. A process killed in the middle
+//! of a chunk leaves that chunk's successes unrecorded; the restart repeats them with
+//! their idempotency keys, so the chunk size bounds how many calls a partner can see
+//! twice.
 //!
 //! The writer does not join the chunk's transaction, so no database lock is held while
 //! it waits on the partner.
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::task::Poll;
 
 use futures_util::StreamExt;
-use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 
 use crate::error::{Error, Result};
@@ -96,14 +96,6 @@ pub fn idempotency_key(cx: &WriteContext<'_>, item_key: &str) -> String {
     )
 }
 
-/// What the writer waits for next.
-enum Event {
-    /// A call ended, well or not.
-    Called(String, Result<()>),
-    /// A record write ended, for these keys.
-    Recorded(Vec<String>, Result<()>),
-}
-
 impl<T: Sync, C: ItemCall<T>> ItemWriter<T> for DurableCalls<C> {
     async fn write(&mut self, items: &[T], cx: &mut WriteContext<'_>) -> Result<()> {
         if self.done.is_none() {
@@ -124,11 +116,10 @@ impl<T: Sync, C: ItemCall<T>> ItemWriter<T> for DurableCalls<C> {
         }
         let mut queued = queued.into_iter();
         let mut in_flight = FuturesUnordered::new();
-        let mut succeeded: Vec<String> = Vec::new();
-        let mut recording: Option<BoxFuture<'_, (Vec<String>, Result<()>)>> = None;
-        let mut failure: Option<Error> = None;
+        let mut succeeded = Vec::new();
+        let mut failure = Failure::default();
         loop {
-            while failure.is_none() && in_flight.len() < self.concurrency {
+            while failure.first.is_none() && in_flight.len() < self.concurrency {
                 let Some((item, key)) = queued.next() else {
                     break;
                 };
@@ -138,58 +129,21 @@ impl<T: Sync, C: ItemCall<T>> ItemWriter<T> for DurableCalls<C> {
                     (key, result)
                 });
             }
-            if recording.is_none() && !succeeded.is_empty() {
-                let keys = std::mem::take(&mut succeeded);
-                recording = Some(Box::pin(async move {
-                    let result = cx.record_done_all(&keys).await;
-                    (keys, result)
-                }));
-            }
-            if in_flight.is_empty() && recording.is_none() {
+            let Some((key, result)) = in_flight.next().await else {
                 break;
-            }
-            let event = std::future::poll_fn(|task| {
-                if let Some(write) = recording.as_mut()
-                    && let Poll::Ready((keys, result)) = write.as_mut().poll(task)
-                {
-                    return Poll::Ready(Event::Recorded(keys, result));
-                }
-                match in_flight.poll_next_unpin(task) {
-                    Poll::Ready(Some((key, result))) => Poll::Ready(Event::Called(key, result)),
-                    _ => Poll::Pending,
-                }
-            })
-            .await;
-            let problem = match event {
-                Event::Called(key, Ok(())) => {
-                    succeeded.push(key);
-                    None
-                }
-                Event::Called(_, Err(e)) => Some(e),
-                Event::Recorded(keys, result) => {
-                    recording = None;
-                    match result {
-                        Ok(()) => {
-                            done.extend(keys);
-                            None
-                        }
-                        Err(e) => Some(e),
-                    }
-                }
             };
-            if let Some(e) = problem {
-                match &failure {
-                    // The chunk fails with the first problem; the others are said here,
-                    // not lost.
-                    Some(_) => tracing::warn!(
-                        "while the chunk's calls drained after a failure: {}",
-                        e.report()
-                    ),
-                    None => failure = Some(e),
-                }
+            match result {
+                Ok(()) => succeeded.push(key),
+                Err(e) => failure.note(e),
             }
         }
-        match failure {
+        if !succeeded.is_empty() {
+            match cx.record_done_all(&succeeded).await {
+                Ok(()) => done.extend(succeeded),
+                Err(e) => failure.note(e),
+            }
+        }
+        match failure.first {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -197,5 +151,24 @@ impl<T: Sync, C: ItemCall<T>> ItemWriter<T> for DurableCalls<C> {
 
     fn joins_transaction(&self) -> bool {
         false
+    }
+}
+
+/// The first problem of a chunk's calls, which fails the chunk; later ones (calls in
+/// flight that fail while the others drain) are logged, not lost.
+#[derive(Default)]
+struct Failure {
+    first: Option<Error>,
+}
+
+impl Failure {
+    fn note(&mut self, e: Error) {
+        match &self.first {
+            Some(_) => tracing::warn!(
+                "another call failed while the chunk's calls drained: {}",
+                e.report()
+            ),
+            None => self.first = Some(e),
+        }
     }
 }
