@@ -521,15 +521,24 @@ fn main() -> std::process::ExitCode {
         .about("Seed 000: send pending orders to a partner API (mode=as-is|cursor|durable orders=N chunk=N concurrency=N fail.at=N latency.ms=N)")
         .setup(move |setup: batch::cli::Setup<SqlitePool>| async move {
             let orders = setup.parameters.get_as::<Option<i64>>("orders")?.unwrap_or(100);
-            prepare(&setup.pool, orders).await?;
+            // Checked before the launch, so a wrong value leaves no failed execution.
+            let mode = Mode::parse(
+                &setup
+                    .parameters
+                    .get_as::<Option<String>>("mode")?
+                    .unwrap_or_else(|| "durable".into()),
+            )?;
+            concurrency(mode, setup.parameters.get_as::<Option<i64>>("concurrency")?)?;
             let latency = latency(setup.parameters.get_as::<Option<i64>>("latency.ms")?)?;
-            if needs_partner {
-                *for_setup.lock().unwrap() = Some(start_partner(latency).await?);
-            } else if !latency.is_zero() {
+            if !needs_partner && !latency.is_zero() {
                 return Err(Error::msg(
                     "job parameter `latency.ms` delays the partner this example starts itself; \
                      with --api, start that partner with `thirdparty_api --latency-ms N`",
                 ));
+            }
+            prepare(&setup.pool, orders).await?;
+            if needs_partner {
+                *for_setup.lock().unwrap() = Some(start_partner(latency).await?);
             }
             Ok(())
         })
