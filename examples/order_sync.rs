@@ -32,7 +32,7 @@
 //! `--api`, start `thirdparty_api --latency-ms N` instead).
 
 #[path = "thirdparty_api/partner.rs"]
-mod partner;
+pub(crate) mod partner;
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -414,20 +414,15 @@ pub fn order_sync_job(sent: Arc<Sent>) -> Job {
 }
 
 /// A partner API in this process, on a free loopback port, with its own temporary
-/// SQLite file; each answer waits `latency`.
+/// SQLite file.
 pub(crate) async fn start_partner(
-    latency: Duration,
+    behaviour: partner::Behaviour,
 ) -> Result<(partner::Partner, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let db = format!("sqlite:{}", dir.path().join("partner.db").display());
-    let p = partner::start(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        &db,
-        None,
-        latency,
-    )
-    .await
-    .map_err(|e| Error::msg(format!("cannot start the partner API: {e}")))?;
+    let p = partner::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), &db, behaviour)
+        .await
+        .map_err(|e| Error::msg(format!("cannot start the partner API: {e}")))?;
     Ok((p, dir))
 }
 
@@ -453,7 +448,7 @@ async fn story() -> Result<()> {
     println!("100 pending orders; the partner refuses a user's second order in a month (409).");
     println!("Each mode: run 1 fails at order 96 (an outage), run 2 is the restart.\n");
     for mode in ["as-is", "cursor", "durable"] {
-        let (partner, _dir) = start_partner(Duration::ZERO).await?;
+        let (partner, _dir) = start_partner(partner::Behaviour::default()).await?;
         let launcher = launcher.clone().resource(PartnerUrl(partner.url()));
         println!("mode={mode}");
         println!("  run  status     calls sent  201s  409s  replays  partner holds  duplicates");
@@ -538,7 +533,13 @@ fn main() -> std::process::ExitCode {
             }
             prepare(&setup.pool, orders).await?;
             if needs_partner {
-                *for_setup.lock().unwrap() = Some(start_partner(latency).await?);
+                *for_setup.lock().unwrap() = Some(
+                    start_partner(partner::Behaviour {
+                        latency,
+                        ..partner::Behaviour::default()
+                    })
+                    .await?,
+                );
             }
             Ok(())
         })

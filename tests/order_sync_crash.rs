@@ -111,8 +111,7 @@ async fn crash_until_complete(mode: &str, concurrency: u32, dir: &Path) -> Outco
     let p = partner::start(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         &partner_db,
-        None,
-        Duration::ZERO,
+        partner::Behaviour::default(),
     )
     .await
     .unwrap();
@@ -275,8 +274,7 @@ async fn the_partner_refuses_orders_it_cannot_store_as_sent() {
         let p = partner::start(
             SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             &store,
-            None,
-            Duration::ZERO,
+            partner::Behaviour::default(),
         )
         .await
         .unwrap();

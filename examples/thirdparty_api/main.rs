@@ -7,6 +7,7 @@
 //! cargo run --example thirdparty_api -- --port 8080 --db mysql://batch:batch@127.0.0.1:3306/batch
 //! cargo run --example thirdparty_api -- --port 8080 --fail-request 96 --fault drop
 //! cargo run --example thirdparty_api -- --port 8080 --latency-ms 5   # a slow partner
+//! cargo run --example thirdparty_api -- --port 8080 --ignore-idempotency-keys
 //! curl -s -XPOST localhost:8080/orders -H 'content-type: application/json' \
 //!      -d '{"username":"kim","totalPrice":1000,"appliedYearMonth":"2024-01"}'
 //! curl -s localhost:8080/stats
@@ -51,6 +52,12 @@ async fn main() -> std::process::ExitCode {
                 .value_parser(value_parser!(u64))
                 .help("delay each answer to POST /orders by this many milliseconds (a slow partner)"),
         )
+        .arg(
+            Arg::new("ignore-idempotency-keys")
+                .long("ignore-idempotency-keys")
+                .action(clap::ArgAction::SetTrue)
+                .help("treat every request as new, as a partner without Idempotency-Key support"),
+        )
         .get_matches();
     let port = *matches.get_one::<u16>("port").expect("defaulted");
     let db = matches.get_one::<String>("db").expect("defaulted");
@@ -65,7 +72,12 @@ async fn main() -> std::process::ExitCode {
         });
     let latency = Duration::from_millis(*matches.get_one::<u64>("latency-ms").expect("defaulted"));
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let partner = match partner::start(addr, db, fault, latency).await {
+    let behaviour = partner::Behaviour {
+        fault,
+        latency,
+        ignore_idempotency_keys: matches.get_flag("ignore-idempotency-keys"),
+    };
+    let partner = match partner::start(addr, db, behaviour).await {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: cannot start the partner API on {addr} with {db}: {e}");

@@ -17,6 +17,8 @@
 //!   through).
 //! - A latency delays each answer to `POST /orders` by a fixed time, as a slow
 //!   partner's would be; requests are handled concurrently, so the delays overlap.
+//! - It can ignore `Idempotency-Key` headers, as a partner without that support does
+//!   (and without the cost of storing each answer).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,6 +43,17 @@ pub(crate) enum FaultKind {
     Unavailable,
     /// Store the order, then drop the connection without an answer.
     Drop,
+}
+
+/// How the partner behaves besides storing orders.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Behaviour {
+    /// The request to fail, if any.
+    pub fault: Option<Fault>,
+    /// How long each answer to `POST /orders` waits.
+    pub latency: Duration,
+    /// Treat requests as if they carried no `Idempotency-Key`.
+    pub ignore_idempotency_keys: bool,
 }
 
 /// Fail request number `request` (1 for the first POST /orders) this way.
@@ -69,8 +82,7 @@ struct Counters {
 struct Shared {
     store: Store,
     counters: Counters,
-    fault: Option<Fault>,
-    latency: Duration,
+    behaviour: Behaviour,
 }
 
 /// A running partner API.
@@ -161,20 +173,17 @@ async fn open_store(url: &str) -> Result<Store, sqlx::Error> {
     Ok(Store::Sqlite(pool))
 }
 
-/// Starts the API on `addr` (port 0 picks a free one) with its database at `db_url`;
-/// each order's answer waits `latency` (zero for none).
+/// Starts the API on `addr` (port 0 picks a free one) with its database at `db_url`.
 pub(crate) async fn start(
     addr: SocketAddr,
     db_url: &str,
-    fault: Option<Fault>,
-    latency: Duration,
+    behaviour: Behaviour,
 ) -> Result<Partner, Box<dyn std::error::Error + Send + Sync>> {
     let store = open_store(db_url).await?;
     let shared = Arc::new(Shared {
         store,
         counters: Counters::default(),
-        fault,
-        latency,
+        behaviour,
     });
     let app = Router::new()
         .route("/orders", get(list_orders).post(create_order))
@@ -219,10 +228,14 @@ async fn create_order(
 async fn handle_order(shared: Arc<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let c = &shared.counters;
     let number = c.requests.fetch_add(1, Ordering::SeqCst) + 1;
-    if !shared.latency.is_zero() {
-        tokio::time::sleep(shared.latency).await;
+    if !shared.behaviour.latency.is_zero() {
+        tokio::time::sleep(shared.behaviour.latency).await;
     }
-    let fault = shared.fault.filter(|f| f.request == number).map(|f| f.kind);
+    let fault = shared
+        .behaviour
+        .fault
+        .filter(|f| f.request == number)
+        .map(|f| f.kind);
     if fault == Some(FaultKind::Unavailable) {
         c.faults.fetch_add(1, Ordering::SeqCst);
         return answer(
@@ -249,6 +262,7 @@ async fn handle_order(shared: Arc<Shared>, headers: HeaderMap, body: Bytes) -> R
     }
     let key = headers
         .get("idempotency-key")
+        .filter(|_| !shared.behaviour.ignore_idempotency_keys)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let (status, body) = match apply(&shared.store, &order, key.as_deref()).await {
