@@ -26,6 +26,7 @@ on_databases!(run; [sqlite => Sqlite, postgres => Postgres, mysql => MySql]; [
     typed_rows_mapped_writes_and_composed_items,
     durable_calls_in_flight_record_each_success_once,
     durable_call_failure_keeps_records_restart_sends_rest,
+    item_progress_in_groups_keeps_what_was_recorded,
 ]);
 
 async fn run<F, Fut>(kind: DbKind, name: &str, case: F)
@@ -571,4 +572,42 @@ async fn durable_call_failure_keeps_records_restart_sends_rest(
     let instance = done.instance.id;
     let keys = second.succeeded.lock().unwrap().clone();
     assert!(keys.contains(&(2, format!("sync/{instance}/send/order-2"))));
+}
+
+/// Many keys at once take several INSERTs of one transaction; a group holding a key
+/// recorded before (an attempt that failed after its record) is recorded whole, the
+/// old key once.
+async fn item_progress_in_groups_keeps_what_was_recorded(
+    repo: Arc<dyn JobRepository>,
+    pool: DbPool,
+) {
+    let launcher = JobLauncher::with_repository(repo.clone());
+    let instance = launcher
+        .run(
+            durable_job(&Arc::new(Partner::default()), 3, 10, 1),
+            JobParameters::new(),
+        )
+        .await
+        .unwrap()
+        .instance
+        .id;
+    let many: Vec<String> = (1000..2200).map(|i| format!("order-{i}")).collect();
+    repo.record_items_progress(instance, "send", &many)
+        .await
+        .unwrap();
+    let again: Vec<String> = ["order-2", "order-2200", "order-1500"]
+        .map(String::from)
+        .to_vec();
+    repo.record_items_progress(instance, "send", &again)
+        .await
+        .unwrap();
+    repo.record_items_progress(instance, "send", &[])
+        .await
+        .unwrap();
+    let expected: Vec<i64> = (1..=3).chain(1000..=2200).collect();
+    assert_eq!(recorded(&pool).await, expected);
+    let mut keys = repo.item_progress(instance, "send").await.unwrap();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), expected.len(), "each key once");
 }
