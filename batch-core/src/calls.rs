@@ -23,6 +23,40 @@
 //!
 //! The writer does not join the chunk's transaction, so no database lock is held while
 //! it waits on the partner.
+//!
+//! ```rust
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//!
+//! use batch_core::calls::{DurableCalls, ItemCall};
+//! use batch_core::prelude::*;
+//!
+//! /// Sends one order; counts what it sent. A real one posts `order` with the key
+//! /// in an `Idempotency-Key` header.
+//! #[derive(Default)]
+//! struct SendOrder {
+//!     sent: AtomicU64,
+//! }
+//!
+//! impl ItemCall<i64> for SendOrder {
+//!     fn key(&self, order: &i64) -> String {
+//!         order.to_string()
+//!     }
+//!
+//!     async fn call(&self, _order: &i64, _idempotency_key: &str) -> Result<()> {
+//!         self.sent.fetch_add(1, Ordering::Relaxed);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! fn send() -> impl ChunkStep<i64, i64> {
+//!     read_write(
+//!         ListReader::new(1..=1000i64).restartable("orders"),
+//!         // Sixteen calls in flight at once; a chunk's successes recorded together.
+//!         DurableCalls::new(SendOrder::default()).concurrency(16),
+//!     )
+//! }
+//! # let _ = send();
+//! ```
 
 use std::collections::HashSet;
 use std::future::Future;
