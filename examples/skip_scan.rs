@@ -12,8 +12,9 @@
 //!    back to find the failing item, so the service still sees duplicates; during the
 //!    rescan the rejection no longer rolls back.
 //! 4. `durable`: the push is an `ItemCall` made through `DurableCalls`, which records
-//!    each delivered item in its own transaction and never calls for it again (also
-//!    across restarts): what actually stops the duplicates.
+//!    each delivered item (in a transaction of its own, apart from the chunk's) and
+//!    never calls for it again (also across restarts): what actually stops the
+//!    duplicates.
 //!
 //! ```text
 //! cargo run --example skip_scan
