@@ -10,28 +10,35 @@
 //!   moves and re-sends those orders: the partner answers 409, counted here as
 //!   duplicates.
 //! - `mode=durable` (the default): the framework's `DurableCalls`: each successful call
-//!   is recorded in its own small transaction and carries a deterministic
-//!   Idempotency-Key; a restart skips what was sent, even after `kill -9`.
+//!   is recorded in the repository and carries a deterministic Idempotency-Key; a
+//!   restart skips what was sent, even after `kill -9`. `concurrency=N,long` keeps up
+//!   to N calls of a chunk in flight at once (one by default); their records are
+//!   written in groups, so a slow partner costs its latency once per group of calls,
+//!   not once per order.
 //!
 //! ```text
 //! cargo run --example order_sync                     # the whole story, three tables
 //! cargo run --example order_sync -- mode=cursor fail.at=96,long,false
 //! cargo run --example order_sync -- --api http://127.0.0.1:8080 mode=durable orders=1000,long chunk=10,long
+//! cargo run --example order_sync -- orders=1000,long chunk=100,long concurrency=16,long latency.ms=5,long,false
 //! ```
 //!
 //! Without `--api` a partner API is started in this process, on a free loopback port,
 //! with its own temporary SQLite file. `orders=N` (default 100) sets how many pending
 //! orders the table `order_sync_pending` is filled with when it is empty; `chunk=N`
 //! (default 10) is the chunk size; `fail.at=N` (non-identifying) makes the call for
-//! order N fail as an outage would.
+//! order N fail as an outage would; `latency.ms=N` (non-identifying) makes the
+//! in-process partner wait N milliseconds before each answer (for a partner given with
+//! `--api`, start `thirdparty_api --latency-ms N` instead).
 
 #[path = "thirdparty_api/partner.rs"]
-mod partner;
+pub(crate) mod partner;
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use batch::calls::{DurableCalls, ItemCall};
 use batch::cli::Runner;
@@ -240,6 +247,35 @@ pub struct PlainSender {
     sent: Arc<Sent>,
 }
 
+/// The `concurrency` parameter: calls in flight at once, durable mode only.
+pub fn concurrency(mode: Mode, given: Option<i64>) -> Result<usize> {
+    match (mode, given) {
+        (_, None) => Ok(1),
+        (Mode::Durable, Some(n)) if n >= 1 => usize::try_from(n)
+            .map_err(|_| Error::msg(format!("job parameter `concurrency`: {n} is too large"))),
+        (Mode::Durable, Some(n)) => Err(Error::msg(format!(
+            "job parameter `concurrency`: {n} calls in flight is not possible; give 1 or more"
+        ))),
+        (_, Some(1)) => Ok(1),
+        (_, Some(n)) => Err(Error::msg(format!(
+            "job parameter `concurrency`: {n} concurrent calls need mode=durable (as-is and cursor send one order at a time, in order)"
+        ))),
+    }
+}
+
+/// The `latency.ms` parameter: how long the in-process partner waits before each
+/// answer.
+pub fn latency(given: Option<i64>) -> Result<Duration> {
+    match given {
+        None => Ok(Duration::ZERO),
+        Some(ms) => u64::try_from(ms).map(Duration::from_millis).map_err(|_| {
+            Error::msg(format!(
+                "job parameter `latency.ms`: {ms} is negative; give the partner's delay in milliseconds, 0 or more"
+            ))
+        }),
+    }
+}
+
 impl ItemWriter<PendingOrder> for PlainSender {
     async fn write(&mut self, orders: &[PendingOrder], cx: &mut WriteContext<'_>) -> Result<()> {
         for order in orders {
@@ -276,7 +312,7 @@ impl ItemCall<PendingOrder> for OrderCall {
         order.id.to_string()
     }
 
-    async fn call(&mut self, order: &PendingOrder, idempotency_key: &str) -> Result<()> {
+    async fn call(&self, order: &PendingOrder, idempotency_key: &str) -> Result<()> {
         match post(
             &self.http,
             &self.url,
@@ -328,6 +364,7 @@ pub fn send_orders(sent: Arc<Sent>) -> StepDef {
                         .unwrap_or_else(|| "durable".into()),
                 )?;
                 let fail_at = scope.param::<Option<i64>>("fail.at")?;
+                let concurrency = concurrency(mode, scope.param::<Option<i64>>("concurrency")?)?;
                 let pool = scope.resource::<SqlitePool>()?;
                 let url = scope.resource::<PartnerUrl>()?.0;
                 let http = reqwest::Client::new();
@@ -339,12 +376,15 @@ pub fn send_orders(sent: Arc<Sent>) -> StepDef {
                     exhausted: false,
                 };
                 let writer = match mode {
-                    Mode::Durable => Sender::Durable(DurableCalls::new(OrderCall {
-                        http,
-                        url,
-                        fail_at,
-                        sent,
-                    })),
+                    Mode::Durable => Sender::Durable(
+                        DurableCalls::new(OrderCall {
+                            http,
+                            url,
+                            fail_at,
+                            sent,
+                        })
+                        .concurrency(concurrency),
+                    ),
                     _ => Sender::Plain(PlainSender {
                         http,
                         url,
@@ -360,14 +400,27 @@ pub fn send_orders(sent: Arc<Sent>) -> StepDef {
 
 /// The job: one chunk step sending the pending orders.
 pub fn order_sync_job(sent: Arc<Sent>) -> Job {
-    Job::new("orderSyncJob", Flow::start(send_orders(sent)).build())
-        .parameters(ParameterRules::new().optional(["mode", "fail.at", "orders", "chunk", "story"]))
+    Job::new("orderSyncJob", Flow::start(send_orders(sent)).build()).parameters(
+        ParameterRules::new().optional([
+            "mode",
+            "fail.at",
+            "orders",
+            "chunk",
+            "story",
+            "concurrency",
+            "latency.ms",
+        ]),
+    )
 }
 
-async fn start_partner() -> Result<(partner::Partner, tempfile::TempDir)> {
+/// A partner API in this process, on a free loopback port, with its own temporary
+/// SQLite file.
+pub(crate) async fn start_partner(
+    behaviour: partner::Behaviour,
+) -> Result<(partner::Partner, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let db = format!("sqlite:{}", dir.path().join("partner.db").display());
-    let p = partner::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), &db, None)
+    let p = partner::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), &db, behaviour)
         .await
         .map_err(|e| Error::msg(format!("cannot start the partner API: {e}")))?;
     Ok((p, dir))
@@ -395,7 +448,7 @@ async fn story() -> Result<()> {
     println!("100 pending orders; the partner refuses a user's second order in a month (409).");
     println!("Each mode: run 1 fails at order 96 (an outage), run 2 is the restart.\n");
     for mode in ["as-is", "cursor", "durable"] {
-        let (partner, _dir) = start_partner().await?;
+        let (partner, _dir) = start_partner(partner::Behaviour::default()).await?;
         let launcher = launcher.clone().resource(PartnerUrl(partner.url()));
         println!("mode={mode}");
         println!("  run  status     calls sent  201s  409s  replays  partner holds  duplicates");
@@ -460,12 +513,33 @@ fn main() -> std::process::ExitCode {
     let for_launcher = started.clone();
     let needs_partner = api.is_none();
     let code = Runner::new()
-        .about("Seed 000: send pending orders to a partner API (mode=as-is|cursor|durable orders=N chunk=N fail.at=N)")
+        .about("Seed 000: send pending orders to a partner API (mode=as-is|cursor|durable orders=N chunk=N concurrency=N fail.at=N latency.ms=N)")
         .setup(move |setup: batch::cli::Setup<SqlitePool>| async move {
             let orders = setup.parameters.get_as::<Option<i64>>("orders")?.unwrap_or(100);
+            // Checked before the launch, so a wrong value leaves no failed execution.
+            let mode = Mode::parse(
+                &setup
+                    .parameters
+                    .get_as::<Option<String>>("mode")?
+                    .unwrap_or_else(|| "durable".into()),
+            )?;
+            concurrency(mode, setup.parameters.get_as::<Option<i64>>("concurrency")?)?;
+            let latency = latency(setup.parameters.get_as::<Option<i64>>("latency.ms")?)?;
+            if !needs_partner && !latency.is_zero() {
+                return Err(Error::msg(
+                    "job parameter `latency.ms` delays the partner this example starts itself; \
+                     with --api, start that partner with `thirdparty_api --latency-ms N`",
+                ));
+            }
             prepare(&setup.pool, orders).await?;
             if needs_partner {
-                *for_setup.lock().unwrap() = Some(start_partner().await?);
+                *for_setup.lock().unwrap() = Some(
+                    start_partner(partner::Behaviour {
+                        latency,
+                        ..partner::Behaviour::default()
+                    })
+                    .await?,
+                );
             }
             Ok(())
         })

@@ -12,8 +12,9 @@
 //!    back to find the failing item, so the service still sees duplicates; during the
 //!    rescan the rejection no longer rolls back.
 //! 4. `durable`: the push is an `ItemCall` made through `DurableCalls`, which records
-//!    each delivered item in its own transaction and never calls for it again (also
-//!    across restarts): what actually stops the duplicates.
+//!    each delivered item (in a transaction of its own, apart from the chunk's) and
+//!    never calls for it again (also across restarts): what actually stops the
+//!    duplicates.
 //!
 //! ```text
 //! cargo run --example skip_scan
@@ -118,7 +119,7 @@ impl ItemCall<u32> for PushCall {
         item.to_string()
     }
 
-    async fn call(&mut self, item: &u32, _idempotency_key: &str) -> Result<()> {
+    async fn call(&self, item: &u32, _idempotency_key: &str) -> Result<()> {
         Ok(self.0.push(*item)?)
     }
 }

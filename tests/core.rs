@@ -677,7 +677,7 @@ async fn a_run_whose_process_died_does_not_block_the_restart() {
 /// Calls a pretend partner for each number; fails on `fail_on` the first time.
 struct Partner {
     calls: Arc<Mutex<Vec<(i64, String)>>>,
-    fail_on: Option<i64>,
+    fail_on: Mutex<Option<i64>>,
 }
 
 impl batch::calls::ItemCall<i64> for Partner {
@@ -685,10 +685,13 @@ impl batch::calls::ItemCall<i64> for Partner {
         item.to_string()
     }
 
-    async fn call(&mut self, item: &i64, idempotency_key: &str) -> Result<()> {
-        if Some(*item) == self.fail_on {
-            self.fail_on = None;
-            return Err(Error::msg(format!("partner unavailable for {item}")));
+    async fn call(&self, item: &i64, idempotency_key: &str) -> Result<()> {
+        {
+            let mut fail_on = self.fail_on.lock().unwrap();
+            if Some(*item) == *fail_on {
+                *fail_on = None;
+                return Err(Error::msg(format!("partner unavailable for {item}")));
+            }
         }
         self.calls
             .lock()
@@ -710,7 +713,10 @@ async fn durable_calls_are_made_once_across_a_rolled_back_chunk_and_a_restart() 
             async move {
                 Ok(read_write(
                     ListReader::new(1..=12i64).restartable("orders"),
-                    batch::calls::DurableCalls::new(Partner { calls, fail_on }),
+                    batch::calls::DurableCalls::new(Partner {
+                        calls,
+                        fail_on: Mutex::new(fail_on),
+                    }),
                 ))
             }
         });

@@ -409,3 +409,83 @@ async fn the_runner_leaves_the_history_in_the_database_file() {
         .unwrap();
     assert_eq!(executions, ["COMPLETED"]);
 }
+
+async fn recorded_orders(pool: &SqlitePool) -> Vec<i64> {
+    let keys: Vec<String> = sqlx::query_scalar(
+        "SELECT ITEM_KEY FROM BATCH_STEP_ITEM_PROGRESS WHERE STEP_NAME = 'sendOrders'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut ids: Vec<i64> = keys.iter().map(|k| k.parse().unwrap()).collect();
+    ids.sort();
+    ids
+}
+
+/// order_sync's durable mode with eight calls in flight against a slow partner: every
+/// order recorded once; an outage at order 25 keeps the records of the calls in flight
+/// with it (21 to 28 start together), and the restart completes the instance.
+#[tokio::test]
+async fn order_sync_sends_concurrently_and_a_restart_completes_after_an_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = ["orders=60,long", "chunk=20,long", "concurrency=8,long"];
+    let with = |more: &[&'static str]| -> Vec<&str> {
+        common.iter().copied().chain(more.iter().copied()).collect()
+    };
+    let (code, out, err) = run(
+        dir.path(),
+        "order_sync",
+        &with(&["latency.ms=2,long,false", "fail.at=25,long,false"]),
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let pool = open(dir.path()).await;
+    let expected: Vec<i64> = (1..=24).chain(26..=28).collect();
+    assert_eq!(recorded_orders(&pool).await, expected);
+    let (code, out, err) = run(
+        dir.path(),
+        "order_sync",
+        &with(&["latency.ms=2,long,false"]),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(recorded_orders(&pool).await, (1..=60).collect::<Vec<_>>());
+    assert_eq!(
+        steps(&pool).await,
+        vec![
+            row("sendOrders", "FAILED", [40, 20, 0, 1, 1]),
+            row("sendOrders", "COMPLETED", [40, 40, 0, 3, 0]),
+        ]
+    );
+}
+
+/// Concurrency and latency values that cannot work are refused before the launch,
+/// with the parameter named, and leave no execution behind.
+#[tokio::test]
+async fn order_sync_refuses_bad_concurrency_and_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, says) in [
+        (&["concurrency=0,long"][..], "give 1 or more"),
+        (
+            &["mode=cursor", "concurrency=4,long"][..],
+            "need mode=durable",
+        ),
+        (&["latency.ms=-1,long,false"][..], "is negative"),
+        (
+            &["--api", "http://127.0.0.1:9", "latency.ms=5,long,false"][..],
+            "thirdparty_api --latency-ms",
+        ),
+    ] {
+        let (code, out, err) = run(dir.path(), "order_sync", args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(
+            err.contains("concurrency") || err.contains("latency.ms"),
+            "{err}"
+        );
+    }
+    let pool = open(dir.path()).await;
+    let executions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM BATCH_JOB_EXECUTION")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(executions, 0);
+}

@@ -8,7 +8,9 @@
 //! kills before the job can complete, on a quiet machine as on a busy one.
 //!
 //! - `mode=durable` must end with exactly 1,000 orders at the partner, none created
-//!   twice and no 409 answered, one COMPLETED execution and none left STARTED.
+//!   twice and no 409 answered, one COMPLETED execution and none left STARTED; the
+//!   same with eight calls in flight at once (`concurrency=8`), killed with calls
+//!   still in flight.
 //! - `mode=cursor` completes too, but re-sends the orders its cursor had not yet
 //!   committed when killed: the partner's 409s measure those duplicates.
 
@@ -100,19 +102,20 @@ struct Outcome {
     statuses: Vec<String>,
 }
 
-async fn crash_until_complete(mode: &str, dir: &Path) -> Outcome {
+async fn crash_until_complete(mode: &str, concurrency: u32, dir: &Path) -> Outcome {
+    let label = format!("{mode}-{concurrency}");
     let partner_db = format!(
         "sqlite:{}",
-        dir.join(format!("partner-{mode}.db")).display()
+        dir.join(format!("partner-{label}.db")).display()
     );
     let p = partner::start(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         &partner_db,
-        None,
+        partner::Behaviour::default(),
     )
     .await
     .unwrap();
-    let repo = format!("sqlite:{}", dir.join(format!("batch-{mode}.db")).display());
+    let repo = format!("sqlite:{}", dir.join(format!("batch-{label}.db")).display());
     let args = [
         "--api".to_owned(),
         p.url(),
@@ -121,6 +124,7 @@ async fn crash_until_complete(mode: &str, dir: &Path) -> Outcome {
         format!("mode={mode}"),
         format!("orders={ORDERS},long"),
         "chunk=10,long".to_owned(),
+        format!("concurrency={concurrency},long"),
     ];
     let mut random = Random::new();
     let (mut kills, mut launches) = (0, 0);
@@ -194,8 +198,9 @@ async fn crash_until_complete(mode: &str, dir: &Path) -> Outcome {
 async fn kill_9_never_duplicates_a_durable_call_and_measures_the_cursor() {
     let dir = tempfile::tempdir().unwrap();
     let mut report = Vec::new();
-    for mode in ["durable", "cursor"] {
-        let o = crash_until_complete(mode, dir.path()).await;
+    for (mode, concurrency) in [("durable", 1), ("durable", 8), ("cursor", 1)] {
+        let o = crash_until_complete(mode, concurrency, dir.path()).await;
+        let mode = &format!("mode={mode} concurrency={concurrency}");
         let completed = o.statuses.iter().filter(|s| *s == "COMPLETED").count();
         let running = o
             .statuses
@@ -203,7 +208,7 @@ async fn kill_9_never_duplicates_a_durable_call_and_measures_the_cursor() {
             .filter(|s| matches!(s.as_str(), "STARTING" | "STARTED" | "STOPPING"))
             .count();
         report.push(format!(
-            "mode={mode}: {} kills, {} launches; partner: {} requests, {} created, {} duplicates refused with 409, {} idempotent replays; holds {} orders",
+            "{mode}: {} kills, {} launches; partner: {} requests, {} created, {} duplicates refused with 409, {} idempotent replays; holds {} orders",
             o.kills, o.launches, o.stats.requests, o.stats.created, o.stats.conflicts, o.stats.replays, o.held
         ));
         assert!(o.kills >= KILLS, "{mode}: only {} kills", o.kills);
@@ -226,7 +231,7 @@ async fn kill_9_never_duplicates_a_durable_call_and_measures_the_cursor() {
             "{mode}: no execution left running: {:?}",
             o.statuses
         );
-        if mode == "durable" {
+        if mode.starts_with("mode=durable") {
             assert_eq!(
                 o.stats.conflicts, 0,
                 "durable never sends an order twice without its idempotency key"
@@ -266,9 +271,13 @@ async fn the_partner_refuses_orders_it_cannot_store_as_sent() {
     }
     let client = reqwest::Client::new();
     for store in stores {
-        let p = partner::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), &store, None)
-            .await
-            .unwrap();
+        let p = partner::start(
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            &store,
+            partner::Behaviour::default(),
+        )
+        .await
+        .unwrap();
         let post = |body: serde_json::Value, key: Option<&str>| {
             let mut request = client.post(format!("{}/orders", p.url())).json(&body);
             if let Some(key) = key {

@@ -2,7 +2,9 @@
 //! chunks, the last key in the step context, a restart that reads nothing twice) and
 //! the batched writer (multi-row INSERT in the chunk's transaction, rolled back with
 //! a failed chunk; upsert), the typed reader and mapped writer, and the composed items
-//! (a validating and a mapping processor in a chain, writers chosen per item).
+//! (a validating and a mapping processor in a chain, writers chosen per item), and
+//! `DurableCalls` with several calls in flight, whose records are kept in the
+//! repository's database.
 //!
 //! `sqlite::CASE` always runs; `postgres::CASE` and `mysql::CASE` when
 //! `BATCH_TEST_POSTGRES_URL` / `BATCH_TEST_MYSQL_URL` name a server.
@@ -22,6 +24,9 @@ on_databases!(run; [sqlite => Sqlite, postgres => Postgres, mysql => MySql]; [
     keyset_paging_restarts_after_the_last_commit,
     writer_rows_per_statement_and_upsert,
     typed_rows_mapped_writes_and_composed_items,
+    durable_calls_in_flight_record_each_success_once,
+    durable_call_failure_keeps_records_restart_sends_rest,
+    item_progress_in_groups_keeps_what_was_recorded,
 ]);
 
 async fn run<F, Fut>(kind: DbKind, name: &str, case: F)
@@ -395,4 +400,214 @@ async fn typed_rows_mapped_writes_and_composed_items(repo: Arc<dyn JobRepository
         "{:?}",
         s.counts
     );
+}
+
+/// A pretend partner for `DurableCalls`: notes each successful call with its
+/// idempotency key, how many calls were in flight at most, and fails item `fail_on`
+/// once the others of its group have started; with `fail_on` set, the other calls end
+/// only after that failure, so they are in flight when it happens.
+#[derive(Default)]
+struct Partner {
+    succeeded: std::sync::Mutex<Vec<(i64, String)>>,
+    started: AtomicUsize,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+    fail_on: Option<(i64, usize)>,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+/// The call `DurableCalls` makes, shared with the test that inspects it.
+struct Calls(Arc<Partner>);
+
+impl batch::calls::ItemCall<i64> for Calls {
+    fn key(&self, item: &i64) -> String {
+        format!("order-{item}")
+    }
+
+    async fn call(&self, item: &i64, idempotency_key: &str) -> Result<()> {
+        let partner = &*self.0;
+        partner.started.fetch_add(1, Ordering::SeqCst);
+        let now = partner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        partner.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        // Yielding lets the writer's other calls run: all of a group start before
+        // any of them ends.
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        let outcome = match partner.fail_on {
+            Some((fail, group)) if fail == *item => {
+                while partner.started.load(Ordering::SeqCst) < group {
+                    tokio::task::yield_now().await;
+                }
+                partner.failed.store(true, Ordering::SeqCst);
+                Err(Error::msg(format!("the partner is unavailable for {item}")))
+            }
+            Some(_) => {
+                while !partner.failed.load(Ordering::SeqCst) {
+                    tokio::task::yield_now().await;
+                }
+                Ok(())
+            }
+            None => Ok(()),
+        };
+        if outcome.is_ok() {
+            partner
+                .succeeded
+                .lock()
+                .unwrap()
+                .push((*item, idempotency_key.to_owned()));
+        }
+        partner.in_flight.fetch_sub(1, Ordering::SeqCst);
+        outcome
+    }
+}
+
+fn durable_job(partner: &Arc<Partner>, items: i64, chunk: u64, concurrency: usize) -> Job {
+    let partner = partner.clone();
+    let step = StepBuilder::new("send").chunk_size(chunk).chunk(move |_| {
+        let partner = partner.clone();
+        async move {
+            Ok(batch::chunk::read_write(
+                ListReader::new(1..=items).restartable("orders"),
+                batch::calls::DurableCalls::new(Calls(partner)).concurrency(concurrency),
+            ))
+        }
+    });
+    Job::new("sync", Flow::start(step))
+}
+
+async fn recorded(pool: &DbPool) -> Vec<i64> {
+    let mut ids: Vec<i64> = support::texts(
+        pool,
+        "SELECT ITEM_KEY FROM BATCH_STEP_ITEM_PROGRESS WHERE STEP_NAME = 'send'",
+    )
+    .await
+    .into_iter()
+    .map(|k| k.unwrap()["order-".len()..].parse().unwrap())
+    .collect();
+    ids.sort();
+    ids
+}
+
+fn sorted_ids(calls: &[(i64, String)]) -> Vec<i64> {
+    let mut ids: Vec<i64> = calls.iter().map(|(i, _)| *i).collect();
+    ids.sort();
+    ids
+}
+
+async fn durable_calls_in_flight_record_each_success_once(
+    repo: Arc<dyn JobRepository>,
+    pool: DbPool,
+) {
+    let launcher = JobLauncher::with_repository(repo);
+    let partner = Arc::new(Partner::default());
+    let done = launcher
+        .run(durable_job(&partner, 45, 20, 8), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(done.status, BatchStatus::Completed);
+    assert_eq!(
+        partner.most_in_flight.load(Ordering::SeqCst),
+        8,
+        "eight calls in flight at once, never more"
+    );
+    let calls = partner.succeeded.lock().unwrap().clone();
+    assert_eq!(
+        sorted_ids(&calls),
+        (1..=45).collect::<Vec<_>>(),
+        "each item called once"
+    );
+    let instance = done.instance.id;
+    for (item, key) in &calls {
+        assert_eq!(key, &format!("sync/{instance}/send/order-{item}"));
+    }
+    assert_eq!(recorded(&pool).await, (1..=45).collect::<Vec<_>>());
+    let step = &done.step_executions[0];
+    assert_eq!((step.counts.write, step.counts.commit), (45, 3));
+}
+
+async fn durable_call_failure_keeps_records_restart_sends_rest(
+    repo: Arc<dyn JobRepository>,
+    pool: DbPool,
+) {
+    let launcher = JobLauncher::with_repository(repo);
+    // Chunks of 10, four calls in flight: orders 1 to 4 start together; 2 fails
+    // while 1, 3 and 4 are in flight. No call starts after the failure.
+    let first = Arc::new(Partner {
+        fail_on: Some((2, 4)),
+        ..Partner::default()
+    });
+    let failed = launcher
+        .run(durable_job(&first, 20, 10, 4), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(failed.status, BatchStatus::Failed);
+    assert!(
+        failed.exit_status.description.contains("unavailable for 2"),
+        "{:?}",
+        failed.exit_status
+    );
+    assert_eq!(first.started.load(Ordering::SeqCst), 4);
+    assert_eq!(sorted_ids(&first.succeeded.lock().unwrap()), vec![1, 3, 4]);
+    assert_eq!(
+        recorded(&pool).await,
+        vec![1, 3, 4],
+        "the calls that ended after the failure are recorded"
+    );
+
+    let second = Arc::new(Partner::default());
+    let done = launcher
+        .run(durable_job(&second, 20, 10, 4), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(done.status, BatchStatus::Completed);
+    assert_eq!(done.instance.id, failed.instance.id);
+    let resent = sorted_ids(&second.succeeded.lock().unwrap());
+    let expected: Vec<i64> = std::iter::once(2).chain(5..=20).collect();
+    assert_eq!(
+        resent, expected,
+        "the restart sends only what was not recorded"
+    );
+    assert_eq!(recorded(&pool).await, (1..=20).collect::<Vec<_>>());
+    let instance = done.instance.id;
+    let keys = second.succeeded.lock().unwrap().clone();
+    assert!(keys.contains(&(2, format!("sync/{instance}/send/order-2"))));
+}
+
+/// Many keys at once take several INSERTs of one transaction; a group holding a key
+/// recorded before (an attempt that failed after its record) is recorded whole, the
+/// old key once.
+async fn item_progress_in_groups_keeps_what_was_recorded(
+    repo: Arc<dyn JobRepository>,
+    pool: DbPool,
+) {
+    let launcher = JobLauncher::with_repository(repo.clone());
+    let instance = launcher
+        .run(
+            durable_job(&Arc::new(Partner::default()), 3, 10, 1),
+            JobParameters::new(),
+        )
+        .await
+        .unwrap()
+        .instance
+        .id;
+    let many: Vec<String> = (1000..2200).map(|i| format!("order-{i}")).collect();
+    repo.record_items_progress(instance, "send", &many)
+        .await
+        .unwrap();
+    let again: Vec<String> = ["order-2", "order-2200", "order-1500"]
+        .map(String::from)
+        .to_vec();
+    repo.record_items_progress(instance, "send", &again)
+        .await
+        .unwrap();
+    repo.record_items_progress(instance, "send", &[])
+        .await
+        .unwrap();
+    let expected: Vec<i64> = (1..=3).chain(1000..=2200).collect();
+    assert_eq!(recorded(&pool).await, expected);
+    let mut keys = repo.item_progress(instance, "send").await.unwrap();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), expected.len(), "each key once");
 }

@@ -202,6 +202,17 @@ impl<'a> WriteContext<'a> {
             .await?)
     }
 
+    /// Records several item keys as done in one transaction of its own, committed
+    /// when this returns: what [`record_done`](Self::record_done) does for each, for
+    /// one commit instead of one per key.
+    pub async fn record_done_all(&self, keys: &[String]) -> Result<()> {
+        let id = self.identity;
+        Ok(self
+            .repository
+            .record_items_progress(id.job_instance_id, &id.step_name, keys)
+            .await?)
+    }
+
     /// The chunk's transaction: statements run here commit together with the chunk's
     /// metadata, or not at all.
     pub fn transaction(&mut self) -> &mut ChunkTx {

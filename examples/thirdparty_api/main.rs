@@ -6,6 +6,8 @@
 //! cargo run --example thirdparty_api -- --port 8080
 //! cargo run --example thirdparty_api -- --port 8080 --db mysql://batch:batch@127.0.0.1:3306/batch
 //! cargo run --example thirdparty_api -- --port 8080 --fail-request 96 --fault drop
+//! cargo run --example thirdparty_api -- --port 8080 --latency-ms 5   # a slow partner
+//! cargo run --example thirdparty_api -- --port 8080 --ignore-idempotency-keys
 //! curl -s -XPOST localhost:8080/orders -H 'content-type: application/json' \
 //!      -d '{"username":"kim","totalPrice":1000,"appliedYearMonth":"2024-01"}'
 //! curl -s localhost:8080/stats
@@ -14,6 +16,7 @@
 mod partner;
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use clap::{Arg, Command, value_parser};
 use partner::{Fault, FaultKind};
@@ -42,6 +45,19 @@ async fn main() -> std::process::ExitCode {
                 .value_parser(["503", "drop"])
                 .help("503: answer Service Unavailable; drop: store the order, then drop the connection"),
         )
+        .arg(
+            Arg::new("latency-ms")
+                .long("latency-ms")
+                .default_value("0")
+                .value_parser(value_parser!(u64))
+                .help("delay each answer to POST /orders by this many milliseconds (a slow partner)"),
+        )
+        .arg(
+            Arg::new("ignore-idempotency-keys")
+                .long("ignore-idempotency-keys")
+                .action(clap::ArgAction::SetTrue)
+                .help("treat every request as new, as a partner without Idempotency-Key support"),
+        )
         .get_matches();
     let port = *matches.get_one::<u16>("port").expect("defaulted");
     let db = matches.get_one::<String>("db").expect("defaulted");
@@ -54,8 +70,14 @@ async fn main() -> std::process::ExitCode {
                 _ => FaultKind::Unavailable,
             },
         });
+    let latency = Duration::from_millis(*matches.get_one::<u64>("latency-ms").expect("defaulted"));
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let partner = match partner::start(addr, db, fault).await {
+    let behaviour = partner::Behaviour {
+        fault,
+        latency,
+        ignore_idempotency_keys: matches.get_flag("ignore-idempotency-keys"),
+    };
+    let partner = match partner::start(addr, db, behaviour).await {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: cannot start the partner API on {addr} with {db}: {e}");
@@ -63,8 +85,9 @@ async fn main() -> std::process::ExitCode {
         }
     };
     println!(
-        "partner API listening on {} (orders in {db})",
-        partner.url()
+        "partner API listening on {} (orders in {db}, answers delayed {} ms)",
+        partner.url(),
+        latency.as_millis()
     );
     let _ = tokio::signal::ctrl_c().await;
     std::process::ExitCode::SUCCESS

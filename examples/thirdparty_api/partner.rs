@@ -15,10 +15,15 @@
 //! - A fault mode fails one request (by its number) with 503, or stores the order and
 //!   then drops the connection before answering (the client cannot know it went
 //!   through).
+//! - A latency delays each answer to `POST /orders` by a fixed time, as a slow
+//!   partner's would be; requests are handled concurrently, so the delays overlap.
+//! - It can ignore `Idempotency-Key` headers, as a partner without that support does
+//!   (and without the cost of storing each answer).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -38,6 +43,17 @@ pub(crate) enum FaultKind {
     Unavailable,
     /// Store the order, then drop the connection without an answer.
     Drop,
+}
+
+/// How the partner behaves besides storing orders.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Behaviour {
+    /// The request to fail, if any.
+    pub fault: Option<Fault>,
+    /// How long each answer to `POST /orders` waits.
+    pub latency: Duration,
+    /// Treat requests as if they carried no `Idempotency-Key`.
+    pub ignore_idempotency_keys: bool,
 }
 
 /// Fail request number `request` (1 for the first POST /orders) this way.
@@ -66,7 +82,7 @@ struct Counters {
 struct Shared {
     store: Store,
     counters: Counters,
-    fault: Option<Fault>,
+    behaviour: Behaviour,
 }
 
 /// A running partner API.
@@ -138,7 +154,11 @@ async fn open_store(url: &str) -> Result<Store, sqlx::Error> {
         .connect_with(
             options
                 .create_if_missing(true)
-                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal),
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                // The partner stands in for someone else's service: what it costs is
+                // set by `latency`, not by a disk sync per order (WAL without a sync at
+                // each commit still survives the death of a client, or of itself).
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal),
         )
         .await?;
     for ddl in [
@@ -157,13 +177,13 @@ async fn open_store(url: &str) -> Result<Store, sqlx::Error> {
 pub(crate) async fn start(
     addr: SocketAddr,
     db_url: &str,
-    fault: Option<Fault>,
+    behaviour: Behaviour,
 ) -> Result<Partner, Box<dyn std::error::Error + Send + Sync>> {
     let store = open_store(db_url).await?;
     let shared = Arc::new(Shared {
         store,
         counters: Counters::default(),
-        fault,
+        behaviour,
     });
     let app = Router::new()
         .route("/orders", get(list_orders).post(create_order))
@@ -208,7 +228,14 @@ async fn create_order(
 async fn handle_order(shared: Arc<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let c = &shared.counters;
     let number = c.requests.fetch_add(1, Ordering::SeqCst) + 1;
-    let fault = shared.fault.filter(|f| f.request == number).map(|f| f.kind);
+    if !shared.behaviour.latency.is_zero() {
+        tokio::time::sleep(shared.behaviour.latency).await;
+    }
+    let fault = shared
+        .behaviour
+        .fault
+        .filter(|f| f.request == number)
+        .map(|f| f.kind);
     if fault == Some(FaultKind::Unavailable) {
         c.faults.fetch_add(1, Ordering::SeqCst);
         return answer(
@@ -235,6 +262,7 @@ async fn handle_order(shared: Arc<Shared>, headers: HeaderMap, body: Bytes) -> R
     }
     let key = headers
         .get("idempotency-key")
+        .filter(|_| !shared.behaviour.ignore_idempotency_keys)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let (status, body) = match apply(&shared.store, &order, key.as_deref()).await {

@@ -114,6 +114,26 @@ pub trait JobRepository: Send + Sync + 'static {
         item_key: &'a str,
     ) -> BoxFuture<'a, std::result::Result<(), RepositoryError>>;
 
+    /// Records several item keys as done in one transaction, committed when this
+    /// returns: one commit for all of them instead of one each. Keys recorded already
+    /// stay recorded. By default each key goes through
+    /// [`record_item_progress`](Self::record_item_progress), for repositories that have
+    /// nothing better.
+    fn record_items_progress<'a>(
+        &'a self,
+        instance_id: i64,
+        step_name: &'a str,
+        item_keys: &'a [String],
+    ) -> BoxFuture<'a, std::result::Result<(), RepositoryError>> {
+        Box::pin(async move {
+            for key in item_keys {
+                self.record_item_progress(instance_id, step_name, key)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+
     /// Refreshes LAST_UPDATED of a running execution (its owner's heartbeat), without
     /// touching its VERSION.
     fn heartbeat(

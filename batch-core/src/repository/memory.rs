@@ -423,6 +423,23 @@ impl JobRepository for InMemoryJobRepository {
         })
     }
 
+    fn record_items_progress<'a>(
+        &'a self,
+        instance_id: i64,
+        step_name: &'a str,
+        item_keys: &'a [String],
+    ) -> BoxFuture<'a, Result<(), RepositoryError>> {
+        Box::pin(async move {
+            self.with(|s| {
+                for key in item_keys {
+                    s.progress
+                        .insert((instance_id, step_name.to_owned(), key.clone()));
+                }
+            });
+            Ok(())
+        })
+    }
+
     fn heartbeat(&self, execution_id: i64) -> BoxFuture<'_, Result<(), RepositoryError>> {
         Box::pin(async move {
             self.with(|s| {

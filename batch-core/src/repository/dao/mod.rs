@@ -590,6 +590,18 @@ where
         )
     }
 
+    fn record_items_progress<'a>(
+        &'a self,
+        instance_id: i64,
+        step_name: &'a str,
+        item_keys: &'a [String],
+    ) -> BoxFuture<'a, Result<(), RepositoryError>> {
+        self.bounded(
+            "recording item progress",
+            self.record_items_progress(instance_id, step_name, item_keys),
+        )
+    }
+
     fn heartbeat(&self, execution_id: i64) -> BoxFuture<'_, Result<(), RepositoryError>> {
         self.bounded("saving the heartbeat", self.heartbeat(execution_id))
     }
