@@ -1905,3 +1905,34 @@ async fn item_listeners_hear_each_read_process_and_write() {
     expected.extend(["A before_write [10, 30]", "A after_write [10, 30]"]);
     assert_eq!(rest, expected);
 }
+
+/// A chunk size of 0 from the job parameter that sets it is a typed error the caller
+/// can match, found in the step's failures.
+#[tokio::test]
+async fn a_zero_chunk_size_parameter_is_a_typed_setup_error() {
+    let step = StepBuilder::new("sized")
+        .chunk_size_param("chunk")
+        .chunk(|_| async {
+            Ok(read_write(
+                ListReader::new(vec![1, 2]),
+                batch::adapt::writer(|_: &[i32]| Ok(())),
+            ))
+        });
+    let execution = JobLauncher::new(InMemoryJobRepository::new())
+        .run(
+            job("sized", vec![step]),
+            JobParameters::new().with("chunk", 0i64),
+        )
+        .await
+        .unwrap();
+    let s = only_step(&execution);
+    assert_eq!(s.status, BatchStatus::Failed);
+    assert!(
+        matches!(
+            s.failures[0].find::<batch::step::StepSetupError>(),
+            Some(batch::step::StepSetupError::ZeroChunkSize { parameter }) if parameter == "chunk"
+        ),
+        "{:?}",
+        s.failures
+    );
+}

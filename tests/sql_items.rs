@@ -253,6 +253,14 @@ async fn writer_rows_per_statement_and_upsert(_repo: Arc<dyn JobRepository>, poo
         "{}",
         err.report()
     );
+    // Typed, so a caller can match it.
+    assert!(
+        matches!(
+            err.find::<batch::sql::SqlWriterError>(),
+            Some(batch::sql::SqlWriterError::BindCount { bound: 1, .. })
+        ),
+        "{err:?}"
+    );
 }
 
 /// A row of `items`, built by `sqlx::FromRow` on each database.

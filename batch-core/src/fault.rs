@@ -186,6 +186,15 @@ pub struct AttemptFailed {
     pub cause: Cause,
 }
 
+/// A retry listener's `open` refused the attempt (Spring's `RetryListener.open`
+/// returning false): the attempt is not made and the step fails.
+#[derive(Debug, thiserror::Error)]
+#[error("a retry listener refused {subject}")]
+pub struct RetryRefused {
+    /// What was to be attempted.
+    pub subject: RetrySubject,
+}
+
 /// What is being retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetrySubject {

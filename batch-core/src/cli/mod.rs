@@ -177,12 +177,13 @@ impl Runner {
             move |pool: DbPool, parameters| match P::from_pool(&pool) {
                 Some(pool) => Box::pin(f(Setup { pool, parameters })),
                 None => {
-                    let wanted = P::kind().map_or("another", DbKind::name);
-                    let message = format!(
-                        "this job is written for a {wanted} database, but the job repository is on {}",
-                        pool.kind()
-                    );
-                    Box::pin(std::future::ready(Err(Error::msg(message))))
+                    // A pool type that takes no pool of its own kind names one.
+                    let error = Error::new(crate::repository::WrongDatabase {
+                        needs: "this job's setup is written for",
+                        wanted: P::kind().unwrap_or(pool.kind()),
+                        found: Some(pool.kind()),
+                    });
+                    Box::pin(std::future::ready(Err(error)))
                 }
             },
         ));

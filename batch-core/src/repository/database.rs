@@ -277,15 +277,39 @@ impl ChunkTx {
 }
 
 fn wrong_database(wanted: DbKind, found: Option<DbKind>) -> Error {
-    let scheme = match wanted {
-        DbKind::Sqlite => "--db sqlite:FILE",
-        DbKind::Postgres => "--db postgres://…",
-        DbKind::MySql => "--db mysql://…",
-    };
-    let found = found.map_or("kept in memory", DbKind::name);
-    Error::msg(format!(
-        "this writer needs the chunk's {wanted} transaction, but the job repository is {found} (run with {scheme})"
-    ))
+    Error::new(WrongDatabase {
+        needs: "this writer needs the chunk's transaction on",
+        wanted,
+        found,
+    })
+}
+
+/// Code written for one database met a job repository on another (or in memory): a
+/// writer that uses the chunk's transaction, a job's setup.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{needs} {wanted}, but the job repository is {} (run with {})",
+    found.map_or("kept in memory", DbKind::name),
+    wanted.url_form()
+)]
+pub struct WrongDatabase {
+    /// What needed the database, as the message's first words.
+    pub needs: &'static str,
+    /// The database it needs.
+    pub wanted: DbKind,
+    /// The repository's database; `None` in memory.
+    pub found: Option<DbKind>,
+}
+
+impl DbKind {
+    /// How a `--db` URL of this database begins, as a hint.
+    fn url_form(self) -> &'static str {
+        match self {
+            DbKind::Sqlite => "--db sqlite:FILE",
+            DbKind::Postgres => "--db postgres://…",
+            DbKind::MySql => "--db mysql://…",
+        }
+    }
 }
 
 #[cfg(feature = "sqlite")]

@@ -42,7 +42,7 @@ compile_error!(
 
 pub use contract::{BoxFuture, JobRepository};
 pub use dao::{Column, Dialect, SqlJobRepository};
-pub use database::{ChunkTx, DbKind, DbPool, redact_url};
+pub use database::{ChunkTx, DbKind, DbPool, WrongDatabase, redact_url};
 pub use error::{LaunchError, RepositoryError};
 pub use memory::InMemoryJobRepository;
 #[cfg(feature = "mysql")]

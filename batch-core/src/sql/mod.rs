@@ -55,4 +55,4 @@ pub use value::{
     IndexMySql, IndexPostgres, IndexSqlite,
 };
 pub use value::{FromSqlValue, SqlIndex, SqlRow, SqlValue};
-pub use writer::{SqlBinds, SqlWriter};
+pub use writer::{SqlBinds, SqlWriter, SqlWriterError};

@@ -188,10 +188,9 @@ impl<T> SqlWriter<T> {
     /// [`DbPool::begin`](crate::repository::DbPool::begin) (to seed a table outside a job, say).
     pub async fn write_in(&self, tx: &mut ChunkTx, items: &[T]) -> Result<()> {
         let Some(kind) = tx.kind() else {
-            return Err(Error::msg(format!(
-                "writing into `{}` needs a database, but the job repository is kept in memory",
-                self.table
-            )));
+            return Err(Error::new(SqlWriterError::NoDatabase {
+                table: self.table.clone(),
+            }));
         };
         let head = format!("INSERT INTO {} ({}) ", self.table, self.columns.join(", "));
         let tail = self.conflict_clause(kind);
@@ -239,16 +238,41 @@ where
         }
     });
     if let Some(bound) = wrong {
-        return Err(Error::msg(format!(
-            "the writer into `{}` bound {bound} value(s) for a row of {} column(s) ({})",
-            writer.table,
-            writer.columns.len(),
-            writer.columns.join(", ")
-        )));
+        return Err(Error::new(SqlWriterError::BindCount {
+            table: writer.table.clone(),
+            bound,
+            columns: writer.columns.clone(),
+        }));
     }
     builder.push(tail);
     DB::execute(conn, builder.build()).await?;
     Ok(())
+}
+
+/// What a [`SqlWriter`] refuses before it writes a row.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SqlWriterError {
+    /// The job repository is kept in memory: there is no database to write into.
+    #[error("writing into `{table}` needs a database, but the job repository is kept in memory")]
+    NoDatabase {
+        /// The writer's table.
+        table: String,
+    },
+    /// The bind function bound another number of values than the row has columns.
+    #[error(
+        "the writer into `{table}` bound {bound} value(s) for a row of {} column(s) ({})",
+        columns.len(),
+        columns.join(", ")
+    )]
+    BindCount {
+        /// The writer's table.
+        table: String,
+        /// How many values it bound for one row.
+        bound: usize,
+        /// The row's columns.
+        columns: Vec<String>,
+    },
 }
 
 impl<T: Sync> ItemWriter<T> for SqlWriter<T> {

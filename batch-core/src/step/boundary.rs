@@ -220,7 +220,7 @@ impl ChunkBoundary {
                     .map_err(Error::from)
             }
             Err(e) => {
-                let _ = rt.repository.rollback_chunk(tx).await;
+                report_rollback_failure(rt.repository.rollback_chunk(tx).await);
                 Err(e)
             }
         };
@@ -254,13 +254,20 @@ impl ChunkBoundary {
         contribution: &Contribution,
         error: Error,
     ) -> Error {
-        if let Some(tx) = tx
-            && let Err(e) = rt.repository.rollback_chunk(tx).await
-        {
-            tracing::warn!(error = %e, "rolling a chunk back failed; the database discards it anyway");
+        if let Some(tx) = tx {
+            report_rollback_failure(rt.repository.rollback_chunk(tx).await);
         }
         rt.execution.counts.apply(contribution);
         rolled_back(rt, error)
+    }
+}
+
+/// A rollback that fails is reported, never dropped, and never replaces the error that
+/// caused it: the transaction is not committed either way (the database discards it
+/// with its connection).
+fn report_rollback_failure(outcome: std::result::Result<(), crate::repository::RepositoryError>) {
+    if let Err(e) = outcome {
+        tracing::warn!(error = %e, "rolling a chunk back failed; the database discards it anyway");
     }
 }
 

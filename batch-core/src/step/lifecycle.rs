@@ -25,6 +25,19 @@ pub struct StartLimitExceeded {
     pub limit: u32,
 }
 
+/// The step ended UNKNOWN in the instance's last execution: what the repository holds
+/// may not be what happened, so it is not run again until someone marks it FAILED.
+/// (Launches refuse such an instance before this; a repository that does not is
+/// still caught here.)
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "step `{step}` of the last execution ended in status UNKNOWN; it cannot be restarted safely"
+)]
+pub struct StepUnknown {
+    /// The step.
+    pub step: String,
+}
+
 /// What happened to a step in a job run.
 pub(crate) enum StepOutcome {
     /// The step ran; here is its execution.
@@ -48,10 +61,9 @@ pub(crate) async fn handle_step(
         .await?;
     if let Some(last) = &last {
         if last.status == BatchStatus::Unknown {
-            return Err(Error::msg(format!(
-                "step `{}` of the last execution ended in status UNKNOWN; it cannot be restarted safely",
-                def.name
-            )));
+            return Err(Error::new(StepUnknown {
+                step: def.name.to_string(),
+            }));
         }
         if last.status == BatchStatus::Completed && !def.allow_start_if_complete {
             tracing::info!(step = %def.name, "step already complete in this job instance; not run again");

@@ -24,7 +24,8 @@ pub mod tasklet;
 
 pub use boundary::{LeaseLost, StepInterrupted, StopSignal};
 pub use builder::{IntoStep, StepBuilder, StepDef};
-pub use lifecycle::{StartLimitExceeded, StepEndNotSaved, StepPanicked};
+pub use chunk::StepSetupError;
+pub use lifecycle::{StartLimitExceeded, StepEndNotSaved, StepPanicked, StepUnknown};
 pub use listener::{
     ChunkListener, ItemProcessListener, ItemReadListener, ItemWriteListener, StepExecutionListener,
 };

@@ -231,7 +231,7 @@ impl<I, O> Engine<'_, I, O> {
         if self.fault.retry_listeners.iter().all(|l| l.open(&ctx)) {
             Ok(())
         } else {
-            Err(Error::msg(format!("a retry listener refused {subject}")))
+            Err(Error::new(crate::fault::RetryRefused { subject }))
         }
     }
 

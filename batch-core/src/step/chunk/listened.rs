@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::item::{ItemReader, ItemWriter, WriteContext};
-use crate::step::chunk::{ChunkProcessor, Parts};
+use crate::step::chunk::{ChunkProcessor, Parts, StepSetupError};
 use crate::step::listener::{ItemProcessListener, ItemReadListener, ItemWriteListener};
 
 /// A listener of a kind whose item types the builder does not know: an
@@ -23,17 +23,18 @@ pub(crate) type Erased = Arc<dyn Any + Send + Sync>;
 pub(crate) fn typed<L: ?Sized + 'static, I, O>(
     erased: &[Erased],
     step: &str,
-    kind: &str,
+    kind: &'static str,
 ) -> Result<Vec<Arc<L>>> {
     erased
         .iter()
         .map(|l| {
             l.downcast_ref::<Arc<L>>().cloned().ok_or_else(|| {
-                Error::msg(format!(
-                    "step `{step}`: a {kind} was registered for other item types than the step's `{}` → `{}`",
-                    std::any::type_name::<I>(),
-                    std::any::type_name::<O>()
-                ))
+                Error::new(StepSetupError::ListenerItemTypes {
+                    step: step.to_owned(),
+                    kind,
+                    reads: std::any::type_name::<I>(),
+                    writes: std::any::type_name::<O>(),
+                })
             })
         })
         .collect()

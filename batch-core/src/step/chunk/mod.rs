@@ -212,6 +212,33 @@ impl<I: Sync + Send> ChunkProcessor<I, I> for NoProcessor {
     }
 }
 
+/// A chunk step that cannot start as configured; nothing of it ran.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StepSetupError {
+    /// The job parameter that sets the chunk size gave 0.
+    #[error("job parameter `{parameter}`: a chunk size must be at least 1")]
+    ZeroChunkSize {
+        /// The parameter.
+        parameter: String,
+    },
+    /// A typed listener (skip, item read, process or write) was registered for other
+    /// item types than the step reads and writes.
+    #[error(
+        "step `{step}`: a {kind} was registered for other item types than the step's `{reads}` → `{writes}`"
+    )]
+    ListenerItemTypes {
+        /// The step.
+        step: String,
+        /// Which kind of listener.
+        kind: &'static str,
+        /// The type the step reads.
+        reads: &'static str,
+        /// The type it writes.
+        writes: &'static str,
+    },
+}
+
 /// When a chunk is complete.
 #[derive(Clone)]
 pub(crate) enum Completion {
@@ -247,9 +274,9 @@ impl ChunkConfig {
         match &self.size_param {
             None => Ok(self.size),
             Some(name) => match scope.param::<Option<u64>>(name)? {
-                Some(0) => Err(Error::msg(format!(
-                    "job parameter `{name}`: a chunk size must be at least 1"
-                ))),
+                Some(0) => Err(Error::new(StepSetupError::ZeroChunkSize {
+                    parameter: name.clone(),
+                })),
                 Some(n) => Ok(n),
                 None => Ok(self.size),
             },
