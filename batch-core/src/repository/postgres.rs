@@ -65,6 +65,10 @@ impl Dialect for Postgres {
     // physical order.
     const PARAMETER_ORDER: &'static str = " ORDER BY ctid";
 
+    fn sum_of_millis(from: &str, to: &str) -> String {
+        format!("CAST(SUM(ROUND(EXTRACT(EPOCH FROM ({to} - {from})) * 1000)) AS BIGINT)")
+    }
+
     /// Numbers the placeholders: `?` is `$1`, `$2`, … in order.
     fn sql(text: Cow<'static, str>) -> Cow<'static, str> {
         if !text.contains('?') {

@@ -84,6 +84,10 @@ impl Dialect for Sqlite {
     const LOCK_ROW: &'static str = "";
     const PARAMETER_ORDER: &'static str = " ORDER BY rowid";
 
+    fn sum_of_millis(from: &str, to: &str) -> String {
+        format!("SUM(CAST(ROUND((julianday({to}) - julianday({from})) * 86400000.0) AS INTEGER))")
+    }
+
     // `BEGIN IMMEDIATE` takes the write lock at once: a transaction that would only
     // take it at its first write could find, at that write, that another process wrote
     // since it read (SQLITE_BUSY, with no waiting).

@@ -10,6 +10,8 @@ use crate::step::boundary::{StepInterrupted, StepRuntime, StopSignal};
 use crate::step::builder::StepDef;
 use crate::step::listener::StepListeners;
 use crate::step::scope::{Resources, StepScope};
+use crate::telemetry;
+use tracing::Instrument;
 
 /// The step would exceed its start limit.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +121,9 @@ pub(crate) async fn handle_step(
         &identity,
         stop,
     )
+    .instrument(telemetry::step_span(&identity))
     .await?;
+    telemetry::step_ended(&identity, &execution);
     // Promotion, as Spring's `ExecutionContextPromotionListener` with its default
     // statuses: only a step that exits COMPLETED hands its keys on. The job context is
     // saved by the flow after each step.
