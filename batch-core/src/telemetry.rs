@@ -164,6 +164,13 @@ fn seconds(d: chrono::Duration) -> f64 {
 }
 
 /// The step-context key under which a chunk step records its reader's total
-/// (`ItemReader::size_hint`), for progress shown from the repository:
+/// ([`crate::item::ItemReader::size_hint`]), for progress shown from the repository:
 /// percent done and time left, from any process.
 pub const SIZE_HINT_KEY: &str = "batch.reader.size_hint";
+
+/// Records what the reader said it will still return (nothing when it cannot tell).
+pub(crate) fn record_size_hint(context: &mut crate::context::ExecutionContext, hint: Option<u64>) {
+    if let Some(total) = hint {
+        context.put_value(SIZE_HINT_KEY, serde_json::Value::from(total));
+    }
+}

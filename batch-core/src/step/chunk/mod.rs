@@ -298,6 +298,7 @@ where
                 _types: PhantomData,
             };
             parts.open(&rt.execution.context).map_err(opened)?;
+            crate::telemetry::record_size_hint(&mut rt.execution.context, parts.reader.size_hint());
             // A fixed chunk size, the common case, gets a statically dispatched loop.
             let capacity = size.min(1 << 16) as usize;
             let outcome = match &self.config.completion {
