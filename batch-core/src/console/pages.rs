@@ -270,20 +270,26 @@ fn progress(step: &StepExecution) -> String {
         .context
         .get_value(SIZE_HINT_KEY)
         .and_then(serde_json::Value::as_u64);
-    let mut out = format!(
-        r#"<span class="items-done">{done}</span> items, <span class="rate">{rate:.1}</span> items/s"#
-    );
-    if let Some(total) = total.filter(|t| *t > 0) {
-        let percent = (done as f64 / total as f64 * 100.0).min(100.0);
-        let eta = if rate > 0.0 {
-            duration_text(Some(total.saturating_sub(done) as f64 / rate))
-        } else {
-            "–".into()
-        };
-        let _ = write!(
-            out,
-            r#" of {total}: <span class="percent">{percent:.1}</span> %, about {eta} left<div class="progress"><div style="width:{percent:.1}%"></div></div>"#
-        );
+    let mut out = format!(r#"<span class="items-done">{done}</span>"#);
+    match total.filter(|t| *t > 0) {
+        Some(total) => {
+            let percent = (done as f64 / total as f64 * 100.0).min(100.0);
+            let eta = if rate > 0.0 {
+                duration_text(Some(total.saturating_sub(done) as f64 / rate))
+            } else {
+                "–".into()
+            };
+            let _ = write!(
+                out,
+                r#" of {total} items (<span class="percent">{percent:.1}</span> %), <span class="rate">{rate:.1}</span> items/s, about {eta} left<div class="progress"><div style="width:{percent:.1}%"></div></div>"#
+            );
+        }
+        None => {
+            let _ = write!(
+                out,
+                r#" items, <span class="rate">{rate:.1}</span> items/s"#
+            );
+        }
     }
     out
 }
@@ -339,12 +345,16 @@ pub(crate) fn execution(view: &ExecutionView<'_>) -> String {
     }
     let _ = write!(
         body,
-        r#"<dl class="facts" id="facts"><dt>job instance</dt><dd>{instance} <a href="/executions?job={qjob}">all executions of this job</a></dd><dt>status</dt><dd>{status}</dd><dt>exit code</dt><dd id="exit-code">{code}</dd><dt>exit description</dt><dd><pre id="exit-description">{description}</pre></dd><dt>created</dt><dd>{created}</dd><dt>started</dt><dd>{start}</dd><dt>ended</dt><dd>{end}</dd><dt>duration</dt><dd>{duration}</dd><dt>last updated</dt><dd>{updated}</dd></dl>"#,
+        r#"<dl class="facts" id="facts"><dt>job instance</dt><dd>{instance} <a href="/executions?job={qjob}">all executions of this job</a></dd><dt>status</dt><dd>{status}</dd><dt>exit code</dt><dd id="exit-code">{code}</dd><dt>exit description</dt><dd id="exit-description">{description}</dd><dt>created</dt><dd>{created}</dd><dt>started</dt><dd>{start}</dd><dt>ended</dt><dd>{end}</dd><dt>duration</dt><dd>{duration}</dd><dt>last updated</dt><dd>{updated}</dd></dl>"#,
         instance = e.instance.id,
         qjob = url_component(&e.instance.job_name),
         status = e.status.as_str(),
         code = esc(&e.exit_status.code),
-        description = esc(&e.exit_status.description),
+        description = if e.exit_status.description.is_empty() {
+            "–".to_owned()
+        } else {
+            format!("<pre>{}</pre>", esc(&e.exit_status.description))
+        },
         created = time_text(Some(e.create_time)),
         start = time_text(e.start_time),
         end = time_text(e.end_time),
@@ -368,14 +378,31 @@ pub(crate) fn execution(view: &ExecutionView<'_>) -> String {
         }
         body.push_str("</tbody></table>");
     }
+    let live: Vec<&StepExecution> = e
+        .step_executions
+        .iter()
+        .filter(|s| s.status.is_running())
+        .collect();
+    if !live.is_empty() {
+        body.push_str(r#"<h2>Progress</h2><table id="progress"><tbody>"#);
+        for s in live {
+            let _ = write!(
+                body,
+                r#"<tr><td><span class="live-dot"></span>{}</td><td>{}</td></tr>"#,
+                esc(&s.step_name),
+                progress(s)
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
     body.push_str("<h2>Timeline</h2>");
     body.push_str(&timeline(e));
-    body.push_str(r#"<h2>Steps</h2><table id="steps"><thead><tr><th class="n">id</th><th>step</th><th>status</th><th class="n">read</th><th class="n">write</th><th class="n">filter</th><th class="n">commit</th><th class="n">rollback</th><th class="n">read skip</th><th class="n">process skip</th><th class="n">write skip</th><th>exit code</th><th class="n">duration</th><th>progress</th></tr></thead><tbody>"#);
+    body.push_str(r#"<h2>Steps</h2><table id="steps"><thead><tr><th class="n">id</th><th>step</th><th>status</th><th class="n">read</th><th class="n">write</th><th class="n">filter</th><th class="n">commit</th><th class="n">rollback</th><th class="n">read skip</th><th class="n">process skip</th><th class="n">write skip</th><th>exit code</th><th class="n">duration</th></tr></thead><tbody>"#);
     for s in &e.step_executions {
         let c = &s.counts;
         let _ = write!(
             body,
-            r#"<tr data-step="{id}"><td class="n">{id}</td><td>{name}</td><td>{status}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td>{code}</td><td class="n">{duration}</td><td>{progress}</td></tr>"#,
+            r#"<tr data-step="{id}"><td class="n">{id}</td><td>{name}</td><td>{status}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td>{code}</td><td class="n">{duration}</td></tr>"#,
             c.read,
             c.write,
             c.filter,
@@ -389,11 +416,6 @@ pub(crate) fn execution(view: &ExecutionView<'_>) -> String {
             status = badge(s.status),
             code = esc(&s.exit_status.code),
             duration = duration_text(seconds(s.duration())),
-            progress = if s.status.is_running() {
-                format!(r#"<span class="live-dot"></span>{}"#, progress(s))
-            } else {
-                String::new()
-            },
         );
     }
     body.push_str("</tbody></table>");
