@@ -289,6 +289,24 @@ async fn pages_show_the_tables_and_escape_everything(db: Fresh) {
             .any(|l| l.starts_with("spring_batch_item_read{") && l.contains(r#"job="copy""#)),
         "{text}"
     );
+    for name in [
+        "spring_batch_job_count{",
+        "spring_batch_step_count{",
+        "spring_batch_chunk_write_count{",
+        "spring_batch_chunk_commit{",
+        "spring_batch_item_write{",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(name) && l.contains(r#"job="copy""#)),
+            "{name}: {text}"
+        );
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("spring_batch_job_count{") && l.contains(r#"status="FAILED""#)),
+        "the failed run by its status: {text}"
+    );
     let (status, body) = get(&format!("{base}/health")).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "ok\n"));
 }
