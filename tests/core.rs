@@ -1583,11 +1583,14 @@ async fn a_stop_signal_belongs_to_one_run() {
     assert_eq!(next.status, BatchStatus::Completed);
 }
 
+/// A span as the subscriber saw it: id, name, fields, parent.
+type SeenSpan = (u64, String, String, Option<u64>);
+
 /// What a subscriber sees of a run: each span's name, fields and parent.
 #[derive(Default)]
 struct SpanLog {
     next: AtomicUsize,
-    spans: Mutex<Vec<(u64, String, String, Option<u64>)>>,
+    spans: Mutex<Vec<SeenSpan>>,
     entered: Mutex<Vec<u64>>,
 }
 
