@@ -591,7 +591,7 @@ fn free_port() -> u16 {
 
 /// Waits for a console process to answer `/health`.
 async fn healthy(base: &str) {
-    for _ in 0..200 {
+    for _ in 0..600 {
         if let Ok(r) = client().get(format!("{base}/health")).send().await
             && r.status() == StatusCode::OK
         {

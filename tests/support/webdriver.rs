@@ -53,7 +53,7 @@ impl Browser {
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         let mut ready = false;
-        for _ in 0..200 {
+        for _ in 0..600 {
             if let Ok(r) = http.get(format!("{base}/status")).send().await
                 && let Ok(v) = r.json::<Value>().await
                 && v["value"]["ready"] == json!(true)

@@ -81,6 +81,7 @@ pub enum ConsoleError {
 pub struct Console {
     listener: tokio::net::TcpListener,
     router: axum::Router,
+    state: Arc<routes::AppState>,
 }
 
 impl Console {
@@ -106,7 +107,8 @@ impl Console {
         let state = routes::AppState::new(config, secrets, launcher, job.map(Arc::new));
         Ok(Self {
             listener,
-            router: routes::router(state),
+            router: routes::router(state.clone()),
+            state,
         })
     }
 
@@ -115,14 +117,17 @@ impl Console {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes.
+    /// Serves until `shutdown` completes; then the restarts it runs are stopped at
+    /// their next chunk boundary (STOPPED, restartable) before it returns.
     pub async fn serve(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ConsoleError> {
-        axum::serve(self.listener, self.router)
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(ConsoleError::Serve)
+            .map_err(ConsoleError::Serve);
+        self.state.stop_runs().await;
+        served
     }
 }

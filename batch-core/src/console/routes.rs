@@ -36,6 +36,9 @@ pub(crate) struct AppState {
     operator: JobOperator,
     repository: Arc<dyn JobRepository>,
     job: Option<Arc<Job>>,
+    /// The restarts this process runs, and the stop signal they share.
+    runs: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    stop: crate::step::StopSignal,
 }
 
 impl AppState {
@@ -47,11 +50,33 @@ impl AppState {
     ) -> Arc<Self> {
         Arc::new(Self {
             repository: launcher.repository().clone(),
+            runs: std::sync::Mutex::new(Vec::new()),
+            stop: launcher.stop_signal(),
             operator: JobOperator::new(launcher),
             secrets: Arc::new(secrets),
             job,
             config,
         })
+    }
+}
+
+impl AppState {
+    fn track(&self, run: tokio::task::JoinHandle<()>) {
+        let mut runs = self.runs.lock().expect("runs lock");
+        runs.retain(|r| !r.is_finished());
+        runs.push(run);
+    }
+
+    /// Asks the restarts still running here to stop at their next chunk boundary and
+    /// waits for them to end STOPPED, so that none is left STARTED by the exit.
+    pub(crate) async fn stop_runs(&self) {
+        let runs: Vec<_> = std::mem::take(&mut *self.runs.lock().expect("runs lock"));
+        if runs.iter().any(|r| !r.is_finished()) {
+            self.stop.stop();
+        }
+        for run in runs {
+            let _ = run.await;
+        }
     }
 }
 
@@ -365,25 +390,31 @@ async fn restart(state: &AppState, id: i64) -> Result<i64, OperatorError> {
     }
     let operator = state.operator.clone();
     let job = Job::clone(job);
-    let run = tokio::spawn(async move { operator.restart(job, id).await });
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    let run = tokio::spawn(async move {
+        let _ = done.send(operator.restart(job, id).await);
+    });
+    state.track(run);
+    let mut outcome = outcome;
     let newer = |found: Vec<JobExecution>| found.into_iter().find(|e| e.id > id).map(|e| e.id);
     let query = ExecutionQuery::new()
         .instance(execution.instance.id)
         .limit(1);
-    for _ in 0..100 {
+    for _ in 0..600 {
         if let Some(new) = newer(state.repository.find_job_executions(&query).await?) {
             return Ok(new);
         }
-        if run.is_finished() {
-            return match run.await {
-                Ok(outcome) => outcome.map(|e| e.id),
-                Err(e) => Err(OperatorError::NotAllowed {
+        match outcome.try_recv() {
+            Ok(ended) => return ended.map(|e| e.id),
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                return Err(OperatorError::NotAllowed {
                     action: "restart",
                     execution_id: id,
                     status: execution.status,
-                    reason: Some(format!("the restart panicked: {e}")),
-                }),
-            };
+                    reason: Some("the restart panicked".into()),
+                });
+            }
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -391,7 +422,9 @@ async fn restart(state: &AppState, id: i64) -> Result<i64, OperatorError> {
         action: "restart",
         execution_id: id,
         status: execution.status,
-        reason: Some("the new execution did not appear within 5 s; see the executions page".into()),
+        reason: Some(
+            "the new execution did not appear within 30 s; see the executions page".into(),
+        ),
     })
 }
 
