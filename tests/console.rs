@@ -926,3 +926,104 @@ async fn a_browser_sees_the_pages_live_progress_a_stop_and_a_restart() {
     )]);
     assert_eq!(by_status["STOPPED"], 2);
 }
+
+/// The console of one process stops a run of another: `copy_rows console` presses
+/// Stop (its form, with the session's field) on a `copy_rows` run, which ends STOPPED
+/// at its next chunk boundary and exits 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_from_the_console_reaches_a_run_of_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = support::example("copy_rows");
+    let db = format!("sqlite:{}", dir.path().join("batch.db").display());
+    let run = std::process::Command::new(&exe)
+        .current_dir(dir.path())
+        .args([
+            "--db",
+            &db,
+            "rows=3000,long,false",
+            "pause.ms=100,long,false",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut run = Child(run);
+    let port = free_port();
+    let _console = Child(
+        std::process::Command::new(&exe)
+            .current_dir(dir.path())
+            .args([
+                "--db",
+                &db,
+                "console",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    healthy(&base).await;
+    let repo = batch::repository::open_repository(&db).await.unwrap();
+    let id = until("the run of the other process starts", || {
+        let repo = repo.clone();
+        async move {
+            let found = repo
+                .find_job_executions(&ExecutionQuery::new().running())
+                .await
+                .unwrap();
+            found.first().map(|e| e.id)
+        }
+    })
+    .await;
+    let page = client()
+        .get(format!("{base}/executions/{id}"))
+        .send()
+        .await
+        .unwrap();
+    let session = cookie_pair(
+        &set_cookies(page.headers())
+            .into_iter()
+            .find(|c| c.starts_with("batch_console_session="))
+            .unwrap(),
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("items/s"),
+        "a running step shows its rate: {html}"
+    );
+    let field = html
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .expect("the stop form")
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let stop = client()
+        .post(format!("{base}/executions/{id}/stop"))
+        .header("cookie", &session)
+        .header("origin", &base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={field}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stop.status(), StatusCode::SEE_OTHER);
+    let status = tokio::task::spawn_blocking(move || run.0.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "a STOPPED run exits 1");
+    let stored = repo.job_execution(id).await.unwrap().unwrap();
+    assert_eq!(stored.status, BatchStatus::Stopped);
+    let (_, html) = get(&format!("{base}/executions/{id}")).await;
+    assert!(
+        html.contains(r#"<span id="status"><span class="status status-STOPPED">"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"id="restart""#),
+        "copy_rows restarts its own job"
+    );
+}
