@@ -1936,3 +1936,117 @@ async fn a_zero_chunk_size_parameter_is_a_typed_setup_error() {
         s.failures
     );
 }
+
+/// A span as the subscriber saw it: id, name, fields, parent.
+type SeenSpan = (u64, String, String, Option<u64>);
+
+/// What a subscriber sees of a run: each span's name, fields and parent.
+#[derive(Default)]
+struct SpanLog {
+    next: AtomicUsize,
+    spans: Mutex<Vec<SeenSpan>>,
+    entered: Mutex<Vec<u64>>,
+}
+
+struct Spans(Arc<SpanLog>);
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!("{}={value:?} ", field.name()));
+    }
+}
+
+impl tracing::Subscriber for Spans {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, attrs: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let id = self.0.next.fetch_add(1, Ordering::SeqCst) as u64 + 1;
+        let parent = match attrs.parent() {
+            Some(p) => Some(p.into_u64()),
+            None if attrs.is_contextual() => self.0.entered.lock().unwrap().last().copied(),
+            None => None,
+        };
+        let mut fields = Fields(String::new());
+        attrs.record(&mut fields);
+        self.0.spans.lock().unwrap().push((
+            id,
+            attrs.metadata().name().to_owned(),
+            fields.0,
+            parent,
+        ));
+        tracing::span::Id::from_u64(id)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, span: &tracing::span::Id) {
+        self.0.entered.lock().unwrap().push(span.into_u64());
+    }
+    fn exit(&self, _: &tracing::span::Id) {
+        self.0.entered.lock().unwrap().pop();
+    }
+}
+
+/// A run is one trace: a `job` span with the execution's ids, a `step` span inside it
+/// with the step execution's id, and one `chunk` span per chunk inside that.
+#[test]
+fn a_run_is_a_trace_of_job_step_and_chunk_spans_with_their_ids() {
+    let log = Arc::new(SpanLog::default());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let execution = tracing::subscriber::with_default(Spans(log.clone()), || {
+        runtime.block_on(async {
+            let launcher = JobLauncher::with_repository(Arc::new(InMemoryJobRepository::new()));
+            launcher
+                .run(
+                    job(
+                        "traced",
+                        vec![list_step("s", 2, vec!["a", "b", "c", "d", "e"], None)],
+                    ),
+                    JobParameters::new(),
+                )
+                .await
+                .unwrap()
+        })
+    });
+    assert_eq!(execution.status, BatchStatus::Completed);
+    let step = only_step(&execution);
+    let spans = log.spans.lock().unwrap();
+    let named = |name: &str| spans.iter().filter(|s| s.1 == name).collect::<Vec<_>>();
+    let jobs = named("job");
+    assert_eq!(jobs.len(), 1, "{spans:?}");
+    assert!(
+        jobs[0].2.contains("job.name=traced")
+            && jobs[0]
+                .2
+                .contains(&format!("job.execution_id={}", execution.id))
+            && jobs[0]
+                .2
+                .contains(&format!("job.instance_id={}", execution.instance.id)),
+        "{:?}",
+        jobs[0]
+    );
+    let steps = named("step");
+    assert_eq!(steps.len(), 1, "{spans:?}");
+    assert_eq!(
+        steps[0].3,
+        Some(jobs[0].0),
+        "the step's span is inside the job's"
+    );
+    assert!(
+        steps[0]
+            .2
+            .contains(&format!("step.execution_id={}", step.id)),
+        "{:?}",
+        steps[0]
+    );
+    let chunks = named("chunk");
+    assert_eq!(chunks.len() as u64, step.counts.commit, "{spans:?}");
+    assert!(chunks.iter().all(|c| c.3 == Some(steps[0].0)), "{chunks:?}");
+    assert!(chunks[0].2.contains("chunk=1"), "{:?}", chunks[0]);
+}

@@ -21,7 +21,8 @@ use batch::execution::{JobExecution, StepExecution};
 use batch::operator::{JobOperator, OperatorError};
 use batch::prelude::*;
 use batch::repository::{
-    DbKind, ExecutionQuery, LaunchError, PurgeRequest, RepositoryError, open_repository,
+    DbKind, ExecutionQuery, JobStatistics, LaunchError, PurgeRequest, RepositoryError,
+    open_repository,
 };
 use batch::step::{StepBuilder, StepDef};
 
@@ -118,6 +119,7 @@ contract!(
     a_context_of_the_wrong_shape_names_its_row,
     concurrent_launches,
     explorer_pages_and_details,
+    statistics_and_the_parameter_filter,
     stop_through_the_repository,
     abandon_recover_and_refusals,
     start_next_and_purge,
@@ -1197,6 +1199,84 @@ async fn explorer_pages_and_details(db: Db) {
         db.repo.job_execution_status(1).await.unwrap(),
         Some((BatchStatus::Completed, 2))
     );
+}
+
+/// What the console's pages and `/metrics` add up: executions by job and status with
+/// their total duration, from one grouped statement; and executions found by the value
+/// of a parameter.
+async fn statistics_and_the_parameter_filter(db: Db) {
+    let launcher = JobLauncher::with_repository(db.repo.clone());
+    for (name, run, fail) in [
+        ("b", 1, None),
+        ("a", 2, Some("c")),
+        ("b", 3, None),
+        ("b", 4, Some("b")),
+    ] {
+        launcher
+            .run(
+                job(name, vec![list_step("s", &["a", "b", "c"], fail)]),
+                JobParameters::new()
+                    .with("run", run as i64)
+                    .with("label", format!("<b>{run}</b>")),
+            )
+            .await
+            .unwrap();
+    }
+    let rows = db.repo.execution_statistics().await.unwrap();
+    let mut expected = Vec::new();
+    for id in 1..=4 {
+        let e = db.repo.job_execution(id).await.unwrap().unwrap();
+        let millis = (e.end_time.unwrap() - e.start_time.unwrap()).num_milliseconds();
+        expected.push((e.instance.job_name, e.status, millis));
+    }
+    let find = |job: &str, status| {
+        rows.iter()
+            .find(|r| r.job_name == job && r.status == status)
+            .unwrap_or_else(|| panic!("a row for {job} {status}: {rows:?}"))
+    };
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for (job, status, count) in [
+        ("a", BatchStatus::Failed, 1),
+        ("b", BatchStatus::Completed, 2),
+        ("b", BatchStatus::Failed, 1),
+    ] {
+        let row = find(job, status);
+        let total: i64 = expected
+            .iter()
+            .filter(|(j, s, _)| j == job && *s == status)
+            .map(|(_, _, m)| m)
+            .sum();
+        assert_eq!((row.executions, row.timed), (count, count), "{row:?}");
+        assert!(
+            (row.total_millis - total).abs() <= count as i64,
+            "{row:?} vs {total} ms"
+        );
+    }
+    let jobs = JobStatistics::by_job(&rows);
+    assert_eq!(
+        jobs.iter()
+            .map(|j| (j.job_name.as_str(), j.executions))
+            .collect::<Vec<_>>(),
+        [("a", 1), ("b", 3)]
+    );
+    let by = |name: &str, value: &str| {
+        let q = ExecutionQuery::new().parameter(name, value);
+        let db = db.repo.clone();
+        async move {
+            db.find_job_executions(&q)
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(by("run", "3").await, [3]);
+    assert_eq!(by("label", "<b>2</b>").await, [2]);
+    assert!(by("run", "5").await.is_empty());
+    assert!(by("other", "3").await.is_empty());
+    let q = ExecutionQuery::new().job("b").parameter("run", "2");
+    assert!(db.repo.find_job_executions(&q).await.unwrap().is_empty());
 }
 
 async fn stop_through_the_repository(db: Db) {

@@ -60,6 +60,14 @@ pub trait ItemReader<T>: Send {
     fn close_async(&mut self) -> impl Future<Output = Result<()>> + Send {
         std::future::ready(self.close())
     }
+
+    /// How many more items the reader will return, when it can tell; asked once,
+    /// after [`open`](Self::open). A chunk step records it in its context (see
+    /// [`crate::telemetry::SIZE_HINT_KEY`]), from which the console shows a running
+    /// step's percent done and time left.
+    fn size_hint(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Turns an input item into an output item, or `None` to filter it out.
@@ -354,6 +362,10 @@ impl<T: Send> ItemReader<T> for ListReader<T> {
             ctx.put(key.as_str(), &self.read)?;
         }
         Ok(())
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        Some(self.items.len() as u64)
     }
 }
 

@@ -11,6 +11,8 @@ use crate::step::listener::{ChunkListener, StepExecutionListener, StepListeners}
 use crate::step::scope::Resources;
 use crate::step::{StepEndNotSaved, StopSignal};
 use crate::step::{StepOutcome, handle_step};
+use crate::telemetry;
+use tracing::Instrument;
 
 /// Clears the launcher's stop signal when a run ends, so that the next run starts.
 struct StopForOneRun<'a>(&'a StopSignal);
@@ -155,7 +157,9 @@ impl JobLauncher {
         for l in &listeners {
             l.before_job(&mut execution);
         }
-        let (status, exit) = match self.run_flow(&job, &mut execution).await {
+        let active = telemetry::ActiveJob::start(&job.name);
+        let span = telemetry::job_span(&execution);
+        let (status, exit) = match self.run_flow(&job, &mut execution).instrument(span).await {
             Ok(end) => end,
             Err(e) => {
                 // A step whose end was not saved leaves the job's state unknown too.
@@ -188,6 +192,7 @@ impl JobLauncher {
         } else {
             tracing::info!(job = %job.name, execution = execution.id, status = %execution.status, "job finished");
         }
+        active.ended(&execution);
         Ok(execution)
     }
 

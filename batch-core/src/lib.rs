@@ -22,11 +22,14 @@ pub mod repeat;
 pub mod repository;
 pub mod sql;
 pub mod step;
+pub mod telemetry;
 pub mod testing;
 pub mod validate;
 
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "console")]
+pub mod console;
 
 #[cfg(test)]
 mod module_cycles;

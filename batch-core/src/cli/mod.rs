@@ -5,6 +5,7 @@
 //! cargo run --example NAME -- [--db URL] jobs | executions [--job J] [--status S] [--limit N]
 //!     | show ID | stop ID | abandon ID | restart ID | recover ID
 //!     | purge --older-than DURATION [--status S ...] [--job J] [--include-restartable]
+//!     | console [--bind ADDR:PORT] [--token TOKEN] [--read-only] [--public-read]
 //! ```
 //!
 //! It opens the job repository (default `sqlite:batch.db` in the working directory;
@@ -316,6 +317,26 @@ impl Runner {
                             json: m.get_flag("json"),
                         });
                     }
+                    #[cfg(feature = "console")]
+                    "console" => {
+                        let bind = m.get_one::<String>("bind").expect("defaulted");
+                        let bind = bind.parse().map_err(|e| {
+                            usage(&format!(
+                                "--bind `{bind}` is not an address and port such as 127.0.0.1:8080: {e}"
+                            ))
+                        })?;
+                        let config = crate::console::ConsoleConfig {
+                            bind,
+                            token: m.get_one::<String>("token").cloned(),
+                            read_only: m.get_flag("read-only"),
+                            public_read: m.get_flag("public-read"),
+                        };
+                        return Ok(Invocation {
+                            db,
+                            action: Action::Console(config),
+                            json: false,
+                        });
+                    }
                     "purge" => {
                         let text = m.get_one::<String>("older-than").expect("required");
                         Operation::Purge {
@@ -372,6 +393,10 @@ impl Runner {
                 }
             }
             Action::Run { parameters, .. } => parameters,
+            #[cfg(feature = "console")]
+            Action::Console(config) => {
+                return console(job, repository, self.configure, config).await;
+            }
             Action::Restart(id) => {
                 let launcher = JobLauncher::with_repository(repository.clone());
                 match repository.job_execution(id).await {
@@ -423,22 +448,11 @@ impl Runner {
             }
         }
         let progress = Arc::new(Progress::new());
-        let mut launcher =
-            JobLauncher::with_repository(repository).chunk_listener(progress.clone());
-        if let Some(pool) = pool {
-            launcher = match &pool {
-                #[cfg(feature = "sqlite")]
-                DbPool::Sqlite(p) => launcher.resource(p.clone()),
-                #[cfg(feature = "postgres")]
-                DbPool::Postgres(p) => launcher.resource(p.clone()),
-                #[cfg(feature = "mysql")]
-                DbPool::MySql(p) => launcher.resource(p.clone()),
-            }
-            .resource(pool);
-        }
-        if let Some(configure) = self.configure {
-            launcher = configure(launcher);
-        }
+        let launcher = launcher_with_resources(
+            JobLauncher::with_repository(repository).chunk_listener(progress.clone()),
+            pool,
+            self.configure,
+        );
         let stop = launcher.stop_signal();
         let signals = tokio::spawn(async move {
             if let Some(name) = stop_request().await {
@@ -472,6 +486,65 @@ impl Runner {
     }
 }
 
+/// The launcher of a run: the repository database's pool as a resource (as
+/// `DbPool` and as the pool of its own type), then the program's configuration.
+fn launcher_with_resources(
+    mut launcher: JobLauncher,
+    pool: Option<DbPool>,
+    configure: Option<Box<dyn FnOnce(JobLauncher) -> JobLauncher>>,
+) -> JobLauncher {
+    if let Some(pool) = pool {
+        launcher = match &pool {
+            #[cfg(feature = "sqlite")]
+            DbPool::Sqlite(p) => launcher.resource(p.clone()),
+            #[cfg(feature = "postgres")]
+            DbPool::Postgres(p) => launcher.resource(p.clone()),
+            #[cfg(feature = "mysql")]
+            DbPool::MySql(p) => launcher.resource(p.clone()),
+        }
+        .resource(pool);
+    }
+    if let Some(configure) = configure {
+        launcher = configure(launcher);
+    }
+    launcher
+}
+
+/// `console`: serves the web console over the repository until a stop signal;
+/// restarts from it run here, with the program's launcher configuration.
+#[cfg(feature = "console")]
+async fn console(
+    job: crate::job::Job,
+    repository: std::sync::Arc<dyn crate::repository::JobRepository>,
+    configure: Option<Box<dyn FnOnce(JobLauncher) -> JobLauncher>>,
+    config: crate::console::ConsoleConfig,
+) -> ExitCode {
+    let pool = repository.pool();
+    let launcher =
+        launcher_with_resources(JobLauncher::with_repository(repository), pool, configure);
+    let console = match crate::console::Console::bind(config, launcher, Some(job)).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {}", Error::new(e).report());
+            return ExitCode::from(2);
+        }
+    };
+    match console.local_addr() {
+        Ok(addr) => println!("console on http://{addr}/ (Ctrl-C stops it)"),
+        Err(e) => eprintln!("warning: the console's address is unknown: {e}"),
+    }
+    let shutdown = async {
+        let _ = stop_request().await;
+    };
+    match console.serve(shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", Error::new(e).report());
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// Prints the end-of-run report; the exit status of a run that ended.
 fn finished(execution: &JobExecution) -> ExitCode {
     print!("{}", summary(execution));
@@ -496,6 +569,9 @@ enum Action {
     },
     /// `restart ID`.
     Restart(i64),
+    /// `console`.
+    #[cfg(feature = "console")]
+    Console(crate::console::ConsoleConfig),
     /// The other subcommands.
     Operate(Operation),
 }
@@ -572,6 +648,7 @@ fn command(name: &str, about: String) -> Command {
         .subcommand(Command::new("abandon").about("abandons a stopped, failed or crashed execution: its instance does not run again").arg(id()).arg(json()))
         .subcommand(Command::new("restart").about("restarts the instance of a failed or stopped execution with its parameters").arg(id()).arg(json()))
         .subcommand(Command::new("recover").about("marks a run left STARTED by a dead process FAILED, so that it can restart").arg(id()).arg(json()))
+        .subcommands(console_command())
         .subcommand(
             Command::new("purge")
                 .about("deletes executions that ended more than DURATION ago (never running ones, nor instances that can still restart)")
@@ -592,6 +669,42 @@ fn command(name: &str, about: String) -> Command {
                 )
                 .arg(json()),
         )
+}
+
+/// The `console` subcommand, when the console is built.
+fn console_command() -> Option<Command> {
+    #[cfg(not(feature = "console"))]
+    return None;
+    #[cfg(feature = "console")]
+    Some(
+        Command::new("console")
+            .about("serves the web console over the job repository: every job and execution, live progress, stop, restart and abandon, /metrics and /health")
+            .arg(
+                Arg::new("bind")
+                    .long("bind")
+                    .value_name("ADDR:PORT")
+                    .default_value("127.0.0.1:8080")
+                    .help("where to listen; beyond loopback --token is required"),
+            )
+            .arg(
+                Arg::new("token")
+                    .long("token")
+                    .value_name("TOKEN")
+                    .help("what actions (and pages, unless --public-read) need: Authorization: Bearer TOKEN, or ?token=TOKEN once (sets a cookie)"),
+            )
+            .arg(
+                Arg::new("read-only")
+                    .long("read-only")
+                    .action(ArgAction::SetTrue)
+                    .help("show no action and refuse every POST (405)"),
+            )
+            .arg(
+                Arg::new("public-read")
+                    .long("public-read")
+                    .action(ArgAction::SetTrue)
+                    .help("with --token: pages without the token; actions still need it"),
+            ),
+    )
 }
 
 fn init_logging() {

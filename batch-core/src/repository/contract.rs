@@ -11,6 +11,7 @@ use crate::repository::error::{LaunchError, RepositoryError};
 use crate::repository::owner;
 use crate::repository::query::ExecutionQuery;
 use crate::repository::retention::{PurgeReport, PurgeRequest};
+use crate::repository::statistics::StatusStatistics;
 
 /// The boxed future a [`JobRepository`] method returns (the trait is object-safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -178,6 +179,12 @@ pub trait JobRepository: Send + Sync + 'static {
         &self,
         execution_id: i64,
     ) -> BoxFuture<'_, std::result::Result<Option<(BatchStatus, i64)>, RepositoryError>>;
+
+    /// The executions of each job in each status, with the total duration of those
+    /// that ended: one grouped statement (see [`crate::repository::JobStatistics`]).
+    fn execution_statistics(
+        &self,
+    ) -> BoxFuture<'_, std::result::Result<Vec<StatusStatistics>, RepositoryError>>;
 
     /// Deletes the executions the request names (see [`PurgeRequest`]) with their
     /// parameters, contexts and step executions, and the instances left without

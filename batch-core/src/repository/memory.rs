@@ -512,6 +512,7 @@ impl JobRepository for InMemoryJobRepository {
                             e.status,
                             e.create_time,
                             e.id,
+                            &e.parameters,
                         )
                     })
                     .take(query.limit)
@@ -544,6 +545,43 @@ impl JobRepository for InMemoryJobRepository {
                             .collect(),
                         ..e.clone()
                     }))
+            })
+        })
+    }
+
+    fn execution_statistics(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<crate::repository::statistics::StatusStatistics>, RepositoryError>>
+    {
+        use crate::repository::statistics::StatusStatistics;
+        Box::pin(async move {
+            self.with(|s| {
+                let mut rows: Vec<StatusStatistics> = Vec::new();
+                for e in &s.executions {
+                    let row = match rows
+                        .iter_mut()
+                        .find(|r| r.job_name == e.instance.job_name && r.status == e.status)
+                    {
+                        Some(row) => row,
+                        None => {
+                            rows.push(StatusStatistics {
+                                job_name: e.instance.job_name.clone(),
+                                status: e.status,
+                                executions: 0,
+                                timed: 0,
+                                total_millis: 0,
+                            });
+                            rows.last_mut().expect("pushed")
+                        }
+                    };
+                    row.executions += 1;
+                    if let (Some(start), Some(end)) = (e.start_time, e.end_time) {
+                        row.timed += 1;
+                        row.total_millis += (end - start).num_milliseconds();
+                    }
+                }
+                rows.sort_by(|a, b| (&a.job_name, a.status).cmp(&(&b.job_name, b.status)));
+                Ok(rows)
             })
         })
     }

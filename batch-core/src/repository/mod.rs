@@ -10,7 +10,7 @@
 //! [`check_restartable`], from the executions an implementation finds.
 //!
 //! One concept per module: `contract` (the trait), `error`, `rules` (the launch
-//! rules), `query` (what the read side is asked), `retention` (what a purge deletes), `stop` (a stop request), `database` (which database, its pool, a chunk's transaction), `dao` (the SQL
+//! rules), `query` (what the read side is asked), `retention` (what a purge deletes), `statistics` (what the read side adds up), `stop` (a stop request), `database` (which database, its pool, a chunk's transaction), `dao` (the SQL
 //! implementation, one module per table), the three dialects, `memory`, and `owner`
 //! (who runs an execution, for crashed runs), `timeouts` (how long it waits for its
 //! database). Modules here import each other by path,
@@ -32,6 +32,7 @@ mod retention;
 mod rules;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod statistics;
 mod stop;
 pub mod timeouts;
 
@@ -55,6 +56,7 @@ pub use retention::{BadDuration, PurgeReport, PurgeRequest, parse_duration};
 pub use rules::{DeadRuns, ExecutionSummary, StepSummary, check_restartable};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteJobRepository;
+pub use statistics::{JobStatistics, StatusStatistics};
 pub use stop::{StopOutcome, request_stop};
 
 #[cfg(test)]

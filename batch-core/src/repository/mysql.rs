@@ -73,6 +73,10 @@ impl Dialect for MySql {
     // The foreign key's index keeps rows of one execution in insertion order.
     const PARAMETER_ORDER: &'static str = "";
 
+    fn sum_of_millis(from: &str, to: &str) -> String {
+        format!("CAST(SUM(TIMESTAMPDIFF(MICROSECOND, {from}, {to}) DIV 1000) AS SIGNED)")
+    }
+
     async fn begin(pool: &Pool<Self>) -> sqlx::Result<Transaction<'static, Self>> {
         pool.begin().await
     }

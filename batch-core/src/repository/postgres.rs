@@ -29,6 +29,8 @@ const MORE_DDL: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS BATCH_STEP_EXECUTION_JOB_IX ON BATCH_STEP_EXECUTION (JOB_EXECUTION_ID, STEP_NAME)",
     "CREATE INDEX IF NOT EXISTS BATCH_JOB_EXECUTION_STATUS_IX ON BATCH_JOB_EXECUTION (STATUS, JOB_EXECUTION_ID)",
     "CREATE INDEX IF NOT EXISTS BATCH_JOB_EXECUTION_END_IX ON BATCH_JOB_EXECUTION (END_TIME)",
+    // An execution's parameters, and the console's filter by a parameter's value.
+    "CREATE INDEX IF NOT EXISTS BATCH_JOB_EXECUTION_PARAMS_IX ON BATCH_JOB_EXECUTION_PARAMS (JOB_EXECUTION_ID)",
 ];
 
 /// The key of the advisory lock held while the schema is checked and created.
@@ -64,6 +66,10 @@ impl Dialect for Postgres {
     // The table has no key; rows inserted together and never updated keep their
     // physical order.
     const PARAMETER_ORDER: &'static str = " ORDER BY ctid";
+
+    fn sum_of_millis(from: &str, to: &str) -> String {
+        format!("CAST(SUM(ROUND(EXTRACT(EPOCH FROM ({to} - {from})) * 1000)) AS BIGINT)")
+    }
 
     /// Numbers the placeholders: `?` is `$1`, `$2`, … in order.
     fn sql(text: Cow<'static, str>) -> Cow<'static, str> {

@@ -21,6 +21,9 @@ pub struct ExecutionQuery {
     pub created_until: Option<NaiveDateTime>,
     /// Only executions older than this one (the next page after it).
     pub before_id: Option<i64>,
+    /// Only executions launched with this parameter (name, value as stored in
+    /// PARAMETER_VALUE: ISO text for dates, `true`/`false`, digits).
+    pub parameter: Option<(String, String)>,
     /// At most this many executions.
     pub limit: usize,
 }
@@ -34,6 +37,7 @@ impl Default for ExecutionQuery {
             created_from: None,
             created_until: None,
             before_id: None,
+            parameter: None,
             limit: 20,
         }
     }
@@ -86,6 +90,12 @@ impl ExecutionQuery {
         self
     }
 
+    /// Only executions launched with the parameter `name` of value `value` (as stored).
+    pub fn parameter(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.parameter = Some((name.into(), value.into()));
+        self
+    }
+
     /// At most `limit` executions.
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = limit;
@@ -101,6 +111,7 @@ impl ExecutionQuery {
         status: BatchStatus,
         created: NaiveDateTime,
         id: i64,
+        parameters: &crate::params::JobParameters,
     ) -> bool {
         self.job_name.as_deref().is_none_or(|j| j == job_name)
             && self.instance_id.is_none_or(|i| i == instance_id)
@@ -108,5 +119,10 @@ impl ExecutionQuery {
             && self.created_from.is_none_or(|t| created >= t)
             && self.created_until.is_none_or(|t| created < t)
             && self.before_id.is_none_or(|b| id < b)
+            && self.parameter.as_ref().is_none_or(|(name, value)| {
+                parameters
+                    .get(name)
+                    .is_some_and(|p| p.value.to_iso_text() == *value)
+            })
     }
 }

@@ -27,6 +27,8 @@ const MORE_DDL: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS BATCH_STEP_EXECUTION_JOB_IX ON BATCH_STEP_EXECUTION (JOB_EXECUTION_ID, STEP_NAME)",
     "CREATE INDEX IF NOT EXISTS BATCH_JOB_EXECUTION_STATUS_IX ON BATCH_JOB_EXECUTION (STATUS, JOB_EXECUTION_ID)",
     "CREATE INDEX IF NOT EXISTS BATCH_JOB_EXECUTION_END_IX ON BATCH_JOB_EXECUTION (END_TIME)",
+    // An execution's parameters, and the console's filter by a parameter's value.
+    "CREATE INDEX IF NOT EXISTS BATCH_JOB_EXECUTION_PARAMS_IX ON BATCH_JOB_EXECUTION_PARAMS (JOB_EXECUTION_ID)",
 ];
 
 /// See the module documentation.
@@ -83,6 +85,10 @@ impl Dialect for Sqlite {
     // The launch transaction holds the database's write lock from its first statement.
     const LOCK_ROW: &'static str = "";
     const PARAMETER_ORDER: &'static str = " ORDER BY rowid";
+
+    fn sum_of_millis(from: &str, to: &str) -> String {
+        format!("SUM(CAST(ROUND((julianday({to}) - julianday({from})) * 86400000.0) AS INTEGER))")
+    }
 
     // `BEGIN IMMEDIATE` takes the write lock at once: a transaction that would only
     // take it at its first write could find, at that write, that another process wrote

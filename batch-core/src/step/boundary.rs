@@ -12,6 +12,7 @@ use crate::item::StepIdentity;
 use crate::repository::{BoxFuture, ChunkTx, JobRepository};
 use crate::step::listener::StepListeners;
 use crate::step::scope::StepScope;
+use crate::telemetry::ChunkObservation;
 
 /// Asks running steps to stop at their next chunk boundary. The launcher records the
 /// request in the job repository (STATUS=STOPPING, as a stop from another process
@@ -182,6 +183,7 @@ pub(crate) struct ChunkBoundary {
     filter: u64,
     commit: u64,
     context: ExecutionContext,
+    observation: ChunkObservation,
 }
 
 impl ChunkBoundary {
@@ -196,6 +198,7 @@ impl ChunkBoundary {
             filter: e.counts.filter,
             commit: e.counts.commit,
             context: e.context.clone(),
+            observation: ChunkObservation::begin(rt.identity, e),
         }
     }
 
@@ -226,6 +229,7 @@ impl ChunkBoundary {
         };
         match outcome {
             Ok(()) => {
+                self.observation.committed(contribution);
                 // In reverse order of registration, as Spring's composite listener.
                 for l in rt.listeners.chunk.iter().rev() {
                     l.after_chunk(rt.execution);
@@ -240,6 +244,7 @@ impl ChunkBoundary {
                 e_counts.commit = self.commit;
                 rt.execution.version = self.version;
                 rt.execution.context = self.context;
+                self.observation.rolled_back(contribution);
                 Err(rolled_back(rt, e))
             }
         }
@@ -258,6 +263,7 @@ impl ChunkBoundary {
             report_rollback_failure(rt.repository.rollback_chunk(tx).await);
         }
         rt.execution.counts.apply(contribution);
+        self.observation.rolled_back(contribution);
         rolled_back(rt, error)
     }
 }

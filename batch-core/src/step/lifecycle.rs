@@ -10,6 +10,8 @@ use crate::step::boundary::{CloseLater, StepInterrupted, StepRuntime, StopSignal
 use crate::step::builder::StepDef;
 use crate::step::listener::StepListeners;
 use crate::step::scope::{Resources, StepScope};
+use crate::telemetry;
+use tracing::Instrument;
 
 /// The step would exceed its start limit.
 #[derive(Debug, thiserror::Error)]
@@ -133,11 +135,13 @@ pub(crate) async fn handle_step(
         &identity,
         stop,
     )
+    .instrument(telemetry::step_span(&identity))
     .await;
     // What the step wrote to the job context counts however it ended; the flow saves
     // the job context after each step.
     job.context = job_context.snapshot();
     ran?;
+    telemetry::step_ended(&identity, &execution);
     // Promotion, as Spring's `ExecutionContextPromotionListener` with its default
     // statuses: only a step that exits COMPLETED hands its keys on. The job context is
     // saved by the flow after each step.

@@ -11,6 +11,7 @@ use crate::context::ExecutionContext;
 use crate::execution::{BatchStatus, ExitStatus, JobExecution, JobInstance};
 use crate::repository::error::RepositoryError;
 use crate::repository::query::ExecutionQuery;
+use crate::repository::statistics::StatusStatistics;
 
 /// The columns [`SqlJobRepository::execution_from_row`] reads, in its order.
 const EXECUTION_COLUMNS: &str = "E.JOB_EXECUTION_ID, E.VERSION, E.CREATE_TIME, E.START_TIME, \
@@ -106,6 +107,13 @@ where
         if filter.before_id.is_some() {
             sql.push_str(" AND E.JOB_EXECUTION_ID < ?");
         }
+        if filter.parameter.is_some() {
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM BATCH_JOB_EXECUTION_PARAMS P \
+                 WHERE P.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID \
+                 AND P.PARAMETER_NAME = ? AND P.PARAMETER_VALUE = ?)",
+            );
+        }
         sql.push_str(&format!(
             " ORDER BY E.JOB_EXECUTION_ID DESC LIMIT {}",
             filter.limit
@@ -128,6 +136,9 @@ where
         }
         if let Some(id) = filter.before_id {
             q = q.bind(id);
+        }
+        if let Some((name, value)) = &filter.parameter {
+            q = q.bind(name.clone()).bind(value.clone());
         }
         let rows = DB::fetch_all(&mut *self.connection().await?, q)
             .await
@@ -193,5 +204,41 @@ where
             ))
         })
         .transpose()
+    }
+
+    pub(super) async fn execution_statistics(
+        &self,
+    ) -> Result<Vec<StatusStatistics>, RepositoryError> {
+        let sql = format!(
+            "SELECT I.JOB_NAME, E.STATUS, COUNT(*), \
+             COUNT(CASE WHEN E.START_TIME IS NOT NULL AND E.END_TIME IS NOT NULL THEN 1 END), \
+             {} FROM BATCH_JOB_EXECUTION E \
+             JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID \
+             GROUP BY I.JOB_NAME, E.STATUS ORDER BY I.JOB_NAME, E.STATUS",
+            DB::sum_of_millis("E.START_TIME", "E.END_TIME")
+        );
+        let rows = DB::fetch_all(&mut *self.connection().await?, query::<DB>(sql))
+            .await
+            .map_err(RepositoryError::db("adding up the job executions"))?;
+        rows.iter()
+            .map(|row| {
+                let what = "job execution statistics";
+                let job_name: String = DB::get(row, 0).map_err(corrupt(what))?;
+                let count = |i| {
+                    DB::get::<i64>(row, i)
+                        .map_err(corrupt(what))
+                        .map(|n| u64::try_from(n).unwrap_or_default())
+                };
+                Ok(StatusStatistics {
+                    status: status_of(DB::get(row, 1).map_err(corrupt(what))?, what)?,
+                    executions: count(2)?,
+                    timed: count(3)?,
+                    total_millis: DB::get::<Option<i64>>(row, 4)
+                        .map_err(corrupt(what))?
+                        .unwrap_or_default(),
+                    job_name,
+                })
+            })
+            .collect()
     }
 }

@@ -96,6 +96,11 @@ pub trait Dialect: Database + sealed::Sealed {
     #[doc(hidden)]
     const PARAMETER_ORDER: &'static str;
 
+    /// The sum, as a BIGINT, of the milliseconds between the TIMESTAMP columns `from`
+    /// and `to` over a group (NULL where either is NULL).
+    #[doc(hidden)]
+    fn sum_of_millis(from: &str, to: &str) -> String;
+
     /// A statement written with `?` placeholders, in this dialect.
     #[doc(hidden)]
     fn sql(text: Cow<'static, str>) -> Cow<'static, str> {
@@ -636,6 +641,13 @@ where
         execution_id: i64,
     ) -> BoxFuture<'_, Result<Option<JobExecution>, RepositoryError>> {
         Box::pin(self.job_execution(execution_id))
+    }
+
+    fn execution_statistics(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<crate::repository::statistics::StatusStatistics>, RepositoryError>>
+    {
+        Box::pin(self.execution_statistics())
     }
 
     fn job_execution_status(

@@ -239,6 +239,7 @@ impl<I, O> Engine<'_, I, O> {
     fn failed(&self, subject: RetrySubject, state: &mut RetryState, error: Error) -> Error {
         state.failures += 1;
         state.subject = Some(subject);
+        crate::telemetry::attempt_failed();
         let ctx = RetryContext {
             subject,
             retry_count: state.failures,

@@ -340,6 +340,7 @@ where
                 _types: PhantomData,
             };
             parts.open(&rt.execution.context).await.map_err(opened)?;
+            crate::telemetry::record_size_hint(&mut rt.execution.context, parts.reader.size_hint());
             let close_later = rt.close_later.take();
             // A fixed chunk size, the common case, gets a statically dispatched loop.
             let capacity = size.min(1 << 16) as usize;
