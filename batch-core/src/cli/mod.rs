@@ -5,6 +5,7 @@
 //! cargo run --example NAME -- [--db URL] jobs | executions [--job J] [--status S] [--limit N]
 //!     | show ID | stop ID | abandon ID | restart ID | recover ID
 //!     | purge --older-than DURATION [--status S ...] [--job J] [--include-restartable]
+//!     | worker [--exit-when-idle]
 //! ```
 //!
 //! It opens the job repository (default `sqlite:batch.db` in the working directory;
@@ -51,6 +52,7 @@ use crate::repository::{DbKind, DbPool, LaunchError, open_repository, parse_dura
 use crate::step::listener::ChunkListener;
 
 mod operate;
+mod worker;
 
 use operate::Operation;
 
@@ -315,6 +317,15 @@ impl Runner {
                             json: m.get_flag("json"),
                         });
                     }
+                    "worker" => {
+                        return Ok(Invocation {
+                            db,
+                            action: Action::Worker {
+                                exit_when_idle: m.get_flag("exit-when-idle"),
+                            },
+                            json: false,
+                        });
+                    }
                     "purge" => {
                         let text = m.get_one::<String>("older-than").expect("required");
                         Operation::Purge {
@@ -334,6 +345,13 @@ impl Runner {
 
     async fn execute(self, job: crate::job::Job, invocation: Invocation) -> ExitCode {
         let Invocation { db, action, json } = invocation;
+        if matches!(action, Action::Worker { .. }) && DbKind::of_url(&db) == Some(DbKind::Sqlite) {
+            let refusal = crate::repository::RepositoryError::RemoteWorkersUnsupported {
+                database: DbKind::Sqlite.to_string(),
+            };
+            eprintln!("error: --db `{db}`: {refusal}");
+            return ExitCode::from(2);
+        }
         let repository = match open_repository(&db).await {
             Ok(r) => r,
             Err(e) => {
@@ -362,6 +380,13 @@ impl Runner {
             Action::Operate(operation) => {
                 return operate::operate(JobLauncher::with_repository(repository), operation, json)
                     .await;
+            }
+            Action::Worker { exit_when_idle } => {
+                let mut launcher = JobLauncher::with_repository(repository);
+                if let Some(configure) = self.configure {
+                    launcher = configure(launcher);
+                }
+                return worker::work(launcher, job, exit_when_idle).await;
             }
             Action::Run { parameters, next } if next => {
                 let operator = JobOperator::new(JobLauncher::with_repository(repository.clone()));
@@ -495,6 +520,11 @@ enum Action {
     },
     /// `restart ID`.
     Restart(i64),
+    /// `worker [--exit-when-idle]`: run remote partitions.
+    Worker {
+        /// Exit once nothing is left to claim.
+        exit_when_idle: bool,
+    },
     /// The other subcommands.
     Operate(Operation),
 }
@@ -571,6 +601,16 @@ fn command(name: &str, about: String) -> Command {
         .subcommand(Command::new("abandon").about("abandons a stopped, failed or crashed execution: its instance does not run again").arg(id()).arg(json()))
         .subcommand(Command::new("restart").about("restarts the instance of a failed or stopped execution with its parameters").arg(id()).arg(json()))
         .subcommand(Command::new("recover").about("marks a run left STARTED by a dead process FAILED, so that it can restart").arg(id()).arg(json()))
+        .subcommand(
+            Command::new("worker")
+                .about("runs remote partitions of this job, claimed from the repository (PostgreSQL or MySQL/MariaDB), until stopped")
+                .arg(
+                    Arg::new("exit-when-idle")
+                        .long("exit-when-idle")
+                        .action(ArgAction::SetTrue)
+                        .help("exit once no partition is left to claim and no execution of the job is running"),
+                ),
+        )
         .subcommand(
             Command::new("purge")
                 .about("deletes executions that ended more than DURATION ago (never running ones, nor instances that can still restart)")

@@ -98,6 +98,11 @@ pub struct StepInterrupted(pub String);
 /// and running the chunk or tasklet loop.
 pub(crate) trait StepRunner: Send + Sync {
     fn run<'a>(&'a self, scope: StepScope, rt: StepRuntime<'a>) -> BoxFuture<'a, Result<()>>;
+
+    /// The step each partition runs, when this is a partitioned step's manager.
+    fn partition_worker(&self) -> Option<&crate::step::builder::StepDef> {
+        None
+    }
 }
 
 /// The transaction boundary of one chunk (or one tasklet call), with Spring Batch's

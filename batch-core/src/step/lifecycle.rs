@@ -137,7 +137,7 @@ pub(crate) async fn handle_step(
 /// STARTED, run it, set status and exit status from the outcome, let the listeners
 /// have their say, save the context as it stands (also after a failure, so a restart
 /// resumes from it), then the execution itself.
-async fn execute_step(
+pub(crate) async fn execute_step(
     def: &StepDef,
     scope: StepScope,
     execution: &mut StepExecution,

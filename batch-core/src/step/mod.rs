@@ -19,6 +19,7 @@ pub mod chunk;
 mod lifecycle;
 pub mod listener;
 pub mod output;
+pub mod partition;
 pub mod scope;
 pub mod tasklet;
 
