@@ -99,8 +99,9 @@ pub struct StepInterrupted(pub String);
 pub(crate) trait StepRunner: Send + Sync {
     fn run<'a>(&'a self, scope: StepScope, rt: StepRuntime<'a>) -> BoxFuture<'a, Result<()>>;
 
-    /// The step each partition runs, when this is a partitioned step's manager.
-    fn partition_worker(&self) -> Option<&crate::step::builder::StepDef> {
+    /// The step each partition runs (a `StepDef`), when this is a partitioned step's
+    /// manager; untyped here, as the step definition's module builds on this one.
+    fn partition_worker(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
         None
     }
 }

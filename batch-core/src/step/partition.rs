@@ -367,7 +367,7 @@ impl StepRunner for PartitionRunner {
         Box::pin(self.manage(scope, rt))
     }
 
-    fn partition_worker(&self) -> Option<&StepDef> {
+    fn partition_worker(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
         Some(&self.worker)
     }
 }
@@ -715,6 +715,7 @@ pub(crate) fn worker_of<'a>(job: &'a Job, partition: &str) -> Option<&'a StepDef
         .steps()
         .find(|s| s.name() == manager)
         .and_then(|s| s.runner.partition_worker())
+        .and_then(|worker| worker.downcast_ref::<StepDef>())
 }
 
 #[cfg(test)]
