@@ -113,11 +113,13 @@ impl JobLauncher {
     }
 
     /// What the launcher hands steps, for a worker running partitions with them.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     pub(crate) fn step_resources(&self) -> &Resources {
         &self.resources
     }
 
     /// The launcher's step and chunk listeners, for a worker running partitions.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     pub(crate) fn step_listeners(&self) -> &StepListeners {
         &self.listeners
     }

@@ -101,6 +101,7 @@ pub(crate) trait StepRunner: Send + Sync {
 
     /// The step each partition runs (a `StepDef`), when this is a partitioned step's
     /// manager; untyped here, as the step definition's module builds on this one.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     fn partition_worker(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
         None
     }

@@ -237,7 +237,7 @@ impl<T: crate::params::FromParamValue + Clone> Setting<T> {
 /// # use batch_core::prelude::*;
 /// # use batch_core::step::partition::{KeyRangePartitioner, Partition};
 /// # use batch_core::step::StepBuilder;
-/// # let copy_range = StepBuilder::new("copyRange").tasklet(|_| async { Ok(|_: &mut TaskletContext| Ok(RepeatStatus::Finished)) });
+/// # let copy_range = StepBuilder::new("copyRange").tasklet(|_| async { Ok(|_: &mut TaskletContext| Ok::<_, Error>(RepeatStatus::Finished)) });
 /// let step = Partition::new("copyStep", copy_range, KeyRangePartitioner::new("source", "id"))
 ///     .grid_size(4)
 ///     .grid_size_param("partitions")
@@ -708,7 +708,8 @@ impl PartitionRun {
 }
 
 /// The step a partition named `STEP:partitionN` runs, from the job's partitioned step
-/// `STEP`.
+/// `STEP` (what the runner's `worker` subcommand runs).
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 pub(crate) fn worker_of<'a>(job: &'a Job, partition: &str) -> Option<&'a StepDef> {
     let (manager, _) = partition.rsplit_once(":partition")?;
     job.flow()
