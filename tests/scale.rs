@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 use batch::prelude::*;
 use batch::repository::DbKind;
 use batch::sql::{KeysetReader, SqlRow, SqlWriter};
-use batch::step::partition::{KeyRangePartitioner, MAX_VALUE, MIN_VALUE, Partition};
+use batch::step::partition::{
+    FILE_NAME, FilePartitioner, KeyRangePartitioner, MAX_VALUE, MIN_VALUE, Partition,
+};
 use batch::step::{StepBuilder, StepDef};
 
 on_databases!(run; [sqlite => Sqlite, postgres => Postgres, mysql => MySql]; [
@@ -36,6 +38,7 @@ mod workers {
     use super::*;
     on_databases!(run; [postgres => Postgres, mysql => MySql]; [
         four_workers_one_killed_copy_every_row_once,
+        a_worker_stopped_by_sigterm_hands_its_partition_back,
     ]);
 }
 
@@ -436,6 +439,123 @@ async fn four_workers_one_killed_copy_every_row_once(db: support::Fresh) {
         support::int(&db.pool, "SELECT COUNT(*) FROM BATCH_STEP_EXECUTION").await,
         5
     );
+}
+
+async fn a_worker_stopped_by_sigterm_hands_its_partition_back(db: support::Fresh) {
+    let rows = 3_000;
+    seed(&db.pool, rows).await;
+    let dir = tempfile::tempdir().unwrap();
+    let first_log = dir.path().join("first.log");
+    let mut first = copy_rows(&db.url, &["worker"], &first_log);
+    // One partition of 30 chunks, a 20 ms pause before each.
+    let mut manager = copy_rows(
+        &db.url,
+        &[
+            "partitions=1,long",
+            "remote=true,bool",
+            "pause.ms=20,long,false",
+        ],
+        &dir.path().join("manager.log"),
+    );
+    let started = Instant::now();
+    let commits = "SELECT COALESCE(MAX(COMMIT_COUNT), 0) FROM BATCH_STEP_EXECUTION \
+                   WHERE STEP_NAME = 'partitionedCopy:partition0'";
+    while support::int(&db.pool, commits).await < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the partition did not get going"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert_eq!(wait(&mut first, Duration::from_secs(120)), 0);
+    let said = std::fs::read_to_string(&first_log).unwrap();
+    assert!(said.contains("handed back at its last commit"), "{said}");
+    // Waiting again, with what it had committed.
+    let state = support::texts(
+        &db.pool,
+        "SELECT STATUS FROM BATCH_STEP_EXECUTION WHERE STEP_NAME = 'partitionedCopy:partition0'",
+    )
+    .await;
+    assert_eq!(state, [Some("STARTING".to_owned())]);
+    let written = support::int(
+        &db.pool,
+        "SELECT WRITE_COUNT FROM BATCH_STEP_EXECUTION WHERE STEP_NAME = 'partitionedCopy:partition0'",
+    )
+    .await;
+    assert!(written >= 300, "{written}");
+    assert_eq!(
+        support::int(&db.pool, "SELECT COUNT(*) FROM target").await,
+        written
+    );
+
+    let mut second = copy_rows(
+        &db.url,
+        &["worker", "--exit-when-idle"],
+        &dir.path().join("second.log"),
+    );
+    assert_eq!(wait(&mut manager, Duration::from_secs(300)), 0);
+    assert_eq!(wait(&mut second, Duration::from_secs(120)), 0);
+    assert_copied_once(&db.pool, rows).await;
+    let counts = support::int(
+        &db.pool,
+        "SELECT READ_COUNT FROM BATCH_STEP_EXECUTION WHERE STEP_NAME = 'partitionedCopy:partition0'",
+    )
+    .await;
+    assert_eq!(counts, rows);
+}
+
+/// One partition per file, in name order, each with its path in its context.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_partition_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["b.csv", "a.csv", "c.csv", "notes.txt"] {
+        std::fs::write(dir.path().join(name), "x\n").unwrap();
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let worker = StepBuilder::new("importFile").tasklet(move |scope| {
+        let record = record.clone();
+        async move {
+            let file: String = scope.step_context().get(FILE_NAME)?.expect("a file");
+            let partition = scope.identity().step_name.clone();
+            Ok(move |_: &mut TaskletContext<'_>| {
+                record
+                    .lock()
+                    .unwrap()
+                    .push((partition.clone(), file.clone()));
+                Ok::<_, Error>(RepeatStatus::Finished)
+            })
+        }
+    });
+    let pattern = dir.path().join("*.csv");
+    let manager = Partition::new("import", worker, FilePartitioner::pattern(&pattern)).grid_size(2);
+    let launcher = JobLauncher::new(InMemoryJobRepository::new());
+    let e = launcher
+        .run(
+            Job::new("files", Flow::start(manager).build()),
+            JobParameters::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(e.status, BatchStatus::Completed, "{e:?}");
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    let expected: Vec<(String, String)> = ["a.csv", "b.csv", "c.csv"]
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            (
+                format!("import:partition{i}"),
+                dir.path().join(f).to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, expected);
 }
 
 /// On SQLite the subcommand is refused with the reason, before anything is written.
