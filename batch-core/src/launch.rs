@@ -377,8 +377,16 @@ impl JobLauncher {
         let mut branches = Vec::new();
         let mut first_error = None;
         while let Some(joined) = tasks.join_next().await {
-            let (i, end, copy) =
-                joined.map_err(|e| Error::msg(format!("a flow of a split panicked: {e}")))?;
+            // A flow whose task panicked is reported once the others have ended: they
+            // are not cut short.
+            let (i, end, copy) = match joined {
+                Ok(done) => done,
+                Err(e) => {
+                    first_error
+                        .get_or_insert(Error::msg(format!("a flow of a split panicked: {e}")));
+                    continue;
+                }
+            };
             match end {
                 Ok(end) => ends.push(end),
                 Err(e) => {
