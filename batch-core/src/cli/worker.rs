@@ -154,7 +154,17 @@ async fn run_claimed(
         job_name: execution.instance.job_name.clone(),
         job_instance_id: execution.instance.id,
     };
-    let ended = run.execute(step, restart).await?;
+    let name = step.step_name.clone();
+    let ended = match run.execute(step, restart).await {
+        Ok(ended) => ended,
+        // The partition's end could not be saved (its row changed under it: the job's
+        // launcher died and a new launch marked it FAILED, say): the repository says
+        // what happened to it, and the worker goes on with the next claim.
+        Err(e) => {
+            eprintln!("{name}: {}", e.report());
+            return Ok(());
+        }
+    };
     if ended.status == BatchStatus::Stopped && stop.is_stopped() {
         let name = ended.step_name.clone();
         hand_back(repository.as_ref(), ended).await?;
