@@ -118,28 +118,56 @@ fn job(w: Workload, partitions: usize, sink: Arc<AtomicU64>) -> Job {
     Job::new("partitionBench", Flow::start(manager).build())
 }
 
+/// CPU time (user and system) this process has used so far, from `/proc/self/stat`
+/// (in clock ticks of 10 ms); zero where there is no such file.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rfind(')').map_or("", |at| &stat[at + 1..]);
+    let fields: Vec<u64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    Duration::from_millis(fields.iter().sum::<u64>() * 10)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
 fn compare(runtime: &tokio::runtime::Runtime, name: &str, w: Workload) {
     let launcher = JobLauncher::new(InMemoryJobRepository::new());
     let run = Arc::new(AtomicU64::new(0));
+    // Cores the run kept busy (CPU time over wall time): how much of the machine the
+    // partitions got, which other processes' load decides as much as the partitions.
+    let cores: std::collections::HashMap<&str, std::sync::Mutex<Vec<f64>>> = ["1", "2", "8"]
+        .into_iter()
+        .map(|l| (l, std::sync::Mutex::new(Vec::new())))
+        .collect();
     let variant = |label: &'static str, partitions: usize| {
-        let (launcher, run) = (launcher.clone(), run.clone());
+        let (launcher, run, cores) = (launcher.clone(), run.clone(), &cores);
         Variant::new(label, move || {
             let id = run.fetch_add(1, Ordering::Relaxed) as i64;
             let sink = Arc::new(AtomicU64::new(0));
             let job = job(w, partitions, sink);
-            let started = Instant::now();
+            let (started, cpu) = (Instant::now(), cpu_time());
             let e = runtime
                 .block_on(launcher.run(job, JobParameters::new().with("run.id", id)))
                 .unwrap();
             let took = started.elapsed();
+            let busy = (cpu_time() - cpu).as_secs_f64() / took.as_secs_f64();
+            cores[label].lock().unwrap().push(busy);
             assert_eq!(e.status, BatchStatus::Completed);
             assert_eq!(e.step_executions[0].counts.write, w.items as u64);
             took
         })
     };
     let t = interleaved(5, vec![variant("1", 1), variant("2", 2), variant("8", 8)]);
+    let busy = |l: &str| median(cores[l].lock().unwrap().clone());
     println!(
-        "{name}: {} items, median of {} rounds: 1 partition {:.3} s, 2 {:.3} s, 8 {:.3} s; speed-up at 2 {:.2}x, at 8 {:.2}x",
+        "{name}: {} items, median of {} rounds: 1 partition {:.3} s, 2 {:.3} s, 8 {:.3} s; speed-up at 2 {:.2}x, at 8 {:.2}x; cores busy {:.2}, {:.2}, {:.2}",
         w.items,
         t.rounds(),
         t.median("1").as_secs_f64(),
@@ -147,6 +175,9 @@ fn compare(runtime: &tokio::runtime::Runtime, name: &str, w: Workload) {
         t.median("8").as_secs_f64(),
         t.ratio("1", "2").median,
         t.ratio("1", "8").median,
+        busy("1"),
+        busy("2"),
+        busy("8"),
     );
 }
 
