@@ -31,6 +31,7 @@ use batch::step::{StepBuilder, StepDef};
 on_databases!(run; [sqlite => Sqlite, postgres => Postgres, mysql => MySql]; [
     a_failed_split_flow_fails_the_job_and_restarts_alone,
     a_failed_partition_restarts_alone_from_its_commit,
+    a_stopped_partitioned_step_resumes_every_partition,
 ]);
 
 /// The servers only: workers need `FOR UPDATE SKIP LOCKED`.
@@ -307,6 +308,107 @@ async fn a_failed_partition_restarts_alone_from_its_commit(db: support::Fresh) {
         .await;
         assert_eq!(runs, 1, "{name}");
     }
+    assert_copied_once(&db.pool, 400).await;
+}
+
+async fn a_stopped_partitioned_step_resumes_every_partition(db: support::Fresh) {
+    seed(&db.pool, 400).await;
+    let launcher = JobLauncher::with_repository(db.repo.clone());
+    let stop = launcher.stop_signal();
+    let stop_at = Arc::new(AtomicBool::new(true));
+    let worker = {
+        let (stop, stop_at) = (stop.clone(), stop_at.clone());
+        StepBuilder::new("copyRange")
+            .chunk_size(10)
+            .chunk(move |scope| {
+                let (stop, stop_at) = (stop.clone(), stop_at.clone());
+                async move {
+                    let pool: DbPool = scope.resource()?;
+                    let min: i64 = scope.step_context().get(MIN_VALUE)?.expect("a lower bound");
+                    let max: i64 = scope
+                        .step_context()
+                        .get(MAX_VALUE)?
+                        .expect("an upper bound");
+                    let select = format!(
+                        "SELECT id, name, amount FROM source WHERE id BETWEEN {min} AND {max}"
+                    );
+                    let reader = KeysetReader::select(pool, select, "id").name("source").map(
+                        |row: &SqlRow| {
+                            Ok(Row {
+                                id: row.get("id")?,
+                                name: row.get("name")?,
+                                amount: row.get("amount")?,
+                            })
+                        },
+                        |row: &Row| row.id,
+                    );
+                    let writer =
+                        SqlWriter::insert("target", ["id", "name", "amount"], |r: &Row, b| {
+                            b.bind(r.id).bind(r.name.as_str()).bind(r.amount);
+                        });
+                    let processor = move |row: &Row| {
+                        // Row 150 (in the second partition) asks for the stop.
+                        if row.id == 150 && stop_at.swap(false, Ordering::SeqCst) {
+                            stop.stop();
+                        }
+                        Ok::<_, Error>(Some(Row {
+                            amount: row.amount * 3 + 1,
+                            ..row.clone()
+                        }))
+                    };
+                    Ok(chunk(reader, processor, writer))
+                }
+            })
+    };
+    // One partition at a time: the first completes, the second stops at its chunk
+    // boundary, the last two stop before they read anything.
+    let job = || {
+        let manager = Partition::new(
+            "copy",
+            worker.clone(),
+            KeyRangePartitioner::new("source", "id"),
+        )
+        .grid_size(4)
+        .concurrency(1);
+        Job::new("stoppedJob", Flow::start(manager).build())
+    };
+    let first = launcher.run(job(), JobParameters::new()).await.unwrap();
+    assert_eq!(first.status, BatchStatus::Stopped, "{first:?}");
+    let stored = db.repo.job_execution(first.id).await.unwrap().unwrap();
+    let status = |name: &str| {
+        stored
+            .step_executions
+            .iter()
+            .find(|s| s.step_name == name)
+            .map(|s| (s.status, s.counts.write))
+    };
+    assert_eq!(status("copy").map(|s| s.0), Some(BatchStatus::Stopped));
+    assert_eq!(
+        status("copy:partition0"),
+        Some((BatchStatus::Completed, 100))
+    );
+    assert_eq!(status("copy:partition1"), Some((BatchStatus::Stopped, 50)));
+    assert_eq!(status("copy:partition3"), Some((BatchStatus::Stopped, 0)));
+    let second = launcher.run(job(), JobParameters::new()).await.unwrap();
+    assert_eq!(second.status, BatchStatus::Completed, "{second:?}");
+    let stored = db.repo.job_execution(second.id).await.unwrap().unwrap();
+    let mut names = support::step_names(&stored);
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "copy",
+            "copy:partition1",
+            "copy:partition2",
+            "copy:partition3"
+        ]
+    );
+    let copy = stored
+        .step_executions
+        .iter()
+        .find(|s| s.step_name == "copy")
+        .unwrap();
+    assert_eq!(copy.counts.write, 300 - 50);
     assert_copied_once(&db.pool, 400).await;
 }
 

@@ -541,9 +541,10 @@ impl PartitionRunner {
                 job_name: scope.identity().job_name.clone(),
                 job_instance_id: scope.identity().job_instance_id,
             };
-            let permits = permits.clone();
+            // Taken before the task starts, so that partitions start in their order.
+            let permit = permits.clone().acquire_owned().await;
             tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await;
+                let _permit = permit;
                 run.execute(p.execution, p.restart).await
             });
         }
