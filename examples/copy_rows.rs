@@ -17,13 +17,26 @@
 //!
 //! Parameters besides `rows`: `run` (identifying: another value is another instance),
 //! `pause.ms` (non-identifying: a pause before each chunk, which stretches a run so that
-//! tests can kill it at many moments).
+//! tests can kill it at many moments), `work` (non-identifying: rounds of hashing per
+//! row, a CPU-bound transform for the benchmarks).
+//!
+//! Partitioned: `partitions=N,long` splits the copy into N key ranges of `source.id`
+//! (steps `partitionedCopy:partition0` …), run concurrently in this process;
+//! `remote=true,bool` leaves them to workers, any number, started on any machine that
+//! reaches the database (PostgreSQL or MySQL/MariaDB):
+//!
+//! ```text
+//! cargo run --example copy_rows -- --db postgres://… worker --exit-when-idle   # N times
+//! cargo run --example copy_rows -- --db postgres://… partitions=4,long remote=true,bool
+//! ```
 
 use std::time::Duration;
 
 use batch::cli::{Runner, Setup};
+use batch::job::decider;
 use batch::prelude::*;
 use batch::sql::{KeysetReader, SqlRow, SqlWriter};
+use batch::step::partition::{KeyRangePartitioner, MAX_VALUE, MIN_VALUE, Partition};
 
 const CHUNK: u64 = 100;
 const PAGE: usize = 500;
@@ -48,8 +61,41 @@ fn transform(row: &Row) -> Row {
 fn copy_step(
     pool: Res<DbPool>,
     #[param("pause.ms")] pause_ms: Option<i64>,
+    #[param("work")] work: Option<i64>,
 ) -> impl ChunkStep<Row, Row> {
-    let reader = KeysetReader::select(pool.0, "SELECT id, name, amount FROM source", "id")
+    copy(
+        "SELECT id, name, amount FROM source".to_owned(),
+        pool.0,
+        pause_ms,
+        work,
+    )
+}
+
+/// A partition's share of the copy: the key range its context names.
+#[step(chunk = 100, name = "copyRange")] // CHUNK
+fn copy_range(
+    pool: Res<DbPool>,
+    range: ExecutionContext,
+    #[param("pause.ms")] pause_ms: Option<i64>,
+    #[param("work")] work: Option<i64>,
+) -> Result<impl ChunkStep<Row, Row>> {
+    let bound = |key: &str| -> Result<i64> {
+        range
+            .get::<i64>(key)?
+            .ok_or_else(|| Error::msg(format!("the partition's context has no `{key}`")))
+    };
+    let (min, max) = (bound(MIN_VALUE)?, bound(MAX_VALUE)?);
+    let select = format!("SELECT id, name, amount FROM source WHERE id BETWEEN {min} AND {max}");
+    Ok(copy(select, pool.0, pause_ms, work))
+}
+
+fn copy(
+    select: String,
+    pool: DbPool,
+    pause_ms: Option<i64>,
+    work: Option<i64>,
+) -> impl ChunkStep<Row, Row> {
+    let reader = KeysetReader::select(pool, select, "id")
         .page_size(PAGE)
         .name("source")
         .map(
@@ -69,6 +115,7 @@ fn copy_step(
     // (so a pause holds no lock: on SQLite, other launches get the write lock
     // meanwhile).
     let pause = Duration::from_millis(pause_ms.unwrap_or(0).max(0) as u64);
+    let rounds = work.unwrap_or(0).max(0) as u64;
     let mut seen = 0u64;
     let transform = async_processor(move |row: &Row| {
         let wait = seen.is_multiple_of(CHUNK) && !pause.is_zero();
@@ -77,15 +124,58 @@ fn copy_step(
             if wait {
                 tokio::time::sleep(pause).await;
             }
-            Ok(Some(transform(row)))
+            let mut out = transform(row);
+            if rounds > 0 {
+                // The result depends on the rounds, so the work cannot be skipped; the
+                // row is unchanged.
+                let h = burn(out.id as u64, rounds);
+                out.amount += i64::from(h == u64::MAX);
+            }
+            Ok(Some(out))
         })
     });
     chunk(reader, transform, writer)
 }
 
-#[job(name = "copyRowsJob", optional = ["rows", "run", "pause.ms"])]
+/// `rounds` rounds of a 64-bit mix: CPU work whose result the compiler cannot know.
+fn burn(seed: u64, rounds: u64) -> u64 {
+    let mut h = std::hint::black_box(seed) | 1;
+    for _ in 0..rounds {
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 29;
+    }
+    h
+}
+
+#[job(
+    name = "copyRowsJob",
+    optional = ["rows", "run", "pause.ms", "work", "partitions", "remote"]
+)]
 fn copy_rows_job() -> Flow {
-    Flow::start(copy_step {}).build()
+    // `partitions` decides which of the two copies runs.
+    let partitioned = decider("partitionsGiven", |job, _| {
+        let code = if job.parameters.get("partitions").is_some() {
+            "PARTITIONED"
+        } else {
+            "ONE_STEP"
+        };
+        code.to_owned()
+    });
+    let manager = Partition::new(
+        "partitionedCopy",
+        copy_range {},
+        KeyRangePartitioner::new("source", "id"),
+    )
+    .grid_size_param("partitions")
+    .remote_param("remote");
+    Flow::start_decider(partitioned.clone())
+        .on("PARTITIONED")
+        .to(manager)
+        .from_decider(&partitioned)
+        .on("*")
+        .to(copy_step {})
+        .build()
 }
 
 /// Creates the tables when missing and fills an empty `source` with `rows` rows.

@@ -63,6 +63,8 @@ where
 pub(crate) enum NodeKind {
     Step(StepDef),
     Decider(Arc<dyn JobExecutionDecider>),
+    /// Flows run concurrently, the split ending when all have (Spring's `split`).
+    Split(Arc<str>, Arc<[Flow]>),
 }
 
 impl NodeKind {
@@ -70,6 +72,7 @@ impl NodeKind {
         match self {
             Self::Step(step) => step.name(),
             Self::Decider(decider) => decider.name(),
+            Self::Split(name, _) => name,
         }
     }
 }
@@ -79,6 +82,11 @@ impl fmt::Debug for NodeKind {
         match self {
             Self::Step(step) => f.debug_tuple("Step").field(&step.name()).finish(),
             Self::Decider(decider) => f.debug_tuple("Decider").field(&decider.name()).finish(),
+            Self::Split(name, flows) => f
+                .debug_struct("Split")
+                .field("name", name)
+                .field("flows", &flows.len())
+                .finish(),
         }
     }
 }
@@ -128,12 +136,29 @@ impl Flow {
         b
     }
 
-    /// The steps in the order they were declared.
+    /// Starts a flow with a split: `flows` run concurrently, and the flow goes on once
+    /// all have ended (Spring's `split(executor).add(flows…)`), the split's status the
+    /// most severe of theirs (see [`split`](crate::split)).
+    pub fn start_split(name: &str, flows: impl IntoIterator<Item = Flow>) -> FlowBuilder {
+        let mut b = FlowBuilder {
+            nodes: Vec::new(),
+            current: 0,
+        };
+        b.current = b.node(NodeKind::Split(name.into(), flows.into_iter().collect()));
+        b
+    }
+
+    /// The steps in the order they were declared, those of splits' flows included.
     pub fn steps(&self) -> impl Iterator<Item = &StepDef> {
-        self.nodes.iter().filter_map(|n| match &n.kind {
-            NodeKind::Step(step) => Some(step),
-            NodeKind::Decider(_) => None,
-        })
+        let mut steps = Vec::new();
+        for n in &self.nodes {
+            match &n.kind {
+                NodeKind::Step(step) => steps.push(step),
+                NodeKind::Decider(_) => {}
+                NodeKind::Split(_, flows) => steps.extend(flows.iter().flat_map(Flow::steps)),
+            }
+        }
+        steps.into_iter()
     }
 
     /// The node of the step or decider named `name`.
@@ -213,6 +238,13 @@ impl FlowBuilder {
     /// transitions with `on(code)` (it becomes the current node).
     pub fn next_decider(self, decider: Arc<dyn JobExecutionDecider>) -> Self {
         self.next_node(NodeKind::Decider(decider))
+    }
+
+    /// After the current node completes, run `flows` concurrently (Spring's `split`);
+    /// the split, named `name`, becomes the current node: its transitions (`on`) match
+    /// the aggregated exit code (see [`split`](crate::split)).
+    pub fn split(self, name: &str, flows: impl IntoIterator<Item = Flow>) -> Self {
+        self.next_node(NodeKind::Split(name.into(), flows.into_iter().collect()))
     }
 
     fn next_node(mut self, kind: NodeKind) -> Self {

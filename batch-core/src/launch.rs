@@ -4,10 +4,14 @@ use std::sync::Arc;
 
 use crate::error::Error;
 use crate::execution::{BatchStatus, ExitStatus, JobExecution, now};
-use crate::job::{IntoJob, Job, JobExecutionListener, NodeKind, RESTART_AT, Target};
+use crate::job::{Flow, IntoJob, Job, JobExecutionListener, NodeKind, RESTART_AT, Target};
 use crate::params::JobParameters;
-use crate::repository::{DbPool, JobRepository, LaunchError, RepositoryError, owner, request_stop};
+use crate::repository::{
+    BoxFuture, DbPool, JobRepository, LaunchError, RepositoryError, owner, request_stop,
+};
+use crate::split;
 use crate::step::listener::{ChunkListener, StepExecutionListener, StepListeners};
+use crate::step::partition::SharedRepository;
 use crate::step::scope::Resources;
 use crate::step::{StepEndNotSaved, StopSignal};
 use crate::step::{StepOutcome, handle_step};
@@ -64,6 +68,8 @@ impl JobLauncher {
             }
             resources.insert(pool);
         }
+        // Partitioned steps run their partitions on tasks of their own.
+        resources.insert(SharedRepository(repository.clone()));
         Self {
             repository,
             resources,
@@ -106,6 +112,18 @@ impl JobLauncher {
     /// The repository the launcher records in.
     pub fn repository(&self) -> &Arc<dyn JobRepository> {
         &self.repository
+    }
+
+    /// What the launcher hands steps, for a worker running partitions with them.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    pub(crate) fn step_resources(&self) -> &Resources {
+        &self.resources
+    }
+
+    /// The launcher's step and chunk listeners, for a worker running partitions.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    pub(crate) fn step_listeners(&self) -> &StepListeners {
+        &self.listeners
     }
 
     /// Launches `job`: a new instance for new identifying parameters, a restart of the
@@ -273,75 +291,144 @@ impl JobLauncher {
     ) -> Result<(BatchStatus, ExitStatus), Error> {
         let flow = &job.flow;
         // A job stopped by `stop_and_restart` begins its restart at the node it named.
-        let mut node = match execution.context.get::<String>(RESTART_AT)? {
+        let node = match execution.context.get::<String>(RESTART_AT)? {
             Some(name) => {
                 execution.context.remove(RESTART_AT);
                 flow.node_named(&name).unwrap_or(0)
             }
             None => 0,
         };
-        loop {
-            let (status, exit) = match &flow.nodes[node].kind {
-                NodeKind::Decider(decider) => {
-                    let code = decider.decide(execution, execution.step_executions.last());
-                    (BatchStatus::Completed, ExitStatus::new(code))
-                }
-                NodeKind::Step(def) => {
-                    let outcome = handle_step(
-                        def,
-                        execution,
-                        self.repository.as_ref(),
-                        &self.resources,
-                        &self.listeners,
-                        &self.stop,
-                    )
-                    .await?;
-                    let step = match outcome {
-                        StepOutcome::Ran(step) => {
-                            execution.step_executions.push(step);
-                            execution.step_executions.last().expect("just pushed")
-                        }
-                        StepOutcome::AlreadyComplete(step) => &step.clone(),
-                    };
-                    let (status, exit) = (step.status, step.exit_status.clone());
-                    // Steps may share state through the job context; keep it saved as
-                    // it goes.
-                    self.repository.update_job_context(execution).await?;
-                    (status, exit)
-                }
-            };
-            let name = flow.nodes[node].kind.name();
-            match flow.target(node, status, &exit) {
-                (Target::Step(next), _) => {
-                    if status == BatchStatus::Failed {
-                        tracing::warn!(
-                            step = %name,
-                            exit_code = %exit.code,
-                            next = %flow.nodes[next].kind.name(),
-                            "step failed; the flow goes on"
-                        );
+        self.run_nodes(flow, node, execution).await
+    }
+
+    /// Runs `flow` from `node` on; a split's flows come back here, each on its own
+    /// task.
+    fn run_nodes<'a>(
+        &'a self,
+        flow: &'a Flow,
+        mut node: usize,
+        execution: &'a mut JobExecution,
+    ) -> BoxFuture<'a, Result<(BatchStatus, ExitStatus), Error>> {
+        Box::pin(async move {
+            loop {
+                let (status, exit) = match &flow.nodes[node].kind {
+                    NodeKind::Split(_, flows) => self.run_split(flows, execution).await?,
+                    NodeKind::Decider(decider) => {
+                        let code = decider.decide(execution, execution.step_executions.last());
+                        (BatchStatus::Completed, ExitStatus::new(code))
                     }
-                    node = next
-                }
-                (Target::StopAndRestart(at), _) => {
-                    let at = flow.nodes[at].kind.name().to_owned();
-                    execution.context.put(RESTART_AT, &at)?;
-                    self.repository.update_job_context(execution).await?;
-                    return Ok((BatchStatus::Stopped, ExitStatus::stopped()));
-                }
-                // A declared end names the job's exit code itself.
-                (Target::End(end, code), true) => {
-                    let exit = match code {
-                        Some(code) => ExitStatus::new(code),
-                        None => ExitStatus::for_status(end),
-                    };
-                    return Ok((end, exit));
-                }
-                // Ending by default, the job exits as its last step did.
-                (Target::End(end, _), false) => {
-                    return Ok((end, ExitStatus::for_status(end).and(exit)));
+                    NodeKind::Step(def) => {
+                        let outcome = handle_step(
+                            def,
+                            execution,
+                            self.repository.as_ref(),
+                            &self.resources,
+                            &self.listeners,
+                            &self.stop,
+                        )
+                        .await?;
+                        let step = match outcome {
+                            StepOutcome::Ran(step) => {
+                                execution.step_executions.push(step);
+                                execution.step_executions.last().expect("just pushed")
+                            }
+                            StepOutcome::AlreadyComplete(step) => &step.clone(),
+                        };
+                        let (status, exit) = (step.status, step.exit_status.clone());
+                        // Steps may share state through the job context; keep it saved as
+                        // it goes.
+                        self.repository.update_job_context(execution).await?;
+                        (status, exit)
+                    }
+                };
+                let name = flow.nodes[node].kind.name();
+                match flow.target(node, status, &exit) {
+                    (Target::Step(next), _) => {
+                        if status == BatchStatus::Failed {
+                            tracing::warn!(
+                                step = %name,
+                                exit_code = %exit.code,
+                                next = %flow.nodes[next].kind.name(),
+                                "step failed; the flow goes on"
+                            );
+                        }
+                        node = next
+                    }
+                    (Target::StopAndRestart(at), _) => {
+                        let at = flow.nodes[at].kind.name().to_owned();
+                        execution.context.put(RESTART_AT, &at)?;
+                        self.repository.update_job_context(execution).await?;
+                        return Ok((BatchStatus::Stopped, ExitStatus::stopped()));
+                    }
+                    // A declared end names the job's exit code itself.
+                    (Target::End(end, code), true) => {
+                        let exit = match code {
+                            Some(code) => ExitStatus::new(code),
+                            None => ExitStatus::for_status(end),
+                        };
+                        return Ok((end, exit));
+                    }
+                    // Ending by default, the job exits as its last step did.
+                    (Target::End(end, _), false) => {
+                        return Ok((end, ExitStatus::for_status(end).and(exit)));
+                    }
                 }
             }
+        })
+    }
+
+    /// Runs the flows of a split concurrently, each on its own task with a copy of the
+    /// job execution, waits for all of them, takes back what each did and ends as
+    /// [`split::aggregate`] says. An error of one flow (a repository failure) is
+    /// returned once every flow has ended.
+    async fn run_split(
+        &self,
+        flows: &[Flow],
+        execution: &mut JobExecution,
+    ) -> Result<(BatchStatus, ExitStatus), Error> {
+        let base = execution.step_executions.len();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, flow) in flows.iter().enumerate() {
+            let launcher = self.clone();
+            let flow = flow.clone();
+            let mut copy = execution.clone();
+            tasks.spawn(async move {
+                let end = launcher.run_nodes(&flow, 0, &mut copy).await;
+                (i, end, copy)
+            });
+        }
+        let mut ends = Vec::new();
+        let mut branches = Vec::new();
+        let mut first_error = None;
+        while let Some(joined) = tasks.join_next().await {
+            // A flow whose task panicked is reported once the others have ended: they
+            // are not cut short.
+            let (i, end, copy) = match joined {
+                Ok(done) => done,
+                Err(e) => {
+                    first_error
+                        .get_or_insert(Error::msg(format!("a flow of a split panicked: {e}")));
+                    continue;
+                }
+            };
+            match end {
+                Ok(end) => ends.push(end),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+            branches.push((i, copy));
+        }
+        // In the flows' declared order, so that a key two flows set ends as the later
+        // flow left it whatever order they finished in.
+        branches.sort_by_key(|(i, _)| *i);
+        for (_, copy) in branches {
+            split::merge(execution, copy, base);
+        }
+        self.repository.update_job_context(execution).await?;
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(split::aggregate(&ends)),
         }
     }
 }

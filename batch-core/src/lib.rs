@@ -20,6 +20,7 @@ pub mod operator;
 pub mod params;
 pub mod repeat;
 pub mod repository;
+pub mod split;
 pub mod sql;
 pub mod step;
 pub mod telemetry;

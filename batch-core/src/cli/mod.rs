@@ -6,6 +6,7 @@
 //!     | show ID | stop ID | abandon ID | restart ID | recover ID
 //!     | purge --older-than DURATION [--status S ...] [--job J] [--include-restartable]
 //!     | console [--bind ADDR:PORT] [--token TOKEN] [--read-only] [--public-read]
+//!     | worker [--exit-when-idle]
 //! ```
 //!
 //! It opens the job repository (default `sqlite:batch.db` in the working directory;
@@ -52,6 +53,7 @@ use crate::repository::{DbKind, DbPool, LaunchError, open_repository, parse_dura
 use crate::step::listener::ChunkListener;
 
 mod operate;
+mod worker;
 
 use operate::Operation;
 
@@ -337,6 +339,15 @@ impl Runner {
                             json: false,
                         });
                     }
+                    "worker" => {
+                        return Ok(Invocation {
+                            db,
+                            action: Action::Worker {
+                                exit_when_idle: m.get_flag("exit-when-idle"),
+                            },
+                            json: false,
+                        });
+                    }
                     "purge" => {
                         let text = m.get_one::<String>("older-than").expect("required");
                         Operation::Purge {
@@ -356,6 +367,13 @@ impl Runner {
 
     async fn execute(self, job: crate::job::Job, invocation: Invocation) -> ExitCode {
         let Invocation { db, action, json } = invocation;
+        if matches!(action, Action::Worker { .. }) && DbKind::of_url(&db) == Some(DbKind::Sqlite) {
+            let refusal = crate::repository::RepositoryError::RemoteWorkersUnsupported {
+                database: DbKind::Sqlite.to_string(),
+            };
+            eprintln!("error: --db `{db}`: {refusal}");
+            return ExitCode::from(2);
+        }
         let repository = match open_repository(&db).await {
             Ok(r) => r,
             Err(e) => {
@@ -384,6 +402,13 @@ impl Runner {
             Action::Operate(operation) => {
                 return operate::operate(JobLauncher::with_repository(repository), operation, json)
                     .await;
+            }
+            Action::Worker { exit_when_idle } => {
+                let mut launcher = JobLauncher::with_repository(repository);
+                if let Some(configure) = self.configure {
+                    launcher = configure(launcher);
+                }
+                return worker::work(launcher, job, exit_when_idle).await;
             }
             Action::Run { parameters, next } if next => {
                 let operator = JobOperator::new(JobLauncher::with_repository(repository.clone()));
@@ -572,6 +597,11 @@ enum Action {
     /// `console`.
     #[cfg(feature = "console")]
     Console(crate::console::ConsoleConfig),
+    /// `worker [--exit-when-idle]`: run remote partitions.
+    Worker {
+        /// Exit once nothing is left to claim.
+        exit_when_idle: bool,
+    },
     /// The other subcommands.
     Operate(Operation),
 }
@@ -649,6 +679,16 @@ fn command(name: &str, about: String) -> Command {
         .subcommand(Command::new("restart").about("restarts the instance of a failed or stopped execution with its parameters").arg(id()).arg(json()))
         .subcommand(Command::new("recover").about("marks a run left STARTED by a dead process FAILED, so that it can restart").arg(id()).arg(json()))
         .subcommands(console_command())
+        .subcommand(
+            Command::new("worker")
+                .about("runs remote partitions of this job, claimed from the repository (PostgreSQL or MySQL/MariaDB), until stopped")
+                .arg(
+                    Arg::new("exit-when-idle")
+                        .long("exit-when-idle")
+                        .action(ArgAction::SetTrue)
+                        .help("exit once no partition is left to claim and no execution of the job is running"),
+                ),
+        )
         .subcommand(
             Command::new("purge")
                 .about("deletes executions that ended more than DURATION ago (never running ones, nor instances that can still restart)")

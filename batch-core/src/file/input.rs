@@ -137,14 +137,14 @@ impl Seek for Input {
 /// The files a reader reads, in name order: `dir/*.csv` style patterns (wildcards `*`
 /// and `?` in the file name only), or a list.
 #[derive(Debug, Clone)]
-pub(super) enum Files {
+pub(crate) enum Files {
     List(Vec<PathBuf>),
     Pattern(PathBuf),
 }
 
 impl Files {
     /// The files now, sorted by name (Spring's `MultiResourceItemReader` order).
-    pub(super) fn resolve(&self) -> Result<Vec<PathBuf>, FileError> {
+    pub(crate) fn resolve(&self) -> Result<Vec<PathBuf>, FileError> {
         let mut files = match self {
             Self::List(list) => list.clone(),
             Self::Pattern(pattern) => {

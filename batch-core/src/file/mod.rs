@@ -46,7 +46,7 @@
 mod csv;
 mod error;
 mod fixed;
-mod input;
+pub(crate) mod input;
 mod json;
 mod reader;
 mod writer;

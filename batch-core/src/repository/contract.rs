@@ -200,7 +200,81 @@ pub trait JobRepository: Send + Sync + 'static {
     fn pool(&self) -> Option<DbPool> {
         None
     }
+
+    /// Claims one remote partition of a running execution of `job_name` for the worker
+    /// `owner` (an owner record, see [`owner::current_owner`]), in one short
+    /// transaction that locks the candidates with `FOR UPDATE SKIP LOCKED`: a partition
+    /// waiting for a worker, else one whose worker died (its process gone, or its
+    /// heartbeat older than the lease). The claimed row is STARTED and names its new
+    /// owner; its counters and context stay as its last commit left them. Only the
+    /// PostgreSQL and MySQL/MariaDB repositories have it.
+    fn claim_partition<'a>(
+        &'a self,
+        job_name: &'a str,
+        owner: &'a str,
+    ) -> BoxFuture<'a, std::result::Result<PartitionClaim, RepositoryError>> {
+        let _ = (job_name, owner);
+        Box::pin(std::future::ready(Err(self.remote_unsupported())))
+    }
+
+    /// Refreshes LAST_UPDATED of a running step execution (a remote partition's
+    /// heartbeat), without touching its VERSION.
+    fn step_heartbeat(
+        &self,
+        step_execution_id: i64,
+    ) -> BoxFuture<'_, std::result::Result<(), RepositoryError>> {
+        let _ = step_execution_id;
+        Box::pin(std::future::ready(Err(self.remote_unsupported())))
+    }
+
+    /// The id and STATUS of each step execution of a job execution, read without a
+    /// transaction: what a manager polls while workers run its partitions.
+    fn step_statuses(
+        &self,
+        job_execution_id: i64,
+    ) -> BoxFuture<'_, std::result::Result<Vec<(i64, BatchStatus)>, RepositoryError>> {
+        let _ = job_execution_id;
+        Box::pin(std::future::ready(Err(self.remote_unsupported())))
+    }
+
+    /// The refusal of remote partitions by a repository without them.
+    #[doc(hidden)]
+    fn remote_unsupported(&self) -> RepositoryError {
+        RepositoryError::RemoteWorkersUnsupported {
+            database: match self.pool() {
+                Some(pool) => pool.kind().to_string(),
+                None => "an in-memory repository".to_owned(),
+            },
+        }
+    }
 }
+
+/// What a worker's [`JobRepository::claim_partition`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionClaim {
+    /// This partition's step execution is now the worker's.
+    Claimed {
+        /// Its STEP_EXECUTION_ID.
+        step_execution_id: i64,
+        /// Its JOB_EXECUTION_ID.
+        job_execution_id: i64,
+        /// Why its previous worker counts as dead, when it had one (a reclaim).
+        reclaimed_from: Option<String>,
+    },
+    /// Nothing to claim now.
+    Nothing {
+        /// How many executions of the job are running (whose partitions may still
+        /// come, or whose workers may still die).
+        running_executions: u64,
+    },
+}
+
+/// The EXIT_MESSAGE of a remote partition waiting for a worker.
+pub const AWAITING_WORKER: &str = "remote partition: awaiting a worker";
+
+/// What precedes a worker's owner record in the EXIT_MESSAGE of a remote partition it
+/// runs.
+pub const REMOTE_OWNER_PREFIX: &str = "remote partition: ";
 
 /// Truncates an exit message to the 2500 characters EXIT_MESSAGE holds.
 pub(crate) fn exit_message(description: &str) -> String {

@@ -103,6 +103,15 @@ pub enum RepositoryError {
     /// An execution or instance asked for by id is not there.
     #[error("{0} does not exist in the job repository")]
     NotFound(String),
+    /// Remote partitions need row locks that skip locked rows (`FOR UPDATE SKIP
+    /// LOCKED`), which this repository's database does not have.
+    #[error(
+        "remote workers need a PostgreSQL or MySQL/MariaDB job repository (they claim partitions with `SELECT … FOR UPDATE SKIP LOCKED`); this one is {database}: run the partitions in one process instead (remote=false)"
+    )]
+    RemoteWorkersUnsupported {
+        /// The repository's database.
+        database: String,
+    },
     #[error(
         "`{url}` is not a job repository URL; use sqlite:FILE, postgres://USER:PASSWORD@HOST/DB or mysql://USER:PASSWORD@HOST/DB"
     )]

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use crate::context::ExecutionContext;
 use crate::execution::{BatchStatus, ExitStatus, JobExecution, JobInstance, StepExecution, now};
 use crate::params::JobParameters;
-use crate::repository::contract::{BoxFuture, JobRepository};
+use crate::repository::contract::{BoxFuture, JobRepository, REMOTE_OWNER_PREFIX};
 use crate::repository::database::ChunkTx;
 use crate::repository::error::{LaunchError, RepositoryError};
 use crate::repository::query::ExecutionQuery;
@@ -450,6 +450,7 @@ impl JobRepository for InMemoryJobRepository {
                     .steps
                     .iter_mut()
                     .filter(|st| st.job_execution_id == execution_id && st.status.is_running())
+                    .filter(|st| !st.exit_status.description.starts_with(REMOTE_OWNER_PREFIX))
                 {
                     st.last_updated = Some(now());
                 }

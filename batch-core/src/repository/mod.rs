@@ -41,7 +41,9 @@ compile_error!(
     "the batch framework needs a database for its job repository: enable at least one of the features `sqlite`, `postgres`, `mysql`"
 );
 
-pub use contract::{BoxFuture, JobRepository};
+pub use contract::{
+    AWAITING_WORKER, BoxFuture, JobRepository, PartitionClaim, REMOTE_OWNER_PREFIX,
+};
 pub use dao::{Column, Dialect, SqlJobRepository};
 pub use database::{ChunkTx, DbKind, DbPool, WrongDatabase, redact_url};
 pub use error::{LaunchError, RepositoryError};

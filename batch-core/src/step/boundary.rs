@@ -170,6 +170,13 @@ pub struct LeaseLost {
 /// and running the chunk or tasklet loop.
 pub(crate) trait StepRunner: Send + Sync {
     fn run<'a>(&'a self, scope: StepScope, rt: StepRuntime<'a>) -> BoxFuture<'a, Result<()>>;
+
+    /// The step each partition runs (a `StepDef`), when this is a partitioned step's
+    /// manager; untyped here, as the step definition's module builds on this one.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    fn partition_worker(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        None
+    }
 }
 
 /// The transaction boundary of one chunk (or one tasklet call), with Spring Batch's

@@ -159,7 +159,7 @@ pub(crate) async fn handle_step(
 /// STARTED, run it, set status and exit status from the outcome, let the listeners
 /// have their say, save the context as it stands (also after a failure, so a restart
 /// resumes from it), then the execution itself.
-async fn execute_step(
+pub(crate) async fn execute_step(
     def: &StepDef,
     scope: StepScope,
     execution: &mut StepExecution,
@@ -173,8 +173,13 @@ async fn execute_step(
     // While the step runs, its EXIT_MESSAGE names its owner, as the job execution's
     // does: a launch that finds the step running in an execution ended by hand can
     // tell whether its process is still there (see `repository::rules`).
-    let owner = crate::repository::owner::current_owner();
-    execution.exit_status = ExitStatus::executing().with_description(owner.clone());
+    // A step given an owner already (a remote partition, claimed by its worker under
+    // its own record) keeps it.
+    if execution.exit_status.description.is_empty() {
+        execution.exit_status =
+            ExitStatus::executing().with_description(crate::repository::owner::current_owner());
+    }
+    let owner = execution.exit_status.description.clone();
     repository.update_step_execution(execution).await?;
     let before = catch_panic(|| {
         for l in &listeners.step {

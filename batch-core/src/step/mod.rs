@@ -9,8 +9,9 @@
 //! One concept per module: [`scope`] (what a step's factory draws on), [`output`] (what
 //! a step function returns), [`listener`] (hooks around steps and chunks), `boundary`
 //! (the transaction boundary and runtime that chunk and tasklet steps share),
-//! [`builder`] (configuring a step), `lifecycle` (running one in a job), and the two
-//! kinds of step, [`chunk`] and [`tasklet`]. Modules below import their siblings by
+//! [`builder`] (configuring a step), `lifecycle` (running one in a job), the two
+//! kinds of step, [`chunk`] and [`tasklet`], and [`partition`] (a step whose work is
+//! split into partitions, run here or by workers). Modules below import their siblings by
 //! path, never this module, so no import leads back to where it started.
 
 mod boundary;
@@ -19,6 +20,7 @@ pub mod chunk;
 mod lifecycle;
 pub mod listener;
 pub mod output;
+pub mod partition;
 pub mod scope;
 pub mod tasklet;
 

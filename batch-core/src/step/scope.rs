@@ -135,6 +135,12 @@ impl StepScope {
         &self.inner.identity
     }
 
+    /// The launcher's shared resources, for what runs a part of the step elsewhere
+    /// (a partition on its own task).
+    pub(crate) fn resources(&self) -> &Resources {
+        &self.inner.resources
+    }
+
     /// Whether this execution restarts a failed or stopped one.
     pub fn is_restart(&self) -> bool {
         self.inner.restart

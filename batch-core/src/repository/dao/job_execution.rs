@@ -7,7 +7,7 @@ use super::{Column, Dialect, SqlJobRepository, corrupt, query, status_of};
 use crate::context::ExecutionContext;
 use crate::execution::{ExitStatus, JobExecution, JobInstance, now};
 use crate::params::JobParameters;
-use crate::repository::contract::exit_message;
+use crate::repository::contract::{REMOTE_OWNER_PREFIX, exit_message};
 use crate::repository::error::RepositoryError;
 
 impl<DB: Dialect> SqlJobRepository<DB>
@@ -176,19 +176,27 @@ where
 
     pub(super) async fn heartbeat(&self, execution_id: i64) -> Result<(), RepositoryError> {
         // The running steps' LAST_UPDATED too: a step whose execution was ended by hand
-        // is judged by its own lease (see `rules`). VERSION stays: a heartbeat is not a
-        // change an optimistic lock should see.
+        // is judged by its own lease (see `rules`). Not a remote partition's: its
+        // worker's heartbeat is its lease, and the manager's must not keep a dead
+        // worker's partition looking alive. VERSION stays: a heartbeat is not a change
+        // an optimistic lock should see.
         let at = now();
         let job = query::<DB>(
             "UPDATE BATCH_JOB_EXECUTION SET LAST_UPDATED = ? WHERE JOB_EXECUTION_ID = ?",
-        );
+        )
+        .bind(at)
+        .bind(execution_id);
         let steps = query::<DB>(
             "UPDATE BATCH_STEP_EXECUTION SET LAST_UPDATED = ? \
-             WHERE JOB_EXECUTION_ID = ? AND STATUS IN ('STARTING', 'STARTED', 'STOPPING')",
-        );
+             WHERE JOB_EXECUTION_ID = ? AND STATUS IN ('STARTING', 'STARTED', 'STOPPING') \
+             AND (EXIT_MESSAGE IS NULL OR EXIT_MESSAGE NOT LIKE ?)",
+        )
+        .bind(at)
+        .bind(execution_id)
+        .bind(format!("{REMOTE_OWNER_PREFIX}%"));
         let mut conn = self.connection().await?;
         for q in [job, steps] {
-            DB::execute(&mut *conn, q.bind(at).bind(execution_id))
+            DB::execute(&mut *conn, q)
                 .await
                 .map_err(RepositoryError::db(format!(
                     "refreshing the heartbeat of job execution {execution_id}"

@@ -23,6 +23,7 @@ mod explore;
 mod item_progress;
 mod job_execution;
 mod launch;
+mod partition;
 mod purge;
 mod schema;
 mod step_execution;
@@ -666,5 +667,33 @@ where
 
     fn pool(&self) -> Option<DbPool> {
         Some(DB::wrap_pool(self.pool.clone()))
+    }
+
+    fn claim_partition<'a>(
+        &'a self,
+        job_name: &'a str,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<crate::repository::contract::PartitionClaim, RepositoryError>> {
+        self.bounded(
+            "claiming a partition",
+            self.claim_partition(job_name, owner),
+        )
+    }
+
+    fn step_heartbeat(&self, step_execution_id: i64) -> BoxFuture<'_, Result<(), RepositoryError>> {
+        self.bounded(
+            "saving the partition's heartbeat",
+            self.step_heartbeat(step_execution_id),
+        )
+    }
+
+    fn step_statuses(
+        &self,
+        job_execution_id: i64,
+    ) -> BoxFuture<'_, Result<Vec<(i64, BatchStatus)>, RepositoryError>> {
+        self.bounded(
+            "reading the step statuses",
+            self.step_statuses(job_execution_id),
+        )
     }
 }
