@@ -11,9 +11,8 @@ use crate::error::Result;
 use crate::fault::{Backoff, FaultToleranceSpec, RetryListener, SkipListener};
 use crate::repeat::CompletionPolicy;
 use crate::step::boundary::StepRunner;
-use crate::step::chunk::{
-    ChunkConfig, ChunkRunner, ChunkStep, Completion, ErasedSkipListener, ItemListeners,
-};
+use crate::step::chunk::listened::ItemListeners;
+use crate::step::chunk::{ChunkConfig, ChunkRunner, ChunkStep, Completion, ErasedSkipListener};
 use crate::step::listener::{
     ChunkListener, ItemProcessListener, ItemReadListener, ItemWriteListener, StepExecutionListener,
     StepListeners,

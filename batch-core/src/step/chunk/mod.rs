@@ -33,9 +33,7 @@ use crate::step::output::StepOutput;
 use crate::step::scope::{StepFactory, StepScope};
 
 mod fault_tolerant;
-mod listened;
-
-pub(crate) use listened::ItemListeners;
+pub(crate) mod listened;
 
 /// The parts of a chunk step: a reader of `I`, a processor from `I` to `O` (or none,
 /// when `I` is written as read) and a writer of `O`. Made by [`chunk`] or
@@ -265,7 +263,7 @@ pub(crate) struct ChunkConfig {
     pub(crate) completion: Completion,
     pub(crate) fault: Option<FaultTolerance>,
     pub(crate) skip_listeners: Vec<ErasedSkipListener>,
-    pub(crate) item_listeners: ItemListeners,
+    pub(crate) item_listeners: listened::ItemListeners,
 }
 
 impl ChunkConfig {
