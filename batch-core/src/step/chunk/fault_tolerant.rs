@@ -530,12 +530,19 @@ where
     P: ChunkProcessor<I, O>,
 {
     let ctx = chunk_loop.start(Some(step_ctx));
+    // Without read listeners the reader is called directly: no layer per item.
+    let heard = parts.listens_to_reads();
     let outcome = loop {
         if chunk_loop.before(&ctx) == Next::Stop {
             break Ok(());
         }
         let read = loop {
-            match parts.read().await {
+            let item = if heard {
+                parts.read().await
+            } else {
+                parts.reader.read().await
+            };
+            match item {
                 Ok(Some(item)) => {
                     contribution.read += 1;
                     let (input, cached) = match P::pass_through(item) {
@@ -651,7 +658,12 @@ where
             .input
             .as_ref()
             .expect("an item to process keeps its input");
-        match parts.process_item(input).await {
+        let processed = if parts.listens_to_processing() {
+            parts.process_item(input).await
+        } else {
+            parts.processor.process_item(input).await
+        };
+        match processed {
             Ok(output) => {
                 if slot.retry.is_some() || !engine.fault.retry_listeners.is_empty() {
                     let retry = slot.retry.take().unwrap_or_default();

@@ -82,6 +82,11 @@ impl<I, O> Default for Typed<I, O> {
 }
 
 impl<I, O, R: ItemReader<I>, P, W> Parts<I, O, R, P, W> {
+    /// Whether any read listener is registered.
+    pub(crate) fn listens_to_reads(&self) -> bool {
+        !self.listeners.read.is_empty()
+    }
+
     /// The next item, heard by the read listeners.
     pub(crate) async fn read(&mut self) -> Result<Option<I>> {
         let listeners = &self.listeners.read;
@@ -100,6 +105,11 @@ impl<I, O, R: ItemReader<I>, P, W> Parts<I, O, R, P, W> {
 }
 
 impl<I: Sync, O: Send + Sync, R, P: ChunkProcessor<I, O>, W> Parts<I, O, R, P, W> {
+    /// Whether any process listener is registered.
+    pub(crate) fn listens_to_processing(&self) -> bool {
+        !self.listeners.process.is_empty()
+    }
+
     /// One item processed, heard by the process listeners (none without a processor).
     pub(crate) async fn process_item(&mut self, item: &I) -> Result<Option<O>> {
         let listeners = &self.listeners.process;

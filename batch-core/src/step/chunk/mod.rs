@@ -553,11 +553,18 @@ where
     inputs.clear();
     let chunk_ctx = chunk_loop.start(Some(step_ctx));
     let mut end = false;
+    // Without read listeners the reader is called directly: no layer per item.
+    let heard = parts.listens_to_reads();
     let provided = loop {
         if chunk_loop.before(&chunk_ctx) == Next::Stop {
             break Ok(());
         }
-        let read = match parts.read().await {
+        let item = if heard {
+            parts.read().await
+        } else {
+            parts.reader.read().await
+        };
+        let read = match item {
             Ok(Some(item)) => {
                 inputs.push(item);
                 contribution.read += 1;
