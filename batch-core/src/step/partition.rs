@@ -477,9 +477,9 @@ impl PartitionRunner {
                             tracing::info!(partition = %name, "partition already complete; not run again");
                         }
                         Some(last) if last.status == BatchStatus::Unknown => {
-                            return Err(Error::msg(format!(
-                                "partition `{name}` of the last execution ended in status UNKNOWN; it cannot be restarted safely"
-                            )));
+                            return Err(Error::new(crate::step::lifecycle::StepUnknown {
+                                step: name,
+                            }));
                         }
                         Some(last) => {
                             let mut context = last.context.clone();
