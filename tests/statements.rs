@@ -53,8 +53,23 @@ fn job() -> Job {
     Job::new("counted", Flow::start(step))
 }
 
-/// Statements of: a page of 20 executions, one execution in full, one launch.
+/// The fewest statements, over three rounds, of each of [`costs_once`]: a statement
+/// that only sometimes joins a round (the pool opening a connection, whose setup is
+/// a statement of its own, when two tasks of a run need one at once) is not the
+/// history's doing, while a cost that grows with the history grows in every round.
 async fn costs(repo: &std::sync::Arc<dyn JobRepository>, run: i64) -> [u64; 3] {
+    let mut fewest = [u64::MAX; 3];
+    for round in 0..3 {
+        let cost = costs_once(repo, run * 10 + round).await;
+        for (f, c) in fewest.iter_mut().zip(cost) {
+            *f = (*f).min(c);
+        }
+    }
+    fewest
+}
+
+/// Statements of: a page of 20 executions, one execution in full, one launch.
+async fn costs_once(repo: &std::sync::Arc<dyn JobRepository>, run: i64) -> [u64; 3] {
     let count = || COUNT.load(Ordering::SeqCst);
     let before = count();
     let page = repo
@@ -114,10 +129,10 @@ async fn statements_do_not_grow_with_history() {
     }
     tx.commit().await.unwrap();
     let executions = support::int(&fresh.pool, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION").await;
-    assert_eq!(executions, 10_011);
+    assert_eq!(executions, 10_013);
     let large = costs(&fresh.repo, 101).await;
     eprintln!(
-        "statements (executions --limit 20, show ID, a launch): {small:?} with 11 executions, {large:?} with {executions}"
+        "statements (executions --limit 20, show ID, a launch): {small:?} with a dozen executions, {large:?} with {executions}"
     );
     assert_eq!(small, large);
 }
