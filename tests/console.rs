@@ -602,6 +602,33 @@ async fn healthy(base: &str) {
     panic!("the console at {base} did not answer");
 }
 
+/// `exe --db DB console` on a free loopback port, in `dir`, once it answers: the
+/// process (killed when dropped) and its base URL.
+async fn console_process(
+    exe: &std::path::Path,
+    dir: &std::path::Path,
+    db: &str,
+) -> (Child, String) {
+    let port = free_port();
+    let console = Child(
+        std::process::Command::new(exe)
+            .current_dir(dir)
+            .args([
+                "--db",
+                db,
+                "console",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    healthy(&base).await;
+    (console, base)
+}
+
 /// Kills the child when dropped.
 struct Child(std::process::Child);
 
@@ -633,23 +660,7 @@ async fn metrics_of_a_transfer_new_user_run_in_another_process() {
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("--token") && err.contains("0.0.0.0"), "{err}");
 
-    let port = free_port();
-    let _console = Child(
-        std::process::Command::new(&exe)
-            .current_dir(dir.path())
-            .args([
-                "--db",
-                &db,
-                "console",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    healthy(&base).await;
+    let (_console, base) = console_process(&exe, dir.path(), &db).await;
     let (status, text) = get(&format!("{base}/metrics")).await;
     assert_eq!(status, StatusCode::OK);
     let repo = batch::repository::open_repository(&db).await.unwrap();
@@ -948,23 +959,7 @@ async fn a_stop_from_the_console_reaches_a_run_of_another_process() {
         .spawn()
         .unwrap();
     let mut run = Child(run);
-    let port = free_port();
-    let _console = Child(
-        std::process::Command::new(&exe)
-            .current_dir(dir.path())
-            .args([
-                "--db",
-                &db,
-                "console",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    healthy(&base).await;
+    let (_console, base) = console_process(&exe, dir.path(), &db).await;
     let repo = batch::repository::open_repository(&db).await.unwrap();
     let id = until("the run of the other process starts", || {
         let repo = repo.clone();
