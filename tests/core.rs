@@ -614,24 +614,10 @@ async fn a_run_whose_process_died_does_not_block_the_restart() {
     let repo = open(&db).await;
     let params = JobParameters::new().with("k", "crash");
     // A run owned by a process that has exited, left STARTED as `kill -9` leaves it.
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let pid = child.id();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    child.wait().unwrap();
-    let ticks: u64 = stat[stat.rfind(')').unwrap() + 1..]
-        .split_whitespace()
-        .nth(19)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (pid, record) = support::exited_owner();
     let mut dead = repo.create_job_execution("crashy", &params).await.unwrap();
     dead.status = BatchStatus::Started;
-    dead.exit_status = ExitStatus::executing().with_description(format!(
-        "running in process {pid} (started {ticks}) on {}",
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .unwrap()
-            .trim()
-    ));
+    dead.exit_status = ExitStatus::executing().with_description(record);
     repo.update_job_execution(&mut dead).await.unwrap();
 
     // A run owned by this live process blocks a second launch.

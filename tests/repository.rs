@@ -433,30 +433,10 @@ async fn spring_tables_and_schema_refusal(db: Db) {
     );
 }
 
-/// The owner record of a process that has exited, on this host: its pid and record.
-fn exited_owner() -> (u32, String) {
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let pid = child.id();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    child.wait().unwrap();
-    let ticks: u64 = stat[stat.rfind(')').unwrap() + 1..]
-        .split_whitespace()
-        .nth(19)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    let record = format!(
-        "running in process {pid} (started {ticks}) on {}",
-        host.trim()
-    );
-    (pid, record)
-}
-
 async fn dead_owner_recovery(db: Db) {
     let params = JobParameters::new().with("k", "crash");
     // A run owned by a process that has exited, left STARTED as `kill -9` leaves it.
-    let (pid, record) = exited_owner();
+    let (pid, record) = support::exited_owner();
     let mut dead = db
         .repo
         .create_job_execution("crashy", &params)
@@ -737,7 +717,7 @@ async fn a_running_step_in_the_last_execution_counts_as_running(db: Db) {
     }
 
     // Its process gone, the step is marked FAILED and the instance restarts.
-    let (pid, record) = exited_owner();
+    let (pid, record) = support::exited_owner();
     step.exit_status = ExitStatus::executing().with_description(record);
     db.repo.update_step_execution(&mut step).await.unwrap();
     let launcher = JobLauncher::with_repository(db.repo.clone());
@@ -1412,23 +1392,9 @@ async fn abandon_recover_and_refusals(db: Db) {
     let err = op.recover(left.id).await.unwrap_err();
     assert!(matches!(err, OperatorError::NotAllowed { .. }), "{err}");
     // Owned by a process that has exited: recovered.
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let pid = child.id();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    child.wait().unwrap();
-    let ticks: u64 = stat[stat.rfind(')').unwrap() + 1..]
-        .split_whitespace()
-        .nth(19)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (_, record) = support::exited_owner();
     let mut left = db.repo.job_execution(left.id).await.unwrap().unwrap();
-    left.exit_status = ExitStatus::executing().with_description(format!(
-        "running in process {pid} (started {ticks}) on {}",
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .unwrap()
-            .trim()
-    ));
+    left.exit_status = ExitStatus::executing().with_description(record);
     db.repo.update_job_execution(&mut left).await.unwrap();
     let mut step = new_step(left.id, BatchStatus::Started);
     db.repo.add_step_execution(&mut step).await.unwrap();

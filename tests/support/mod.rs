@@ -310,3 +310,23 @@ pub(crate) fn step_names(e: &JobExecution) -> Vec<&str> {
         .map(|s| s.step_name.as_str())
         .collect()
 }
+
+/// The owner record of a process that has exited, on this host: its pid and record.
+pub(crate) fn exited_owner() -> (u32, String) {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    child.wait().unwrap();
+    let ticks: u64 = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let record = format!(
+        "running in process {pid} (started {ticks}) on {}",
+        host.trim()
+    );
+    (pid, record)
+}
