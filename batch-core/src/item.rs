@@ -73,6 +73,7 @@ pub trait ItemReader<T>: Send {
 /// Turns an input item into an output item, or `None` to filter it out.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an item processor from `{I}` to `{O}`",
+    label = "this must implement `ItemProcessor<{I}, {O}>`",
     note = "implement `ItemProcessor<{I}, {O}>`, or use a closure: `processor(|item: &{I}| Ok(Some(…)))`, or `async_processor(|item: &{I}| Box::pin(async move {{ … }}))` for async work"
 )]
 pub trait ItemProcessor<I, O>: Send {
@@ -84,6 +85,7 @@ pub trait ItemProcessor<I, O>: Send {
 /// Writes a whole chunk at once, inside the chunk's transaction.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an item writer of `{T}`",
+    label = "this must implement `ItemWriter<{T}>`",
     note = "implement `ItemWriter<{T}>`, or use a closure: `writer(|items: &[{T}]| Ok(()))`; a writer that needs the chunk's transaction takes the write context: `async_writer(|items: &[{T}], cx| Box::pin(async move {{ … }}))`, or `SqlWriter`"
 )]
 pub trait ItemWriter<T>: Send {

@@ -192,6 +192,7 @@ impl RepeatContext {
 /// Decides when a loop is complete.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a completion policy",
+    label = "this must implement `CompletionPolicy`",
     note = "use SimpleCompletionPolicy, TimeoutTerminationPolicy, CountingCompletionPolicy, CompositeCompletionPolicy, or implement `CompletionPolicy`"
 )]
 pub trait CompletionPolicy: Send + Sync {

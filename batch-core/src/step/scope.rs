@@ -164,6 +164,7 @@ impl StepScope {
 /// A value a step function can take as an argument.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be injected into a step function",
+    label = "this type is not injectable",
     note = "mark a job parameter with `#[param]`, or take `ExecutionContext`, `State<T>`, `Res<T>`, `JobParameters`, `StepIdentity` or `StepScope`"
 )]
 pub trait FromStepScope: Sized {

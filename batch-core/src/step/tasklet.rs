@@ -82,6 +82,7 @@ impl TaskletContext<'_> {
 /// A unit of work; returning [`RepeatStatus::Continuable`] asks to be called again.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a tasklet",
+    label = "this must implement `Tasklet`",
     note = "use a closure, `tasklet(|cx: &mut TaskletContext<'_>| Ok(RepeatStatus::Finished))`, or for async work `async_tasklet(|cx| Box::pin(async move {{ … }}))`, or implement `Tasklet`; a chunk step needs `chunk = N` in `#[step]`"
 )]
 pub trait Tasklet: StepOutput + Send {

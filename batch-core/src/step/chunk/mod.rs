@@ -40,6 +40,7 @@ pub(crate) mod listened;
 /// [`read_write`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a chunk step from `{I}` to `{O}`",
+    label = "this must implement `ChunkStep<{I}, {O}>`",
     note = "build it with `chunk(reader, processor, writer)` or `read_write(reader, writer)`: the reader reads `{I}`, the processor turns `{I}` into `{O}`, the writer writes `{O}`; a tasklet step is a `#[step]` without `chunk = N`"
 )]
 pub trait ChunkStep<I, O>: StepOutput + Send {
