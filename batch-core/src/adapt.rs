@@ -27,7 +27,9 @@
 //!         Ok(())
 //!     })
 //! });
-//! # let _ = (double, chunk(ListReader::new(vec![1i64]), lookup, store));
+//! # fn is_step(_: impl ChunkStep<i64, String>) {}
+//! # let _ = double;
+//! # is_step(chunk(ListReader::new(vec![1i64]), lookup, store));
 //! ```
 
 use std::future::Future;

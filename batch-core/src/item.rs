@@ -86,7 +86,7 @@ pub trait ItemProcessor<I, O>: Send {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an item writer of `{T}`",
     label = "this must implement `ItemWriter<{T}>`",
-    note = "implement `ItemWriter<{T}>`, or use a closure: `writer(|items: &[{T}]| Ok(()))`; a writer that needs the chunk's transaction takes the write context: `async_writer(|items: &[{T}], cx| Box::pin(async move {{ … }}))`, or `SqlWriter`"
+    note = "implement `ItemWriter<{T}>`, or use a closure: `writer(|items: &[{T}]| Ok(()))`; a writer that needs the chunk's transaction takes the write context: `|items: &[{T}], cx: &mut WriteContext<'_>| …` in `chunk`/`read_write`, `async_writer(|items: &[{T}], cx| Box::pin(async move {{ … }}))` for async work, or `SqlWriter`"
 )]
 pub trait ItemWriter<T>: Send {
     /// Writes the chunk's items; `cx` holds the chunk's transaction, so rows written
@@ -301,6 +301,71 @@ where
         _cx: &mut WriteContext<'_>,
     ) -> impl Future<Output = Result<()>> + Send {
         std::future::ready(self(items).map_err(Into::into))
+    }
+}
+
+/// What [`chunk`](crate::chunk::chunk) and [`read_write`](crate::chunk::read_write) take as the writer of
+/// `T`: any [`ItemWriter`] (a closure given the chunk, `|items: &[T]| …`, is one), or a
+/// closure given the chunk and its [`WriteContext`], `|items: &[T], cx: &mut
+/// WriteContext<'_>| …`, which can write in the chunk's transaction.
+///
+/// `Form` tells the two apart so that both can be implemented for closures; it is
+/// inferred, never written.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an item writer of `{T}`",
+    label = "this must write items of `{T}`",
+    note = "a writer closure takes the chunk, `|items: &[{T}]| …`, or the chunk and its write context, `|items: &[{T}], cx: &mut WriteContext<'_>| …`; for async work use `async_writer(|items: &[{T}], cx| Box::pin(async move {{ … }}))`; or implement `ItemWriter<{T}>`"
+)]
+pub trait IntoItemWriter<T, Form> {
+    /// The writer the step runs.
+    type Writer: ItemWriter<T>;
+    /// Makes the writer.
+    fn into_item_writer(self) -> Self::Writer;
+}
+
+/// The forms of [`IntoItemWriter`].
+pub mod writer_form {
+    /// An [`ItemWriter`](super::ItemWriter), taken as it is.
+    pub enum Writer {}
+    /// A closure given the chunk and its [`WriteContext`](super::WriteContext).
+    pub enum ClosureWithContext {}
+}
+
+impl<T, W: ItemWriter<T>> IntoItemWriter<T, writer_form::Writer> for W {
+    type Writer = W;
+    fn into_item_writer(self) -> W {
+        self
+    }
+}
+
+// The closure's error type is fixed, so `Ok(())` needs no turbofish; `?` converts the
+// step's own errors as everywhere else.
+impl<T, F> IntoItemWriter<T, writer_form::ClosureWithContext> for F
+where
+    F: for<'a, 'c> FnMut(&'a [T], &'a mut WriteContext<'c>) -> Result<()> + Send,
+    T: Sync,
+{
+    type Writer = ContextWriter<F, T>;
+    fn into_item_writer(self) -> Self::Writer {
+        ContextWriter(self, std::marker::PhantomData)
+    }
+}
+
+/// A writer from a closure given the chunk and its [`WriteContext`]; made when such a
+/// closure is given to [`chunk`](crate::chunk::chunk) or [`read_write`](crate::chunk::read_write).
+pub struct ContextWriter<F, T>(F, std::marker::PhantomData<fn(&[T])>);
+
+impl<T, F> ItemWriter<T> for ContextWriter<F, T>
+where
+    F: for<'a, 'c> FnMut(&'a [T], &'a mut WriteContext<'c>) -> Result<()> + Send,
+    T: Sync,
+{
+    fn write(
+        &mut self,
+        items: &[T],
+        cx: &mut WriteContext<'_>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        std::future::ready((self.0)(items, cx))
     }
 }
 

@@ -22,7 +22,9 @@ use crate::context::{ContextNotOpened, ExecutionContext};
 use crate::error::{Error, Result};
 use crate::execution::Contribution;
 use crate::fault::FaultTolerance;
-use crate::item::{ItemProcessor, ItemReader, ItemWriter, WriteContext};
+use crate::item::{
+    IntoItemWriter, ItemProcessor, ItemReader, ItemWriter, WriteContext, writer_form,
+};
 use crate::repeat::{
     CompletionPolicy, CompositeCompletionPolicy, Next, RepeatContext, RepeatStatus, RepeatTemplate,
     SimpleCompletionPolicy, TimeoutTerminationPolicy,
@@ -55,16 +57,19 @@ pub trait ChunkStep<I, O>: StepOutput + Send {
 }
 
 /// Reader, processor and writer of one chunk step.
-pub struct ChunkSpec<R, P, W> {
+pub struct ChunkSpec<R, P, W, Form = writer_form::Writer> {
     /// Reads the items, one at a time.
     pub reader: R,
     /// Turns each item read into the item written, or filters it.
     pub processor: P,
-    /// Writes each chunk in the chunk's transaction.
+    /// Writes each chunk in the chunk's transaction: an [`ItemWriter`], or a closure
+    /// that takes the write context too (see [`IntoItemWriter`]).
     pub writer: W,
+    /// Which form of writer `writer` is; inferred from the step's item types.
+    pub form: PhantomData<fn() -> Form>,
 }
 
-impl<R, P, W> StepOutput for ChunkSpec<R, P, W> {}
+impl<R, P, W, Form> StepOutput for ChunkSpec<R, P, W, Form> {}
 
 /// A processor given to [`chunk`].
 pub struct WithProcessor<P>(pub P);
@@ -74,50 +79,58 @@ pub struct NoProcessor;
 
 /// A chunk step that reads with `reader`, turns each item into zero or one output with
 /// `processor`, and writes each chunk with `writer`.
-pub fn chunk<R, P, W>(reader: R, processor: P, writer: W) -> ChunkSpec<R, WithProcessor<P>, W> {
+pub fn chunk<R, P, W, Form>(
+    reader: R,
+    processor: P,
+    writer: W,
+) -> ChunkSpec<R, WithProcessor<P>, W, Form> {
     ChunkSpec {
         reader,
         processor: WithProcessor(processor),
         writer,
+        form: PhantomData,
     }
 }
 
 /// A chunk step with no processor.
-pub fn read_write<R, W>(reader: R, writer: W) -> ChunkSpec<R, NoProcessor, W> {
+pub fn read_write<R, W, Form>(reader: R, writer: W) -> ChunkSpec<R, NoProcessor, W, Form> {
     ChunkSpec {
         reader,
         processor: NoProcessor,
         writer,
+        form: PhantomData,
     }
 }
 
-impl<I, O, R, P, W> ChunkStep<I, O> for ChunkSpec<R, WithProcessor<P>, W>
+impl<I, O, R, P, W, Form> ChunkStep<I, O> for ChunkSpec<R, WithProcessor<P>, W, Form>
 where
     R: ItemReader<I>,
     P: ItemProcessor<I, O>,
-    W: ItemWriter<O>,
+    W: IntoItemWriter<O, Form>,
     I: Send + Sync,
     O: Send + Sync,
+    Self: Send,
 {
     type Reader = R;
     type Processor = WithProcessor<P>;
-    type Writer = W;
-    fn into_parts(self) -> (R, WithProcessor<P>, W) {
-        (self.reader, self.processor, self.writer)
+    type Writer = W::Writer;
+    fn into_parts(self) -> (R, WithProcessor<P>, W::Writer) {
+        (self.reader, self.processor, self.writer.into_item_writer())
     }
 }
 
-impl<I, R, W> ChunkStep<I, I> for ChunkSpec<R, NoProcessor, W>
+impl<I, R, W, Form> ChunkStep<I, I> for ChunkSpec<R, NoProcessor, W, Form>
 where
     R: ItemReader<I>,
-    W: ItemWriter<I>,
+    W: IntoItemWriter<I, Form>,
     I: Send + Sync,
+    Self: Send,
 {
     type Reader = R;
     type Processor = NoProcessor;
-    type Writer = W;
-    fn into_parts(self) -> (R, NoProcessor, W) {
-        (self.reader, self.processor, self.writer)
+    type Writer = W::Writer;
+    fn into_parts(self) -> (R, NoProcessor, W::Writer) {
+        (self.reader, self.processor, self.writer.into_item_writer())
     }
 }
 
