@@ -103,6 +103,10 @@ enum PendingSkip<O> {
 
 /// The buffered chunk and everything that must survive its rollbacks.
 struct Buffered<I, O> {
+    /// The items of a chunk's first attempt, read and processed without per-item
+    /// slots: nothing has failed yet, so there is no retry state to keep. They move
+    /// into `slots` when the attempt fails (see [`Buffered::move_into_slots`]).
+    inputs: Vec<I>,
     slots: Vec<Slot<I, O>>,
     /// Slots not removed yet.
     alive: usize,
@@ -125,6 +129,7 @@ struct Buffered<I, O> {
 impl<I, O> Buffered<I, O> {
     fn new() -> Self {
         Self {
+            inputs: Vec::new(),
             slots: Vec::new(),
             alive: 0,
             end: false,
@@ -139,6 +144,7 @@ impl<I, O> Buffered<I, O> {
 
     /// Ready for the next chunk, keeping the allocations.
     fn reset(&mut self) {
+        self.inputs.clear();
         self.slots.clear();
         self.alive = 0;
         self.skips.clear();
@@ -162,6 +168,44 @@ impl<I, O> Buffered<I, O> {
     fn push(&mut self, slot: Slot<I, O>) {
         self.slots.push(slot);
         self.alive += 1;
+    }
+
+    /// A first attempt failed: its items become slots, so the retry state of what
+    /// failed can be kept. The outputs go back to their slots only when there is no
+    /// processor (the item is its own output); a processor's outputs are made again by
+    /// the next attempt, as a rolled-back transaction's would be. `filtered` are the
+    /// positions the processor filtered, which leave the chunk as in the slot loop.
+    fn move_into_slots(&mut self, outputs: &mut Vec<O>, filtered: &[usize], passes_through: bool) {
+        if passes_through {
+            for out in outputs.drain(..) {
+                self.push(Slot {
+                    input: None,
+                    cached: Some(out),
+                    retry: None,
+                    removed: false,
+                });
+            }
+        } else {
+            outputs.clear();
+            let inputs = std::mem::take(&mut self.inputs);
+            for input in inputs {
+                self.push(Slot {
+                    input: Some(input),
+                    cached: None,
+                    retry: None,
+                    removed: false,
+                });
+            }
+        }
+        for &pos in filtered {
+            self.remove(pos);
+        }
+        self.filtered = filtered.len() as u64;
+    }
+
+    /// No attempt has begun on this chunk.
+    fn is_fresh(&self) -> bool {
+        !self.provided && self.slots.is_empty() && self.inputs.is_empty()
     }
 
     /// The write's retry state for the chunk as it is now.
@@ -189,6 +233,10 @@ impl<I, O> Buffered<I, O> {
 struct Engine<'f, I, O> {
     fault: &'f FaultTolerance,
     skip_listeners: &'f [Arc<dyn SkipListener<I, O>>],
+    /// A chunk's first attempt may run without slots: no retry listener wants to hear
+    /// each item's attempt open, every failure rolls back (so none is skipped in the
+    /// middle of an attempt), and no output is kept across attempts.
+    first_attempt_without_slots: bool,
 }
 
 impl<I, O> Engine<'_, I, O> {
@@ -372,6 +420,9 @@ where
     let engine = Engine {
         fault,
         skip_listeners,
+        first_attempt_without_slots: fault.retry_listeners.is_empty()
+            && fault.no_rollback.is_empty()
+            && !fault.processor_non_transactional,
     };
     let step_loop = RepeatTemplate::default();
     let step_ctx = step_loop.start(None);
@@ -447,6 +498,20 @@ where
     let mut contribution = Contribution::default();
     let mut tx: Option<ChunkTx> = None;
     let produced = async {
+        if engine.first_attempt_without_slots && chunk.is_fresh() {
+            return first_attempt(
+                engine,
+                parts,
+                chunk_loop,
+                step_ctx,
+                chunk,
+                work,
+                &mut contribution,
+                &mut tx,
+                rt,
+            )
+            .await;
+        }
         if !chunk.provided {
             provide(
                 engine,
@@ -454,6 +519,7 @@ where
                 chunk_loop,
                 step_ctx,
                 chunk,
+                None,
                 &mut contribution,
                 rt,
             )
@@ -512,15 +578,18 @@ where
     }
 }
 
-/// Reads the chunk; read errors are never retried: a skippable one is skipped (and
+/// Reads the chunk, into slots or, given `first_outputs`, into a first attempt's
+/// plain buffers; read errors are never retried: a skippable one is skipped (and
 /// reading goes on, the skipped item taking no room in the chunk), one marked
 /// no-rollback is ignored, any other fails the step.
+#[allow(clippy::too_many_arguments)]
 async fn provide<I, O, R, P, W, C>(
     engine: &Engine<'_, I, O>,
     parts: &mut Parts<I, O, R, P, W>,
     chunk_loop: &RepeatTemplate<C>,
     step_ctx: &RepeatContext,
     chunk: &mut Buffered<I, O>,
+    mut first_outputs: Option<&mut Vec<O>>,
     contribution: &mut Contribution,
     rt: &StepRuntime<'_>,
 ) -> Result<()>
@@ -545,6 +614,15 @@ where
             match item {
                 Ok(Some(item)) => {
                     contribution.read += 1;
+                    // A first attempt keeps the items plainly: inputs to process, or
+                    // outputs when there is no processor.
+                    if let Some(outputs) = first_outputs.as_deref_mut() {
+                        match P::pass_through(item) {
+                            Ok(out) => outputs.push(out),
+                            Err(item) => chunk.inputs.push(item),
+                        }
+                        break Ok(RepeatStatus::Continuable);
+                    }
                     let (input, cached) = match P::pass_through(item) {
                         Ok(out) => (None, Some(out)),
                         Err(item) => (Some(item), None),
@@ -584,6 +662,134 @@ where
     chunk_loop.close(&ctx);
     outcome?;
     chunk.provided = true;
+    Ok(())
+}
+
+/// A chunk's first attempt, while nothing has failed: read, process and write with no
+/// slot, retry state or classification per item, as the plain chunk loop does. At the
+/// first failure the items move into slots and the failure is recorded exactly as the
+/// slot loop records it, so the next attempt goes on from there with Spring's
+/// semantics.
+#[allow(clippy::too_many_arguments)]
+async fn first_attempt<I, O, R, P, W, C>(
+    engine: &Engine<'_, I, O>,
+    parts: &mut Parts<I, O, R, P, W>,
+    chunk_loop: &RepeatTemplate<C>,
+    step_ctx: &RepeatContext,
+    chunk: &mut Buffered<I, O>,
+    work: &mut Work<O>,
+    contribution: &mut Contribution,
+    tx: &mut Option<ChunkTx>,
+    rt: &mut StepRuntime<'_>,
+) -> Result<()>
+where
+    C: CompletionPolicy,
+    R: ItemReader<I>,
+    P: ChunkProcessor<I, O>,
+    W: ItemWriter<O>,
+    I: Send + Sync,
+    O: Send + Sync,
+{
+    let outputs = &mut work.outputs;
+    let read = provide(
+        engine,
+        parts,
+        chunk_loop,
+        step_ctx,
+        chunk,
+        Some(outputs),
+        contribution,
+        rt,
+    )
+    .await;
+    if let Err(e) = read {
+        chunk.move_into_slots(outputs, &[], P::PASSES_THROUGH);
+        return Err(e);
+    }
+    if chunk.inputs.is_empty() && outputs.is_empty() {
+        return Ok(());
+    }
+    let mut filtered = Vec::new();
+    let processed = if parts.listens_to_processing() {
+        process_all::<true, _, _, _, _, _>(parts, &chunk.inputs, outputs, &mut filtered).await
+    } else {
+        process_all::<false, _, _, _, _, _>(parts, &chunk.inputs, outputs, &mut filtered).await
+    };
+    if let Err((pos, e)) = processed {
+        let subject = RetrySubject::Process {
+            item: pos,
+            of: chunk.inputs.len(),
+        };
+        chunk.move_into_slots(outputs, &filtered, P::PASSES_THROUGH);
+        let retry = chunk.slots[pos].retry.get_or_insert_default();
+        let failure = engine.failed(subject, retry, e);
+        engine.backoff(retry).await;
+        return Err(failure);
+    }
+    contribution.filter += filtered.len() as u64;
+    let mut detached = ChunkTx::none();
+    let t = if parts.writer.joins_transaction() {
+        tx.insert(rt.repository.begin_chunk().await?)
+    } else {
+        &mut detached
+    };
+    if outputs.is_empty() {
+        chunk.inputs.clear();
+        chunk.provided = true;
+        return Ok(());
+    }
+    match parts.write(outputs, &mut write_context(t, rt)).await {
+        Ok(()) => {
+            contribution.write += outputs.len() as u64;
+            outputs.clear();
+            chunk.inputs.clear();
+            chunk.provided = true;
+            Ok(())
+        }
+        Err(e) => {
+            let subject = RetrySubject::Write {
+                items: outputs.len(),
+            };
+            chunk.move_into_slots(outputs, &filtered, P::PASSES_THROUGH);
+            let state = chunk.write_state_mut();
+            state.forced = !engine.rolls_back(&e);
+            let failure = engine.failed(subject, state, e);
+            let exhausted = !state.can_retry(engine.fault);
+            engine.backoff(state).await;
+            if exhausted {
+                chunk.scanning = true;
+            }
+            Err(failure)
+        }
+    }
+}
+
+/// Processes a first attempt's inputs in one tight loop, made once with the item
+/// listeners and once without, so the loop without them has no branch for them; a
+/// failure names its position.
+async fn process_all<const HEARD: bool, I, O, R, P, W>(
+    parts: &mut Parts<I, O, R, P, W>,
+    inputs: &[I],
+    outputs: &mut Vec<O>,
+    filtered: &mut Vec<usize>,
+) -> std::result::Result<(), (usize, Error)>
+where
+    P: ChunkProcessor<I, O>,
+    I: Send + Sync,
+    O: Send + Sync,
+{
+    for (pos, input) in inputs.iter().enumerate() {
+        let processed = if HEARD {
+            parts.process_item(input).await
+        } else {
+            parts.processor.process_item(input).await
+        };
+        match processed {
+            Ok(Some(out)) => outputs.push(out),
+            Ok(None) => filtered.push(pos),
+            Err(e) => return Err((pos, e)),
+        }
+    }
     Ok(())
 }
 
