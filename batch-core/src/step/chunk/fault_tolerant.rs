@@ -15,8 +15,10 @@
 //! Skips are reported to the skip listeners just before the transaction that found
 //! them commits (never for a transaction that rolls back).
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
+use super::read::{ReadSink, read_chunk};
 use super::{ChunkProcessor, ErasedSkipListener, Parts};
 use crate::error::{Cause, Error, Result};
 use crate::execution::Contribution;
@@ -513,17 +515,14 @@ where
             .await;
         }
         if !chunk.provided {
-            provide(
+            let mut sink = SlotReads {
                 engine,
-                parts,
-                chunk_loop,
-                step_ctx,
-                chunk,
-                None,
-                &mut contribution,
+                chunk: &mut *chunk,
                 rt,
-            )
-            .await?;
+                processor: PhantomData::<fn() -> P>,
+            };
+            chunk.end = provide(parts, chunk_loop, step_ctx, &mut sink, &mut contribution).await?;
+            chunk.provided = true;
         }
         if chunk.alive == 0 && chunk.skips.is_empty() {
             return Ok(());
@@ -578,91 +577,96 @@ where
     }
 }
 
-/// Reads the chunk, into slots or, given `first_outputs`, into a first attempt's
-/// plain buffers; read errors are never retried: a skippable one is skipped (and
-/// reading goes on, the skipped item taking no room in the chunk), one marked
-/// no-rollback is ignored, any other fails the step.
-#[allow(clippy::too_many_arguments)]
+/// Reads the chunk into `sink` (slots, or a first attempt's plain buffers); read
+/// errors are never retried: a skippable one is skipped (and reading goes on, the
+/// skipped item taking no room in the chunk), one marked no-rollback is ignored, any
+/// other fails the step. Returns whether the reader is exhausted.
 async fn provide<I, O, R, P, W, C>(
-    engine: &Engine<'_, I, O>,
     parts: &mut Parts<I, O, R, P, W>,
     chunk_loop: &RepeatTemplate<C>,
     step_ctx: &RepeatContext,
-    chunk: &mut Buffered<I, O>,
-    mut first_outputs: Option<&mut Vec<O>>,
+    sink: &mut impl ReadSink<I>,
     contribution: &mut Contribution,
-    rt: &StepRuntime<'_>,
-) -> Result<()>
+) -> Result<bool>
 where
     C: CompletionPolicy,
     R: ItemReader<I>,
-    P: ChunkProcessor<I, O>,
 {
-    let ctx = chunk_loop.start(Some(step_ctx));
-    // Without read listeners the reader is called directly: no layer per item.
-    let heard = parts.listens_to_reads();
-    let outcome = loop {
-        if chunk_loop.before(&ctx) == Next::Stop {
-            break Ok(());
+    read_chunk(parts, chunk_loop, step_ctx, contribution, sink).await
+}
+
+/// What the fault-tolerant loop does with a read error (see [`provide`]).
+fn read_failed<I, O>(
+    engine: &Engine<'_, I, O>,
+    skips: &mut Vec<PendingSkip<O>>,
+    rt: &StepRuntime<'_>,
+    e: Error,
+    contribution: &mut Contribution,
+) -> Result<()> {
+    match engine.may_skip(&e, rt, contribution) {
+        Err(limit) => Err(limit.error(e)),
+        Ok(true) => {
+            contribution.read_skip += 1;
+            skips.push(PendingSkip::Read(e));
+            Ok(())
         }
-        let read = loop {
-            let item = if heard {
-                parts.read().await
-            } else {
-                parts.reader.read().await
-            };
-            match item {
-                Ok(Some(item)) => {
-                    contribution.read += 1;
-                    // A first attempt keeps the items plainly: inputs to process, or
-                    // outputs when there is no processor.
-                    if let Some(outputs) = first_outputs.as_deref_mut() {
-                        match P::pass_through(item) {
-                            Ok(out) => outputs.push(out),
-                            Err(item) => chunk.inputs.push(item),
-                        }
-                        break Ok(RepeatStatus::Continuable);
-                    }
-                    let (input, cached) = match P::pass_through(item) {
-                        Ok(out) => (None, Some(out)),
-                        Err(item) => (Some(item), None),
-                    };
-                    let retry = None;
-                    chunk.push(Slot {
-                        input,
-                        cached,
-                        retry,
-                        removed: false,
-                    });
-                    break Ok(RepeatStatus::Continuable);
-                }
-                Ok(None) => {
-                    chunk.end = true;
-                    break Ok(RepeatStatus::Finished);
-                }
-                Err(e) => match engine.may_skip(&e, rt, contribution) {
-                    Err(limit) => break Err(limit.error(e)),
-                    Ok(true) => {
-                        contribution.read_skip += 1;
-                        chunk.skips.push(PendingSkip::Read(e));
-                    }
-                    Ok(false) if !engine.rolls_back(&e) => {
-                        tracing::debug!(error = %e.report(), "read error marked no_rollback: ignored");
-                    }
-                    Ok(false) => break Err(Error::new(NonSkippableRead(e.into()))),
-                },
-            }
+        Ok(false) if !engine.rolls_back(&e) => {
+            tracing::debug!(error = %e.report(), "read error marked no_rollback: ignored");
+            Ok(())
+        }
+        Ok(false) => Err(Error::new(NonSkippableRead(e.into()))),
+    }
+}
+
+/// Reads into the chunk's slots.
+struct SlotReads<'a, 'f, 'r, I, O, P> {
+    engine: &'a Engine<'f, I, O>,
+    chunk: &'a mut Buffered<I, O>,
+    rt: &'a StepRuntime<'r>,
+    processor: PhantomData<fn() -> P>,
+}
+
+impl<I, O, P: ChunkProcessor<I, O>> ReadSink<I> for SlotReads<'_, '_, '_, I, O, P> {
+    fn take(&mut self, item: I) {
+        let (input, cached) = match P::pass_through(item) {
+            Ok(out) => (None, Some(out)),
+            Err(item) => (Some(item), None),
         };
-        match chunk_loop.after(&ctx, read) {
-            Ok(Next::Continue) => {}
-            Ok(Next::Stop) => break Ok(()),
-            Err(e) => break Err(e),
+        self.chunk.push(Slot {
+            input,
+            cached,
+            retry: None,
+            removed: false,
+        });
+    }
+
+    fn read_failed(&mut self, e: Error, contribution: &mut Contribution) -> Result<()> {
+        read_failed(self.engine, &mut self.chunk.skips, self.rt, e, contribution)
+    }
+}
+
+/// Reads a first attempt's items plainly: inputs to process, or outputs when there is
+/// no processor.
+struct FirstReads<'a, 'f, 'r, I, O, P> {
+    engine: &'a Engine<'f, I, O>,
+    inputs: &'a mut Vec<I>,
+    outputs: &'a mut Vec<O>,
+    skips: &'a mut Vec<PendingSkip<O>>,
+    rt: &'a StepRuntime<'r>,
+    processor: PhantomData<fn() -> P>,
+}
+
+impl<I, O, P: ChunkProcessor<I, O>> ReadSink<I> for FirstReads<'_, '_, '_, I, O, P> {
+    fn take(&mut self, item: I) {
+        match P::pass_through(item) {
+            Ok(out) => self.outputs.push(out),
+            Err(item) => self.inputs.push(item),
         }
-    };
-    chunk_loop.close(&ctx);
-    outcome?;
-    chunk.provided = true;
-    Ok(())
+    }
+
+    fn read_failed(&mut self, e: Error, contribution: &mut Contribution) -> Result<()> {
+        read_failed(self.engine, self.skips, self.rt, e, contribution)
+    }
 }
 
 /// A chunk's first attempt, while nothing has failed: read, process and write with no
@@ -691,21 +695,22 @@ where
     O: Send + Sync,
 {
     let outputs = &mut work.outputs;
-    let read = provide(
+    let mut sink = FirstReads {
         engine,
-        parts,
-        chunk_loop,
-        step_ctx,
-        chunk,
-        Some(outputs),
-        contribution,
+        inputs: &mut chunk.inputs,
+        outputs: &mut *outputs,
+        skips: &mut chunk.skips,
         rt,
-    )
-    .await;
-    if let Err(e) = read {
-        chunk.move_into_slots(outputs, &[], P::PASSES_THROUGH);
-        return Err(e);
+        processor: PhantomData::<fn() -> P>,
+    };
+    match provide(parts, chunk_loop, step_ctx, &mut sink, contribution).await {
+        Ok(end) => chunk.end = end,
+        Err(e) => {
+            chunk.move_into_slots(outputs, &[], P::PASSES_THROUGH);
+            return Err(e);
+        }
     }
+    chunk.provided = true;
     if chunk.inputs.is_empty() && outputs.is_empty() {
         return Ok(());
     }

@@ -36,6 +36,7 @@ use crate::step::scope::{StepFactory, StepScope};
 
 mod fault_tolerant;
 pub(crate) mod listened;
+mod read;
 
 /// The parts of a chunk step: a reader of `I`, a processor from `I` to `O` (or none,
 /// when `I` is written as read) and a writer of `O`. Made by [`chunk`] or
@@ -565,39 +566,7 @@ where
     O: Send + Sync,
 {
     inputs.clear();
-    let chunk_ctx = chunk_loop.start(Some(step_ctx));
-    let mut end = false;
-    // Without read listeners the reader is called directly: no layer per item.
-    let heard = parts.listens_to_reads();
-    let provided = loop {
-        if chunk_loop.before(&chunk_ctx) == Next::Stop {
-            break Ok(());
-        }
-        let item = if heard {
-            parts.read().await
-        } else {
-            parts.reader.read().await
-        };
-        let read = match item {
-            Ok(Some(item)) => {
-                inputs.push(item);
-                contribution.read += 1;
-                Ok(RepeatStatus::Continuable)
-            }
-            Ok(None) => {
-                end = true;
-                Ok(RepeatStatus::Finished)
-            }
-            Err(e) => Err(e),
-        };
-        match chunk_loop.after(&chunk_ctx, read) {
-            Ok(Next::Continue) => {}
-            Ok(Next::Stop) => break Ok(()),
-            Err(e) => break Err(e),
-        }
-    };
-    chunk_loop.close(&chunk_ctx);
-    provided?;
+    let end = read::read_chunk(parts, chunk_loop, step_ctx, contribution, inputs).await?;
     if inputs.is_empty() {
         return Ok(RepeatStatus::continue_if(!end));
     }
