@@ -12,6 +12,11 @@
 //! item is processed again and written alone, one item per transaction, so the item
 //! that fails can be skipped and the others written.
 //!
+//! The buffer holds a slot per item (its input, a kept output, its retry state) only
+//! once the chunk has failed: a chunk's first attempt reads, processes and writes as
+//! the plain loop does, and its items move into slots when it fails. Retry and skip
+//! cost nothing until something fails.
+//!
 //! Skips are reported to the skip listeners just before the transaction that found
 //! them commits (never for a transaction that rolls back).
 
