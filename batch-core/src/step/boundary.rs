@@ -1,6 +1,7 @@
 //! What chunk and tasklet steps share while they run: the runtime a step works with,
 //! the stop request it checks at each boundary, and the transaction boundary itself.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use crate::context::ExecutionContext;
 use crate::error::{Error, Result};
 use crate::execution::{BatchStatus, Contribution, StepExecution};
 use crate::item::StepIdentity;
+use crate::repeat::{Next, RepeatContext, RepeatStatus, RepeatTemplate};
 use crate::repository::{BoxFuture, ChunkTx, JobRepository};
 use crate::step::listener::StepListeners;
 use crate::step::scope::StepScope;
@@ -177,6 +179,43 @@ pub(crate) trait StepRunner: Send + Sync {
     fn partition_worker(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
         None
     }
+}
+
+/// One turn of a step's loop, in its own transaction: a chunk, an attempt at one (the
+/// fault-tolerant loop tries a chunk again after a rollback), or a tasklet call.
+pub(crate) trait StepIteration {
+    /// Runs the turn; `Ok(RepeatStatus::Finished)` ends the step, an error fails it.
+    fn iterate(
+        &mut self,
+        step_ctx: &RepeatContext,
+        rt: &mut StepRuntime<'_>,
+    ) -> impl Future<Output = Result<RepeatStatus>> + Send;
+}
+
+/// The step loop of every kind of step (Spring's step-level `RepeatTemplate`): turns
+/// until one finishes or fails, checking for a stop or a lost lease before each.
+pub(crate) async fn repeat_step(
+    iteration: &mut impl StepIteration,
+    rt: &mut StepRuntime<'_>,
+) -> Result<()> {
+    let step_loop = RepeatTemplate::default();
+    let step_ctx = step_loop.start(None);
+    let outcome = loop {
+        if step_loop.before(&step_ctx) == Next::Stop {
+            break Ok(());
+        }
+        if let Some(interrupted) = rt.interruption() {
+            break Err(interrupted);
+        }
+        let result = iteration.iterate(&step_ctx, rt).await;
+        match step_loop.after(&step_ctx, result) {
+            Ok(Next::Continue) => {}
+            Ok(Next::Stop) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    step_loop.close(&step_ctx);
+    outcome
 }
 
 /// The transaction boundary of one chunk (or one tasklet call), with Spring Batch's

@@ -8,9 +8,9 @@ use crate::context::{ExecutionContext, JobContext};
 use crate::error::{Error, Result};
 use crate::execution::{Contribution, ExitStatus};
 use crate::item::StepIdentity;
-use crate::repeat::{Next, RepeatStatus, RepeatTemplate};
+use crate::repeat::{RepeatContext, RepeatStatus};
 use crate::repository::{BoxFuture, ChunkTx};
-use crate::step::boundary::{ChunkBoundary, StepRunner, StepRuntime};
+use crate::step::boundary::{ChunkBoundary, StepIteration, StepRunner, StepRuntime, repeat_step};
 use crate::step::output::StepOutput;
 use crate::step::scope::{StepFactory, StepScope};
 
@@ -137,25 +137,28 @@ where
         Box::pin(async move {
             let job_context = scope.job_context().clone();
             let mut tasklet = self.factory.call(scope).await?;
-            let step_loop = RepeatTemplate::default();
-            let ctx = step_loop.start(None);
-            let outcome = loop {
-                if step_loop.before(&ctx) == Next::Stop {
-                    break Ok(());
-                }
-                if let Some(interrupted) = rt.interruption() {
-                    break Err(interrupted);
-                }
-                let result = call_once(&mut tasklet, &mut rt, &job_context).await;
-                match step_loop.after(&ctx, result) {
-                    Ok(Next::Continue) => {}
-                    Ok(Next::Stop) => break Ok(()),
-                    Err(e) => break Err(e),
-                }
+            let mut calls = TaskletCalls {
+                tasklet: &mut tasklet,
+                job_context: &job_context,
             };
-            step_loop.close(&ctx);
-            outcome
+            repeat_step(&mut calls, &mut rt).await
         })
+    }
+}
+
+/// The tasklet's turns of the step loop: one call each.
+struct TaskletCalls<'a, T> {
+    tasklet: &'a mut T,
+    job_context: &'a JobContext,
+}
+
+impl<T: Tasklet> StepIteration for TaskletCalls<'_, T> {
+    fn iterate(
+        &mut self,
+        _: &RepeatContext,
+        rt: &mut StepRuntime<'_>,
+    ) -> impl Future<Output = Result<RepeatStatus>> + Send {
+        call_once(self.tasklet, rt, self.job_context)
     }
 }
 

@@ -32,9 +32,11 @@ use crate::fault::{
     RetryExhausted, RetrySubject, SkipLimitExceeded, SkipListener,
 };
 use crate::item::{ItemReader, ItemWriter, WriteContext};
-use crate::repeat::{CompletionPolicy, Next, RepeatContext, RepeatStatus, RepeatTemplate};
+use crate::repeat::{CompletionPolicy, RepeatContext, RepeatStatus, RepeatTemplate};
 use crate::repository::ChunkTx;
-use crate::step::boundary::{ChunkBoundary, LeaseLost, StepInterrupted, StepRuntime};
+use crate::step::boundary::{
+    ChunkBoundary, LeaseLost, StepInterrupted, StepIteration, StepRuntime, repeat_step,
+};
 
 /// The skip listeners registered for the step, checked against its item types.
 pub(crate) fn typed_skip_listeners<I: 'static, O: 'static>(
@@ -431,49 +433,69 @@ where
             && fault.no_rollback.is_empty()
             && !fault.processor_non_transactional,
     };
-    let step_loop = RepeatTemplate::default();
-    let step_ctx = step_loop.start(None);
-    let mut chunk: Buffered<I, O> = Buffered::new();
-    let mut work = Work {
-        outputs: Vec::with_capacity(capacity),
-        keys: Vec::with_capacity(capacity),
+    let mut attempts = Attempts {
+        engine,
+        parts,
+        chunk_loop,
+        chunk: Buffered::new(),
+        work: Work {
+            outputs: Vec::with_capacity(capacity),
+            keys: Vec::with_capacity(capacity),
+        },
     };
-    let outcome = loop {
-        if step_loop.before(&step_ctx) == Next::Stop {
-            break Ok(());
-        }
-        if let Some(interrupted) = rt.interruption() {
-            break Err(interrupted);
-        }
-        let result = match attempt(
-            &engine, parts, chunk_loop, &step_ctx, &mut chunk, &mut work, &mut rt,
-        )
-        .await
-        {
+    repeat_step(&mut attempts, &mut rt).await
+}
+
+/// The fault-tolerant step's turns of the step loop: one attempt at the buffered chunk
+/// each. An attempt that rolls back is followed by another at the same chunk, unless
+/// its error ends the step.
+struct Attempts<'a, 'f, I, O, R, P, W, C> {
+    engine: Engine<'f, I, O>,
+    parts: &'a mut Parts<I, O, R, P, W>,
+    chunk_loop: &'a RepeatTemplate<C>,
+    chunk: Buffered<I, O>,
+    work: Work<O>,
+}
+
+impl<I, O, R, P, W, C> StepIteration for Attempts<'_, '_, I, O, R, P, W, C>
+where
+    C: CompletionPolicy,
+    R: ItemReader<I>,
+    P: ChunkProcessor<I, O>,
+    W: ItemWriter<O>,
+    I: Send + Sync,
+    O: Send + Sync,
+{
+    async fn iterate(
+        &mut self,
+        step_ctx: &RepeatContext,
+        rt: &mut StepRuntime<'_>,
+    ) -> Result<RepeatStatus> {
+        let Self {
+            engine,
+            parts,
+            chunk_loop,
+            chunk,
+            work,
+        } = self;
+        match attempt(engine, parts, chunk_loop, step_ctx, chunk, work, rt).await {
             Ok(()) if chunk.is_done() => {
                 let end = chunk.end;
                 chunk.reset();
                 Ok(RepeatStatus::continue_if(!end))
             }
             Ok(()) => Ok(RepeatStatus::Continuable),
-            Err(e) if engine.ends_step(&e) => {
+            Err(e) => {
                 parts.writer.after_rollback();
-                break Err(e);
+                if engine.ends_step(&e) {
+                    Err(e)
+                } else {
+                    // The attempt rolled back; the buffered chunk is tried again.
+                    Ok(RepeatStatus::Continuable)
+                }
             }
-            // The attempt rolled back; the buffered chunk is tried again.
-            Err(_) => {
-                parts.writer.after_rollback();
-                Ok(RepeatStatus::Continuable)
-            }
-        };
-        match step_loop.after(&step_ctx, result) {
-            Ok(Next::Continue) => {}
-            Ok(Next::Stop) => break Ok(()),
-            Err(e) => break Err(e),
         }
-    };
-    step_loop.close(&step_ctx);
-    outcome
+    }
 }
 
 /// The outputs of one attempt and the chunk positions they came from (buffers reused

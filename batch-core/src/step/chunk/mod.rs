@@ -26,11 +26,13 @@ use crate::item::{
     IntoItemWriter, ItemProcessor, ItemReader, ItemWriter, WriteContext, writer_form,
 };
 use crate::repeat::{
-    CompletionPolicy, CompositeCompletionPolicy, Next, RepeatContext, RepeatStatus, RepeatTemplate,
+    CompletionPolicy, CompositeCompletionPolicy, RepeatContext, RepeatStatus, RepeatTemplate,
     SimpleCompletionPolicy, TimeoutTerminationPolicy,
 };
 use crate::repository::{BoxFuture, ChunkTx};
-use crate::step::boundary::{ChunkBoundary, StepRunner, StepRuntime, StreamCloser};
+use crate::step::boundary::{
+    ChunkBoundary, StepIteration, StepRunner, StepRuntime, StreamCloser, repeat_step,
+};
 use crate::step::output::StepOutput;
 use crate::step::scope::{StepFactory, StepScope};
 
@@ -467,39 +469,53 @@ where
     O: Send + Sync,
 {
     parts.save_initial_state(&mut rt).await?;
-    let step_loop = RepeatTemplate::default();
-    let step_ctx = step_loop.start(None);
-    let mut inputs: Vec<I> = Vec::with_capacity(capacity);
-    let mut outputs: Vec<O> = Vec::with_capacity(capacity);
-    let outcome = loop {
-        if step_loop.before(&step_ctx) == Next::Stop {
-            break Ok(());
-        }
-        if let Some(interrupted) = rt.interruption() {
-            break Err(interrupted);
-        }
+    let mut chunks = Chunks {
+        parts,
+        chunk_loop,
+        inputs: Vec::with_capacity(capacity),
+        outputs: Vec::with_capacity(capacity),
+    };
+    repeat_step(&mut chunks, &mut rt).await
+}
+
+/// The plain step's turns of the step loop: one chunk each, its buffers reused.
+struct Chunks<'a, I, O, R, P, W, C> {
+    parts: &'a mut Parts<I, O, R, P, W>,
+    chunk_loop: &'a RepeatTemplate<C>,
+    inputs: Vec<I>,
+    outputs: Vec<O>,
+}
+
+impl<I, O, R, P, W, C> StepIteration for Chunks<'_, I, O, R, P, W, C>
+where
+    C: CompletionPolicy,
+    R: ItemReader<I>,
+    P: ChunkProcessor<I, O>,
+    W: ItemWriter<O>,
+    I: Send + Sync,
+    O: Send + Sync,
+{
+    async fn iterate(
+        &mut self,
+        step_ctx: &RepeatContext,
+        rt: &mut StepRuntime<'_>,
+    ) -> Result<RepeatStatus> {
         let result = one_chunk(
-            parts,
-            chunk_loop,
-            &step_ctx,
-            &mut inputs,
-            &mut outputs,
-            &mut rt,
+            self.parts,
+            self.chunk_loop,
+            step_ctx,
+            &mut self.inputs,
+            &mut self.outputs,
+            rt,
         )
         .await;
         if result.is_err() {
             // The chunk rolled back: writers that follow the transaction from outside
             // the database (file writers) take back what they did for it.
-            parts.writer.after_rollback();
+            self.parts.writer.after_rollback();
         }
-        match step_loop.after(&step_ctx, result) {
-            Ok(Next::Continue) => {}
-            Ok(Next::Stop) => break Ok(()),
-            Err(e) => break Err(e),
-        }
-    };
-    step_loop.close(&step_ctx);
-    outcome
+        result
+    }
 }
 
 async fn one_chunk<I, O, R, P, W, C>(
