@@ -110,6 +110,20 @@ enum PendingSkip<O> {
     Write(O, Arc<Error>),
 }
 
+/// Where a buffered chunk stands between its attempts.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    /// Nothing read yet: the next attempt is the chunk's first.
+    Fresh,
+    /// Reading stopped at an error before the chunk was complete; the next attempt
+    /// reads on into the slots.
+    Reading,
+    /// Read whole; each attempt processes and writes the chunk.
+    Buffered,
+    /// Read whole; each attempt writes one item alone, to find the one that fails.
+    Scanning,
+}
+
 /// The buffered chunk and everything that must survive its rollbacks.
 struct Buffered<I, O> {
     /// The items of a chunk's first attempt, read and processed without per-item
@@ -119,10 +133,9 @@ struct Buffered<I, O> {
     slots: Vec<Slot<I, O>>,
     /// Slots not removed yet.
     alive: usize,
+    /// The reader is exhausted: this is the step's last chunk.
     end: bool,
-    provided: bool,
-    /// Writing one item per transaction to find the failing one.
-    scanning: bool,
+    phase: Phase,
     /// Filters found so far; added to FILTER_COUNT by every attempt that gets as far as
     /// writing, and reset while scanning (Spring's `UserData.filterCount`, whose
     /// re-counting on write retries is Spring's behaviour too).
@@ -142,8 +155,7 @@ impl<I, O> Buffered<I, O> {
             slots: Vec::new(),
             alive: 0,
             end: false,
-            provided: false,
-            scanning: false,
+            phase: Phase::Fresh,
             filtered: 0,
             generation: 0,
             write_retry: None,
@@ -158,8 +170,7 @@ impl<I, O> Buffered<I, O> {
         self.alive = 0;
         self.skips.clear();
         self.end = false;
-        self.provided = false;
-        self.scanning = false;
+        self.phase = Phase::Fresh;
         self.filtered = 0;
         self.generation = 0;
         self.write_retry = None;
@@ -212,9 +223,18 @@ impl<I, O> Buffered<I, O> {
         self.filtered = filtered.len() as u64;
     }
 
+    /// The chunk has been read whole.
+    fn is_read(&self) -> bool {
+        matches!(self.phase, Phase::Buffered | Phase::Scanning)
+    }
+
+    fn is_scanning(&self) -> bool {
+        self.phase == Phase::Scanning
+    }
+
     /// No attempt has begun on this chunk.
     fn is_fresh(&self) -> bool {
-        !self.provided && self.slots.is_empty() && self.inputs.is_empty()
+        self.phase == Phase::Fresh
     }
 
     /// The write's retry state for the chunk as it is now.
@@ -235,7 +255,7 @@ impl<I, O> Buffered<I, O> {
 
     /// Nothing is left to write and no skip waits to be reported.
     fn is_done(&self) -> bool {
-        self.provided && self.alive == 0 && self.skips.is_empty()
+        self.is_read() && self.alive == 0 && self.skips.is_empty()
     }
 }
 
@@ -541,7 +561,8 @@ where
             )
             .await;
         }
-        if !chunk.provided {
+        if !chunk.is_read() {
+            chunk.phase = Phase::Reading;
             let mut sink = SlotReads {
                 engine,
                 chunk: &mut *chunk,
@@ -549,7 +570,7 @@ where
                 processor: PhantomData::<fn() -> P>,
             };
             chunk.end = provide(parts, chunk_loop, step_ctx, &mut sink, &mut contribution).await?;
-            chunk.provided = true;
+            chunk.phase = Phase::Buffered;
         }
         if chunk.alive == 0 && chunk.skips.is_empty() {
             return Ok(());
@@ -734,10 +755,11 @@ where
         Ok(end) => chunk.end = end,
         Err(e) => {
             chunk.move_into_slots(outputs, &[], P::PASSES_THROUGH);
+            chunk.phase = Phase::Reading;
             return Err(e);
         }
     }
-    chunk.provided = true;
+    chunk.phase = Phase::Buffered;
     if chunk.inputs.is_empty() && outputs.is_empty() {
         return Ok(());
     }
@@ -767,7 +789,6 @@ where
     };
     if outputs.is_empty() {
         chunk.inputs.clear();
-        chunk.provided = true;
         return Ok(());
     }
     match parts.write(outputs, &mut write_context(t, rt)).await {
@@ -775,7 +796,6 @@ where
             contribution.write += outputs.len() as u64;
             outputs.clear();
             chunk.inputs.clear();
-            chunk.provided = true;
             Ok(())
         }
         Err(e) => {
@@ -789,7 +809,7 @@ where
             let exhausted = !state.can_retry(engine.fault);
             engine.backoff(state).await;
             if exhausted {
-                chunk.scanning = true;
+                chunk.phase = Phase::Scanning;
             }
             Err(failure)
         }
@@ -841,10 +861,10 @@ where
     I: Send + Sync,
     O: Send + Sync,
 {
-    if chunk.scanning {
+    if chunk.is_scanning() {
         chunk.filtered = 0;
     }
-    let limit = if chunk.scanning { 1 } else { usize::MAX };
+    let limit = if chunk.is_scanning() { 1 } else { usize::MAX };
     let mut pos = 0;
     let mut taken = 0;
     let chunk_items = chunk.slots.len();
@@ -980,17 +1000,17 @@ where
             }));
         }
         chunk.write_retry = None;
-        chunk.scanning = true;
+        chunk.phase = Phase::Scanning;
         return scan(engine, parts, chunk, work, contribution, tx, rt, true).await;
     }
     if work.outputs.is_empty() {
-        chunk.scanning = false;
+        chunk.phase = Phase::Buffered;
         return Ok(());
     }
     if !engine.fault.retry_listeners.is_empty() {
         engine.opened(subject, chunk.write_state_mut())?;
     }
-    if chunk.scanning {
+    if chunk.is_scanning() {
         return scan(engine, parts, chunk, work, contribution, tx, rt, false).await;
     }
     let state = chunk.write_state_mut();
@@ -1016,7 +1036,7 @@ where
             engine.backoff(state).await;
             if exhausted {
                 // Set now, so the next attempt processes only the item it will write.
-                chunk.scanning = true;
+                chunk.phase = Phase::Scanning;
             }
             Err(failure)
         }
@@ -1059,7 +1079,7 @@ where
         }
     }
     let Some(&pos) = work.keys.first() else {
-        chunk.scanning = false;
+        chunk.phase = Phase::Buffered;
         return Ok(());
     };
     let written = parts
@@ -1069,7 +1089,7 @@ where
         chunk.remove(pos);
         chunk.slots[pos].cached = None;
         if chunk.alive == 0 {
-            chunk.scanning = false;
+            chunk.phase = Phase::Buffered;
         }
         work.keys.clear();
         work.outputs.pop()
