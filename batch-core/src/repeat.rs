@@ -210,6 +210,11 @@ pub trait CompletionPolicy: Send + Sync {
     fn update(&self, ctx: &RepeatContext) {
         ctx.increment();
     }
+    /// `Some(n)` for a policy that completes after exactly `n` iterations, or on
+    /// FINISHED, and looks at nothing else: a loop may then count for itself.
+    fn fixed_count(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl<P: CompletionPolicy + ?Sized> CompletionPolicy for Box<P> {
@@ -225,6 +230,9 @@ impl<P: CompletionPolicy + ?Sized> CompletionPolicy for Box<P> {
     fn update(&self, ctx: &RepeatContext) {
         (**self).update(ctx)
     }
+    fn fixed_count(&self) -> Option<u64> {
+        (**self).fixed_count()
+    }
 }
 
 impl<P: CompletionPolicy + ?Sized> CompletionPolicy for Arc<P> {
@@ -239,6 +247,9 @@ impl<P: CompletionPolicy + ?Sized> CompletionPolicy for Arc<P> {
     }
     fn update(&self, ctx: &RepeatContext) {
         (**self).update(ctx)
+    }
+    fn fixed_count(&self) -> Option<u64> {
+        (**self).fixed_count()
     }
 }
 
@@ -274,6 +285,9 @@ impl CompletionPolicy for SimpleCompletionPolicy {
     #[inline]
     fn is_complete(&self, ctx: &RepeatContext) -> bool {
         ctx.started_count() >= self.chunk_size
+    }
+    fn fixed_count(&self) -> Option<u64> {
+        Some(self.chunk_size)
     }
 }
 
@@ -608,6 +622,8 @@ pub trait RepeatListener: Send + Sync {
 pub struct RepeatTemplate<P = Box<dyn CompletionPolicy>> {
     policy: P,
     handler: Box<dyn ExceptionHandler>,
+    /// The handler is the default one, which rethrows every error.
+    rethrows: bool,
     listeners: Vec<Arc<dyn RepeatListener>>,
 }
 
@@ -640,6 +656,7 @@ impl<P: CompletionPolicy> RepeatTemplate<P> {
         Self {
             policy,
             handler: Box::new(DefaultExceptionHandler),
+            rethrows: true,
             listeners: Vec::new(),
         }
     }
@@ -647,7 +664,20 @@ impl<P: CompletionPolicy> RepeatTemplate<P> {
     /// Decides which errors end the loop.
     pub fn exception_handler(mut self, handler: impl ExceptionHandler + 'static) -> Self {
         self.handler = Box::new(handler);
+        self.rethrows = false;
         self
+    }
+
+    /// `Some(n)` when a loop of this template is exactly "up to `n` iterations, ended
+    /// early by FINISHED or by the first error": a fixed-count policy, the default
+    /// handler, no listeners. Such a loop can be run as a plain counted loop, with no
+    /// context kept per iteration.
+    pub(crate) fn counted(&self) -> Option<u64> {
+        if self.rethrows && self.listeners.is_empty() {
+            self.policy.fixed_count()
+        } else {
+            None
+        }
     }
 
     /// Adds a listener to each loop.

@@ -61,6 +61,11 @@ where
     C: CompletionPolicy,
     R: ItemReader<I>,
 {
+    if let Some(size) = chunk_loop.counted() {
+        // At least one item per chunk, as the policy's own loop would take.
+        let size = size.max(1);
+        return counted_read_loop::<HEARD, _, _, _, _, _>(parts, size, contribution, sink).await;
+    }
     let ctx = chunk_loop.start(Some(step_ctx));
     let mut end = false;
     let outcome = loop {
@@ -98,4 +103,36 @@ where
     };
     chunk_loop.close(&ctx);
     outcome.map(|()| end)
+}
+
+/// The read loop of a chunk of a fixed size (the common `chunk = N`), which needs no
+/// loop context: up to `size` items, ended early by the end of input or an error the
+/// sink does not leave behind (see [`RepeatTemplate::counted`]).
+async fn counted_read_loop<const HEARD: bool, I, O, R, P, W>(
+    parts: &mut Parts<I, O, R, P, W>,
+    size: u64,
+    contribution: &mut Contribution,
+    sink: &mut impl ReadSink<I>,
+) -> Result<bool>
+where
+    R: ItemReader<I>,
+{
+    let mut taken = 0;
+    while taken < size {
+        let item = if HEARD {
+            parts.read().await
+        } else {
+            parts.reader.read().await
+        };
+        match item {
+            Ok(Some(item)) => {
+                contribution.read += 1;
+                sink.take(item);
+                taken += 1;
+            }
+            Ok(None) => return Ok(true),
+            Err(e) => sink.read_failed(e, contribution)?,
+        }
+    }
+    Ok(false)
 }
