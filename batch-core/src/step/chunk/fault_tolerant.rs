@@ -346,6 +346,26 @@ impl<I, O> Engine<'_, I, O> {
         }
     }
 
+    /// Records a failed write of the whole chunk in the chunk's retry state and waits
+    /// out the backoff; returns the error for the attempt's rollback.
+    async fn chunk_write_failed(
+        &self,
+        chunk: &mut Buffered<I, O>,
+        subject: RetrySubject,
+        e: Error,
+    ) -> Error {
+        let state = chunk.write_state_mut();
+        state.forced = !self.rolls_back(&e);
+        let failure = self.failed(subject, state, e);
+        let exhausted = !state.can_retry(self.fault);
+        self.backoff(state).await;
+        if exhausted {
+            // Set now, so the next attempt processes only the item it will write.
+            chunk.phase = Phase::Scanning;
+        }
+        failure
+    }
+
     /// Waits before the next attempt when there will be one.
     async fn backoff(&self, state: &RetryState) {
         if state.can_retry(self.fault) {
@@ -803,15 +823,7 @@ where
                 items: outputs.len(),
             };
             chunk.move_into_slots(outputs, &filtered, P::PASSES_THROUGH);
-            let state = chunk.write_state_mut();
-            state.forced = !engine.rolls_back(&e);
-            let failure = engine.failed(subject, state, e);
-            let exhausted = !state.can_retry(engine.fault);
-            engine.backoff(state).await;
-            if exhausted {
-                chunk.phase = Phase::Scanning;
-            }
-            Err(failure)
+            Err(engine.chunk_write_failed(chunk, subject, e).await)
         }
     }
 }
@@ -1029,17 +1041,7 @@ where
             chunk.write_retry = None;
             Ok(())
         }
-        Err(e) => {
-            state.forced = !engine.rolls_back(&e);
-            let failure = engine.failed(subject, state, e);
-            let exhausted = !state.can_retry(engine.fault);
-            engine.backoff(state).await;
-            if exhausted {
-                // Set now, so the next attempt processes only the item it will write.
-                chunk.phase = Phase::Scanning;
-            }
-            Err(failure)
-        }
+        Err(e) => Err(engine.chunk_write_failed(chunk, subject, e).await),
     }
 }
 
