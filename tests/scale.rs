@@ -679,3 +679,43 @@ fn a_worker_on_sqlite_is_refused() {
     );
     assert!(!db.exists());
 }
+
+/// A malformed grid size from a job parameter fails the partitioned step before any
+/// partition is made, with a typed error naming the setting and keeping the
+/// parameter's own error as its source.
+#[tokio::test]
+async fn a_malformed_grid_size_parameter_is_a_typed_error() {
+    use batch::step::partition::PartitionError;
+    let worker = StepBuilder::new("part").tasklet(|_| async {
+        Ok(|_: &mut TaskletContext<'_>| Ok::<_, Error>(RepeatStatus::Finished))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.csv"), "x\n").unwrap();
+    let manager = Partition::new(
+        "import",
+        worker,
+        FilePartitioner::pattern(dir.path().join("*.csv")),
+    )
+    .grid_size_param("grid");
+    let launcher = JobLauncher::new(InMemoryJobRepository::new());
+    let parameters = JobParameters::new().with("grid", "many");
+    let e = launcher
+        .run(Job::new("files", Flow::start(manager).build()), parameters)
+        .await
+        .unwrap();
+    assert_eq!(e.status, BatchStatus::Failed, "{e:?}");
+    assert_eq!(e.step_executions.len(), 1, "no partition was made: {e:?}");
+    let failure = &e.step_executions[0].failures[0];
+    match failure.find::<PartitionError>() {
+        Some(PartitionError::Setting { what, cause }) => {
+            assert_eq!(what, "grid size");
+            assert!(cause.to_string().contains("grid"), "{cause}");
+        }
+        other => panic!("expected a PartitionError::Setting, got {other:?} in {failure:?}"),
+    }
+    assert!(
+        failure.find::<batch::params::ParameterError>().is_some(),
+        "the parameter's error is in the chain: {}",
+        failure.report()
+    );
+}

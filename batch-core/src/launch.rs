@@ -406,8 +406,7 @@ impl JobLauncher {
             let (i, end, copy) = match joined {
                 Ok(done) => done,
                 Err(e) => {
-                    first_error
-                        .get_or_insert(Error::msg(format!("a flow of a split panicked: {e}")));
+                    first_error.get_or_insert(Error::new(split::SplitFlowPanicked(e)));
                     continue;
                 }
             };

@@ -13,6 +13,12 @@
 
 use crate::execution::{BatchStatus, ExitStatus, JobExecution};
 
+/// A flow of a split whose task panicked or was cancelled; the other flows ran to
+/// their ends.
+#[derive(Debug, thiserror::Error)]
+#[error("a flow of a split panicked: {0}")]
+pub struct SplitFlowPanicked(#[source] pub tokio::task::JoinError);
+
 /// How severe a flow's end is, in Spring's `FlowExecutionStatus` order.
 fn severity(status: BatchStatus) -> u8 {
     match status {

@@ -53,9 +53,17 @@ use crate::repository::{DbKind, DbPool, LaunchError, open_repository, parse_dura
 use crate::step::listener::ChunkListener;
 
 mod operate;
-mod worker;
+pub mod worker;
 
 use operate::Operation;
+
+/// A setup hook was given, but the job repository is kept in memory, so there is no
+/// database pool to hand it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the job's setup hook needs the job repository's database, but the repository is kept in memory"
+)]
+pub struct SetupWithoutDatabase;
 
 /// The default repository: a SQLite file in the working directory.
 pub const DEFAULT_DB: &str = "sqlite:batch.db";
@@ -465,7 +473,7 @@ impl Runner {
         if let Some(setup) = self.setup {
             let outcome = match pool.clone() {
                 Some(pool) => setup(pool, parameters.clone()).await,
-                None => Err(Error::msg("the job repository has no database")),
+                None => Err(Error::new(SetupWithoutDatabase)),
             };
             if let Err(e) = outcome {
                 eprintln!("error: preparing the job's data failed: {}", e.report());

@@ -111,6 +111,32 @@ async fn claim_loop(
     Ok(())
 }
 
+/// Why a worker could not run a partition it claimed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// The execution the claim names is no longer in the repository.
+    #[error("{what} execution {id} disappeared from the job repository after it was claimed")]
+    ExecutionGone {
+        /// `job` or `step`.
+        what: &'static str,
+        /// Its id.
+        id: i64,
+    },
+    /// The claimed partition belongs to a step this binary's job does not have.
+    #[error(
+        "claimed partition `{partition}` (step execution {step_execution_id}), but this binary's job `{job}` has no partitioned step of that name: run the workers from the binary that launched the job"
+    )]
+    UnknownPartition {
+        /// The partition's step name.
+        partition: String,
+        /// Its step execution.
+        step_execution_id: i64,
+        /// This binary's job.
+        job: String,
+    },
+}
+
 /// Runs one claimed partition to its end, or hands it back when the worker is asked
 /// to stop.
 async fn run_claimed(
@@ -122,24 +148,31 @@ async fn run_claimed(
     reclaimed: bool,
 ) -> Result<()> {
     let repository = launcher.repository().clone();
-    let execution = repository
-        .job_execution(job_execution_id)
-        .await?
-        .ok_or_else(|| Error::msg(format!("job execution {job_execution_id} disappeared")))?;
+    let execution =
+        repository
+            .job_execution(job_execution_id)
+            .await?
+            .ok_or(WorkerError::ExecutionGone {
+                what: "job",
+                id: job_execution_id,
+            })?;
     let step = execution
         .step_executions
         .iter()
         .find(|s| s.id == step_execution_id)
         .cloned()
-        .ok_or_else(|| Error::msg(format!("step execution {step_execution_id} disappeared")))?;
+        .ok_or(WorkerError::ExecutionGone {
+            what: "step",
+            id: step_execution_id,
+        })?;
     let Some(worker) = worker_of(job, &step.step_name) else {
-        let problem = format!(
-            "claimed partition `{}` (step execution {step_execution_id}), but this binary's job `{}` has no partitioned step of that name: run the workers from the binary that launched the job",
-            step.step_name,
-            job.name()
-        );
+        let problem = WorkerError::UnknownPartition {
+            partition: step.step_name.clone(),
+            step_execution_id,
+            job: job.name().to_string(),
+        };
         hand_back(repository.as_ref(), step).await?;
-        return Err(Error::msg(problem));
+        return Err(Error::new(problem));
     };
     let _heartbeat = heartbeat(repository.clone(), step_execution_id);
     let restart = reclaimed || step.counts.commit > 0;

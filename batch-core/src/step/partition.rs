@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::context::{ExecutionContext, JobContext};
-use crate::error::{Error, Result};
+use crate::error::{Cause, Error, Result};
 use crate::execution::{BatchStatus, ExitStatus, JobInstance, StepCounts, StepExecution, now};
 use crate::file::input::Files;
 use crate::item::StepIdentity;
@@ -120,12 +120,11 @@ impl Partitioner for KeyRangePartitioner {
                 t = self.table
             );
             let bounds = min_max(&pool, &sql).await.map_err(|e| {
-                Error::msg(format!(
-                    "partitioning `{}` by `{}`: {}",
-                    self.table,
-                    self.column,
-                    e.report()
-                ))
+                Error::new(PartitionError::Bounds {
+                    table: self.table.clone(),
+                    column: self.column.clone(),
+                    cause: Cause::from(e),
+                })
             })?;
             let Some((min, max)) = bounds else {
                 return Ok(Vec::new());
@@ -221,9 +220,12 @@ struct Setting<T> {
 impl<T: crate::params::FromParamValue + Clone> Setting<T> {
     fn get(&self, parameters: &JobParameters, what: &str) -> Result<T> {
         match &self.param {
-            Some(name) if parameters.get(name).is_some() => parameters
-                .get_as(name)
-                .map_err(|e| Error::msg(format!("the {what} of a partitioned step: {e}"))),
+            Some(name) if parameters.get(name).is_some() => parameters.get_as(name).map_err(|e| {
+                Error::new(PartitionError::Setting {
+                    what: what.to_string(),
+                    cause: e,
+                })
+            }),
             _ => Ok(self.value.clone()),
         }
     }
@@ -490,9 +492,10 @@ impl PartitionRunner {
                             });
                         }
                         None => {
-                            return Err(Error::msg(format!(
-                                "partition `{name}` is missing from the job repository, though the step's context says it was split into {count}; it cannot be restarted"
-                            )));
+                            return Err(Error::new(PartitionError::Missing {
+                                partition: name.clone(),
+                                count,
+                            }));
                         }
                     }
                 }
@@ -558,8 +561,7 @@ impl PartitionRunner {
                     first_error.get_or_insert(e);
                 }
                 Err(e) => {
-                    first_error
-                        .get_or_insert(Error::msg(format!("a partition's task failed: {e}")));
+                    first_error.get_or_insert(Error::new(PartitionError::TaskFailed(e)));
                 }
             }
         }
@@ -601,7 +603,7 @@ async fn wait_for_workers(
     let execution = repository
         .job_execution(job_execution_id)
         .await?
-        .ok_or_else(|| Error::msg(format!("job execution {job_execution_id} disappeared")))?;
+        .ok_or(PartitionError::JobExecutionGone(job_execution_id))?;
     Ok(execution
         .step_executions
         .into_iter()
@@ -722,6 +724,48 @@ pub(crate) fn worker_of<'a>(job: &'a Job, partition: &str) -> Option<&'a StepDef
         .find(|s| s.name() == manager)
         .and_then(|s| s.runner.partition_worker())
         .and_then(|worker| worker.downcast_ref::<StepDef>())
+}
+
+/// Why a partitioned step could not split, run or gather its partitions.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PartitionError {
+    /// The key range of the table could not be read.
+    #[error("partitioning `{table}` by `{column}`")]
+    Bounds {
+        /// The table.
+        table: String,
+        /// The key column.
+        column: String,
+        /// What the database said.
+        #[source]
+        cause: Cause,
+    },
+    /// A setting taken from a job parameter (grid size, ...) is malformed.
+    #[error("the {what} of a partitioned step")]
+    Setting {
+        /// Which setting.
+        what: String,
+        /// The parameter's problem.
+        #[source]
+        cause: crate::params::ParameterError,
+    },
+    /// A restart found fewer partitions than the first run made.
+    #[error(
+        "partition `{partition}` is missing from the job repository, though the step's context says it was split into {count}; it cannot be restarted"
+    )]
+    Missing {
+        /// The partition's step name.
+        partition: String,
+        /// How many partitions the first run made.
+        count: u64,
+    },
+    /// A local partition's task panicked or was cancelled.
+    #[error("a partition's task failed: {0}")]
+    TaskFailed(#[source] tokio::task::JoinError),
+    /// The job execution the step runs in is no longer in the repository.
+    #[error("job execution {0} disappeared from the job repository while its partitions ran")]
+    JobExecutionGone(i64),
 }
 
 #[cfg(test)]

@@ -208,16 +208,13 @@ impl<I: Sync + Send> ChunkProcessor<I, I> for NoProcessor {
         std::future::ready(Ok(inputs))
     }
 
-    fn process_item<'a>(
-        &'a mut self,
-        _item: &'a I,
-    ) -> impl Future<Output = Result<Option<I>>> + Send + 'a
+    // Never called: without a processor every item is its own output
+    // (`PASSES_THROUGH`), kept as such across attempts.
+    async fn process_item<'a>(&'a mut self, _item: &'a I) -> Result<Option<I>>
     where
         I: 'a,
     {
-        std::future::ready(Err(Error::msg(
-            "a step without processor has no item to process: its items are their own outputs",
-        )))
+        unreachable!("a step without processor has no item to process")
     }
 
     const PASSES_THROUGH: bool = true;
