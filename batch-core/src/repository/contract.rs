@@ -71,6 +71,32 @@ pub trait JobRepository: Send + Sync + 'static {
         step: &'a mut StepExecution,
     ) -> BoxFuture<'a, std::result::Result<(), RepositoryError>>;
 
+    /// Commits the chunk as [`commit_chunk`](Self::commit_chunk) does, then tells the
+    /// status its job execution has in the repository, as
+    /// [`job_execution_status`](Self::job_execution_status) would (Spring's
+    /// `synchronizeStatus`, by which a step notices a stop asked for by another
+    /// process). `Ok(None)` when the status could not be read: that is reported, and is
+    /// not the chunk's failure. A repository may read it within the chunk's own
+    /// statements; by default it is read after the commit.
+    fn commit_chunk_and_read_status<'a>(
+        &'a self,
+        tx: ChunkTx,
+        step: &'a mut StepExecution,
+    ) -> BoxFuture<'a, std::result::Result<Option<BatchStatus>, RepositoryError>> {
+        Box::pin(async move {
+            self.commit_chunk(tx, step).await?;
+            Ok(
+                match self.job_execution_status(step.job_execution_id).await {
+                    Ok(found) => found.map(|(status, _)| status),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the job execution's status failed");
+                        None
+                    }
+                },
+            )
+        })
+    }
+
     /// Rolls the chunk's transaction back.
     fn rollback_chunk(
         &self,

@@ -130,20 +130,6 @@ impl StepRuntime<'_> {
         self.stop_requested()
             .then(|| Error::new(StepInterrupted(step())))
     }
-
-    /// Reads the job execution's status, as Spring's step update does, to notice a
-    /// stop asked for by another process (or by this one through the repository).
-    async fn check_for_stop(&mut self) {
-        match self
-            .repository
-            .job_execution_status(self.execution.job_execution_id)
-            .await
-        {
-            Ok(Some((BatchStatus::Stopping, _))) => self.stopping = true,
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "reading the job execution's status failed"),
-        }
-    }
 }
 
 /// A step stopped on request at a chunk boundary.
@@ -264,7 +250,7 @@ impl ChunkBoundary {
             Ok(()) => {
                 execution.counts.commit += 1;
                 rt.repository
-                    .commit_chunk(tx, execution)
+                    .commit_chunk_and_read_status(tx, execution)
                     .await
                     .map_err(Error::from)
             }
@@ -274,13 +260,16 @@ impl ChunkBoundary {
             }
         };
         match outcome {
-            Ok(()) => {
+            Ok(job_status) => {
                 self.observation.committed(contribution);
                 // In reverse order of registration, as Spring's composite listener.
                 for l in rt.listeners.chunk.iter().rev() {
                     l.after_chunk(rt.execution);
                 }
-                rt.check_for_stop().await;
+                // A stop asked for by another process is seen at this boundary.
+                if job_status == Some(BatchStatus::Stopping) {
+                    rt.stopping = true;
+                }
                 Ok(())
             }
             Err(e) => {

@@ -2,8 +2,9 @@
 
 use chrono::NaiveDateTime;
 
-use super::{Column, Dialect, SqlJobRepository};
-use crate::execution::StepExecution;
+use super::{Column, Dialect, SqlJobRepository, status_of};
+use crate::execution::{BatchStatus, StepExecution};
+use crate::repository::DbKind;
 use crate::repository::database::ChunkTx;
 use crate::repository::error::RepositoryError;
 
@@ -27,6 +28,49 @@ where
         tx: ChunkTx,
         step: &'a mut StepExecution,
     ) -> Result<(), RepositoryError> {
+        self.commit_step(tx, step, false).await.map(drop)
+    }
+
+    /// Commits the chunk and tells its job execution's status. Where the dialect has
+    /// `UPDATE … RETURNING` (SQLite, PostgreSQL), the update of the step's row returns
+    /// it, read in the chunk's transaction: no statement more than the commit needs.
+    /// MariaDB reads it after the commit.
+    pub(super) async fn commit_chunk_and_read_status<'a>(
+        &'a self,
+        tx: ChunkTx,
+        step: &'a mut StepExecution,
+    ) -> Result<Option<BatchStatus>, RepositoryError> {
+        if DB::KIND == DbKind::MySql {
+            self.commit_step(tx, step, false).await?;
+            return Ok(
+                match self.job_execution_status(step.job_execution_id).await {
+                    Ok(found) => found.map(|(status, _)| status),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the job execution's status failed");
+                        None
+                    }
+                },
+            );
+        }
+        let status = self.commit_step(tx, step, true).await?;
+        let what = format!("job execution {}", step.job_execution_id);
+        Ok(match status_of(status, &what) {
+            Ok(status) => Some(status),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the job execution's status failed");
+                None
+            }
+        })
+    }
+
+    /// Saves the step (and its context when dirty) in the chunk's transaction and
+    /// commits; with `read_status`, the step's update returns its job's STATUS.
+    async fn commit_step(
+        &self,
+        tx: ChunkTx,
+        step: &mut StepExecution,
+        read_status: bool,
+    ) -> Result<Option<String>, RepositoryError> {
         let mut tx = match DB::unwrap_tx(tx) {
             Ok(Some(tx)) => tx,
             Ok(None) => DB::begin(&self.pool)
@@ -42,7 +86,12 @@ where
                 });
             }
         };
-        Self::update_step_row(&mut tx, step).await?;
+        let status = if read_status {
+            Self::update_step_row_returning_job_status(&mut tx, step).await?
+        } else {
+            Self::update_step_row(&mut tx, step).await?;
+            None
+        };
         if step.context.is_dirty() {
             Self::write_context(&mut tx, true, step.id, &step.context, false).await?;
         }
@@ -51,7 +100,7 @@ where
             step.step_name
         )))?;
         step.context.clear_dirty();
-        Ok(())
+        Ok(status)
     }
 
     pub(super) async fn rollback_chunk(&self, tx: ChunkTx) -> Result<(), RepositoryError> {

@@ -536,6 +536,17 @@ where
         self.bounded("committing a chunk", self.commit_chunk(tx, step))
     }
 
+    fn commit_chunk_and_read_status<'a>(
+        &'a self,
+        tx: ChunkTx,
+        step: &'a mut StepExecution,
+    ) -> BoxFuture<'a, Result<Option<BatchStatus>, RepositoryError>> {
+        self.bounded(
+            "committing a chunk",
+            self.commit_chunk_and_read_status(tx, step),
+        )
+    }
+
     fn rollback_chunk(&self, tx: ChunkTx) -> BoxFuture<'_, Result<(), RepositoryError>> {
         self.bounded("rolling back a chunk", self.rollback_chunk(tx))
     }

@@ -9,6 +9,13 @@ use crate::execution::{ExitStatus, JobInstance, StepCounts, StepExecution, now};
 use crate::repository::contract::exit_message;
 use crate::repository::error::RepositoryError;
 
+/// The update of a step's row at each commit, under its optimistic lock.
+const STEP_UPDATE: &str = "UPDATE BATCH_STEP_EXECUTION SET START_TIME = ?, END_TIME = ?, STATUS = ?, \
+     COMMIT_COUNT = ?, READ_COUNT = ?, FILTER_COUNT = ?, WRITE_COUNT = ?, \
+     READ_SKIP_COUNT = ?, WRITE_SKIP_COUNT = ?, PROCESS_SKIP_COUNT = ?, ROLLBACK_COUNT = ?, \
+     EXIT_CODE = ?, EXIT_MESSAGE = ?, VERSION = ?, LAST_UPDATED = ? \
+     WHERE STEP_EXECUTION_ID = ? AND VERSION = ?";
+
 pub(super) const STEP_COLUMNS: &str = "S.STEP_EXECUTION_ID, S.VERSION, S.STEP_NAME, S.JOB_EXECUTION_ID, S.CREATE_TIME, \
     S.START_TIME, S.END_TIME, S.STATUS, S.COMMIT_COUNT, S.READ_COUNT, S.FILTER_COUNT, S.WRITE_COUNT, \
     S.READ_SKIP_COUNT, S.WRITE_SKIP_COUNT, S.PROCESS_SKIP_COUNT, S.ROLLBACK_COUNT, S.EXIT_CODE, \
@@ -97,25 +104,64 @@ where
         step: &mut StepExecution,
     ) -> Result<(), RepositoryError> {
         let last_updated = now();
-        let q = query::<DB>(
-            "UPDATE BATCH_STEP_EXECUTION SET START_TIME = ?, END_TIME = ?, STATUS = ?, \
-             COMMIT_COUNT = ?, READ_COUNT = ?, FILTER_COUNT = ?, WRITE_COUNT = ?, \
-             READ_SKIP_COUNT = ?, WRITE_SKIP_COUNT = ?, PROCESS_SKIP_COUNT = ?, ROLLBACK_COUNT = ?, \
-             EXIT_CODE = ?, EXIT_MESSAGE = ?, VERSION = ?, LAST_UPDATED = ? \
-             WHERE STEP_EXECUTION_ID = ? AND VERSION = ?",
-        );
-        let q = Self::bind_step_state(q, step)
-            .bind(step.version + 1)
-            .bind(last_updated)
-            .bind(step.id)
-            .bind(step.version);
+        let q = Self::bind_step_update(query::<DB>(STEP_UPDATE), step, last_updated);
         let done = DB::execute(conn, q)
             .await
             .map_err(RepositoryError::db(format!(
                 "updating step execution {}",
                 step.id
             )))?;
-        if done == 0 {
+        Self::step_row_updated(step, done > 0, last_updated)
+    }
+
+    /// [`update_step_row`](Self::update_step_row), returning the STATUS of the step's
+    /// job execution from the same statement (`UPDATE … RETURNING`, on the dialects
+    /// that have it): `Some(None)` when the row was updated but the status is NULL.
+    pub(super) async fn update_step_row_returning_job_status(
+        conn: &mut DB::Connection,
+        step: &mut StepExecution,
+    ) -> Result<Option<String>, RepositoryError> {
+        let last_updated = now();
+        let sql = format!(
+            "{STEP_UPDATE} RETURNING (SELECT STATUS FROM BATCH_JOB_EXECUTION WHERE JOB_EXECUTION_ID = ?)"
+        );
+        let q = Self::bind_step_update(query::<DB>(sql), step, last_updated)
+            .bind(step.job_execution_id);
+        let row = DB::fetch_optional(conn, q)
+            .await
+            .map_err(RepositoryError::db(format!(
+                "updating step execution {}",
+                step.id
+            )))?;
+        let status = match &row {
+            Some(r) => DB::get::<Option<String>>(r, 0)
+                .map_err(corrupt(&format!("job execution {}", step.job_execution_id)))?,
+            None => None,
+        };
+        Self::step_row_updated(step, row.is_some(), last_updated)?;
+        Ok(status)
+    }
+
+    fn bind_step_update<'q>(
+        q: Query<'q, DB, DB::Arguments>,
+        step: &StepExecution,
+        last_updated: NaiveDateTime,
+    ) -> Query<'q, DB, DB::Arguments> {
+        Self::bind_step_state(q, step)
+            .bind(step.version + 1)
+            .bind(last_updated)
+            .bind(step.id)
+            .bind(step.version)
+    }
+
+    /// Checks the optimistic lock of an update of the step's row and, when it held,
+    /// brings the execution in line with the row.
+    fn step_row_updated(
+        step: &mut StepExecution,
+        updated: bool,
+        last_updated: NaiveDateTime,
+    ) -> Result<(), RepositoryError> {
+        if !updated {
             return Err(RepositoryError::OptimisticLock {
                 what: format!("step execution {} ({})", step.id, step.step_name),
                 expected: step.version,
