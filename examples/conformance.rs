@@ -31,6 +31,11 @@
 //! persisted. The reader keeps its position in the step context, so a restart resumes
 //! after the items it returned.
 //!
+//! With `--slots` first, every step also gets a retry listener that does nothing. A
+//! retry listener hears each attempt open, so the step then keeps every chunk in
+//! per-item slots from its first attempt, where it otherwise runs a first attempt
+//! without them until something fails: the output must be the same either way.
+//!
 //! Exit status: 0 when every scenario ran (a FAILED step is a result), 2 when a file
 //! is not a valid scenario (the message names the file, the field and what was
 //! expected).
@@ -436,6 +441,12 @@ impl ItemWriter<String> for Writer {
 }
 
 /// Moves the items written in a transaction to `committed` when it commits.
+/// A retry listener that hears nothing: registered with `--slots`, it makes every
+/// attempt use the slot loop.
+struct Silent;
+
+impl batch::fault::RetryListener for Silent {}
+
 struct Commits(Shared);
 
 impl ChunkListener for Commits {
@@ -468,7 +479,7 @@ impl SkipListener<String, String> for Skips {
     }
 }
 
-fn step(setup: &Setup, journal: &Shared) -> batch::step::StepDef {
+fn step(setup: &Setup, journal: &Shared, slots: bool) -> batch::step::StepDef {
     let items = setup.items.clone().unwrap_or_default();
     let chunk_size = setup.chunk.unwrap_or(1);
     let kinds = setup.errors.clone().unwrap_or_default();
@@ -484,6 +495,9 @@ fn step(setup: &Setup, journal: &Shared) -> batch::step::StepDef {
             b = b.no_retry(matcher(k));
         }
         b = b.retry_limit(retry.limit.unwrap_or(0) as u32);
+    }
+    if slots {
+        b = b.retry_listener(Arc::new(Silent));
     }
     if let Some(skip) = &setup.skip {
         for k in &skip.on {
@@ -533,7 +547,11 @@ fn counts(s: &StepExecution) -> Value {
     })
 }
 
-async fn run_scenario(scenario: &Scenario, db_dir: &std::path::Path) -> Result<Vec<Value>> {
+async fn run_scenario(
+    scenario: &Scenario,
+    db_dir: &std::path::Path,
+    slots: bool,
+) -> Result<Vec<Value>> {
     let url = format!("sqlite:{}", db_dir.join("conformance.db").display());
     let repository: Arc<dyn JobRepository> = Arc::new(SqliteJobRepository::open(&url).await?);
     let base = scenario.setup();
@@ -545,7 +563,10 @@ async fn run_scenario(scenario: &Scenario, db_dir: &std::path::Path) -> Result<V
     let mut results = Vec::new();
     for setup in &runs {
         let journal: Shared = Arc::default();
-        let job = Job::new("conformance", Flow::start(step(setup, &journal)).build());
+        let job = Job::new(
+            "conformance",
+            Flow::start(step(setup, &journal, slots)).build(),
+        );
         let launcher = JobLauncher::with_repository(repository.clone());
         let execution = match launcher.run(job, JobParameters::new()).await {
             Ok(e) => e,
@@ -595,9 +616,13 @@ fn load(path: &str) -> std::result::Result<Scenario, String> {
 }
 
 fn main() -> ExitCode {
-    let paths: Vec<String> = std::env::args().skip(1).collect();
+    let mut paths: Vec<String> = std::env::args().skip(1).collect();
+    let slots = paths.first().is_some_and(|a| a == "--slots");
+    if slots {
+        paths.remove(0);
+    }
     if paths.is_empty() {
-        eprintln!("usage: conformance SCENARIO.json [MORE.json ...]");
+        eprintln!("usage: conformance [--slots] SCENARIO.json [MORE.json ...]");
         return ExitCode::from(2);
     }
     let mut scenarios = Vec::new();
@@ -616,7 +641,7 @@ fn main() -> ExitCode {
         .expect("runtime");
     for (path, scenario) in paths.iter().zip(&scenarios) {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        match runtime.block_on(run_scenario(scenario, dir.path())) {
+        match runtime.block_on(run_scenario(scenario, dir.path(), slots)) {
             Ok(results) => {
                 for r in results {
                     println!("{r}");

@@ -108,6 +108,38 @@ fn every_scenario_matches_its_expectation() {
     );
 }
 
+/// The fault-tolerant step runs a chunk's first attempt without per-item slots until
+/// something fails; with a retry listener registered it keeps slots from the start.
+/// Every scenario must give the same results, call for call, either way.
+#[test]
+fn the_first_attempt_without_slots_changes_nothing() {
+    let files = scenarios();
+    let run = |slots: bool| {
+        let mut command = Command::new(runner());
+        if slots {
+            command.arg("--slots");
+        }
+        let output = command.args(&files).output().unwrap();
+        assert!(
+            output.status.success(),
+            "runner failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let (plain, slots) = (run(false), run(true));
+    let differing: Vec<String> = plain
+        .lines()
+        .zip(slots.lines())
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| {
+            format!("first attempt without slots: {a}\nwith slots:                   {b}")
+        })
+        .collect();
+    assert_eq!(plain.lines().count(), slots.lines().count());
+    assert!(differing.is_empty(), "{}", differing.join("\n"));
+}
+
 #[test]
 fn a_malformed_scenario_is_refused_with_file_and_field() {
     let dir = tempfile::tempdir().unwrap();
