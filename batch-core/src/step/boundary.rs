@@ -1,5 +1,6 @@
 //! What chunk and tasklet steps share while they run: the runtime a step works with,
-//! the stop request it checks at each boundary, and the transaction boundary itself.
+//! the stop request it checks at each boundary, the step loop that turns until the
+//! step finishes ([`repeat_step`]), and the transaction boundary of each turn.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
