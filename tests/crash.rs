@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use batch::prelude::*;
 use batch::repository::DbKind;
-use batch::sql::SqlWriter;
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -41,35 +40,8 @@ where
         return;
     };
     let _turn = ONE_AT_A_TIME.lock().await;
-    for ddl in [
-        "CREATE TABLE source (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(100) NOT NULL, amount BIGINT NOT NULL)",
-        "CREATE TABLE target (id BIGINT NOT NULL, name VARCHAR(100) NOT NULL, amount BIGINT NOT NULL)",
-    ] {
-        db.pool.execute(ddl).await.unwrap();
-    }
+    support::create_copy_tables(&db.pool).await;
     case(db.url.clone(), db.pool.clone()).await;
-}
-
-struct Source {
-    id: i64,
-    name: String,
-    amount: i64,
-}
-
-async fn seed(pool: &DbPool, rows: i64) {
-    let writer = SqlWriter::insert("source", ["id", "name", "amount"], |r: &Source, b| {
-        b.bind(r.id).bind(r.name.as_str()).bind(r.amount);
-    });
-    let all: Vec<Source> = (1..=rows)
-        .map(|id| Source {
-            id,
-            name: format!("row-{id}"),
-            amount: id % 1000,
-        })
-        .collect();
-    let mut tx = pool.begin().await.unwrap();
-    writer.write_in(&mut tx, &all).await.unwrap();
-    tx.commit().await.unwrap();
 }
 
 fn copy_rows(url: &str, args: &[&str]) -> Child {
@@ -107,7 +79,7 @@ async fn assert_copied_once(pool: &DbPool, rows: i64) {
 
 async fn eight_processes_one_run(url: String, pool: DbPool) {
     let rows = 3000;
-    seed(&pool, rows).await;
+    support::seed_source(&pool, rows).await;
     // 30 chunks with a 30 ms pause before each: the winner runs for a second at least,
     // while the others start.
     let children: Vec<Child> = (0..8)
@@ -134,7 +106,7 @@ use support::Random;
 
 async fn exactly_once_under_sigkill(url: String, pool: DbPool) {
     let rows = 100_000;
-    seed(&pool, rows).await;
+    support::seed_source(&pool, rows).await;
     let mut random = Random::new();
     let started = Instant::now();
     let (mut kills, mut launches) = (0, 0);
@@ -197,7 +169,7 @@ async fn exactly_once_under_sigkill(url: String, pool: DbPool) {
 /// a heartbeat written 14 hours ahead (or 12 behind) of this process's clock is never
 /// read as stale or as from the future.
 async fn times_are_utc_in_every_time_zone(url: String, pool: DbPool) {
-    seed(&pool, 300).await;
+    support::seed_source(&pool, 300).await;
     // POSIX TZ strings need no time zone database: `XYZ-14` is UTC+14.
     for (run, tz) in [("east", "XYZ-14"), ("west", "XYZ+12")] {
         let out = copy_rows_in(&url, &[&format!("run={run}")], Some(tz))

@@ -55,12 +55,7 @@ where
     };
     // The process test takes the machine's cores; the others wait for it.
     let _turn = ONE_AT_A_TIME.lock().await;
-    for ddl in [
-        "CREATE TABLE source (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(100) NOT NULL, amount BIGINT NOT NULL)",
-        "CREATE TABLE target (id BIGINT NOT NULL, name VARCHAR(100) NOT NULL, amount BIGINT NOT NULL)",
-    ] {
-        db.pool.execute(ddl).await.unwrap();
-    }
+    support::create_copy_tables(&db.pool).await;
     case(db).await;
 }
 
@@ -69,22 +64,6 @@ struct Row {
     id: i64,
     name: String,
     amount: i64,
-}
-
-async fn seed(pool: &DbPool, rows: i64) {
-    let writer = SqlWriter::insert("source", ["id", "name", "amount"], |r: &Row, b| {
-        b.bind(r.id).bind(r.name.as_str()).bind(r.amount);
-    });
-    let all: Vec<Row> = (1..=rows)
-        .map(|id| Row {
-            id,
-            name: format!("row-{id}"),
-            amount: id % 1000,
-        })
-        .collect();
-    let mut tx = pool.begin().await.unwrap();
-    writer.write_in(&mut tx, &all).await.unwrap();
-    tx.commit().await.unwrap();
 }
 
 /// Every row of `source` is in `target` exactly once.
@@ -194,35 +173,17 @@ fn copy_range(fail: Arc<AtomicBool>, fail_at: i64, meet: Arc<tokio::sync::Barrie
             let (fail, meet) = (fail.clone(), meet.clone());
             async move {
                 let pool: DbPool = scope.resource()?;
-                let min: i64 = scope.step_context().get(MIN_VALUE)?.expect("a lower bound");
-                let max: i64 = scope
-                    .step_context()
-                    .get(MAX_VALUE)?
-                    .expect("an upper bound");
+                let select = select_range(&scope)?;
                 if fail.load(Ordering::SeqCst) {
                     // The four partitions of the first run all start before any ends.
                     tokio::time::timeout(Duration::from_secs(60), meet.wait())
                         .await
                         .map_err(|_| Error::msg("the partitions did not run concurrently"))?;
                 }
-                let select =
-                    format!("SELECT id, name, amount FROM source WHERE id BETWEEN {min} AND {max}");
                 let reader = KeysetReader::select(pool, select, "id")
                     .page_size(25)
                     .name("source")
-                    .map(
-                        |row: &SqlRow| {
-                            Ok(Row {
-                                id: row.get("id")?,
-                                name: row.get("name")?,
-                                amount: row.get("amount")?,
-                            })
-                        },
-                        |row: &Row| row.id,
-                    );
-                let writer = SqlWriter::insert("target", ["id", "name", "amount"], |r: &Row, b| {
-                    b.bind(r.id).bind(r.name.as_str()).bind(r.amount);
-                });
+                    .map(source_row, |row: &Row| row.id);
                 let processor = move |row: &Row| {
                     if row.id == fail_at && fail.load(Ordering::SeqCst) {
                         return Err(Error::msg(format!("row {fail_at} fails")));
@@ -232,13 +193,40 @@ fn copy_range(fail: Arc<AtomicBool>, fail_at: i64, meet: Arc<tokio::sync::Barrie
                         ..row.clone()
                     }))
                 };
-                Ok(chunk(reader, processor, writer))
+                Ok(chunk(reader, processor, target_writer()))
             }
         })
 }
 
+/// The SELECT of the rows of `source` between the partition's bounds, which the
+/// partitioner put in its step context.
+fn select_range(scope: &batch::step::StepScope) -> Result<String> {
+    let min: i64 = scope.step_context().get(MIN_VALUE)?.expect("a lower bound");
+    let max: i64 = scope
+        .step_context()
+        .get(MAX_VALUE)?
+        .expect("an upper bound");
+    Ok(format!(
+        "SELECT id, name, amount FROM source WHERE id BETWEEN {min} AND {max}"
+    ))
+}
+
+fn source_row(row: &SqlRow) -> Result<Row> {
+    Ok(Row {
+        id: row.get("id")?,
+        name: row.get("name")?,
+        amount: row.get("amount")?,
+    })
+}
+
+fn target_writer() -> SqlWriter<Row> {
+    SqlWriter::insert("target", ["id", "name", "amount"], |r: &Row, b| {
+        b.bind(r.id).bind(r.name.as_str()).bind(r.amount);
+    })
+}
+
 async fn a_failed_partition_restarts_alone_from_its_commit(db: support::Fresh) {
-    seed(&db.pool, 400).await;
+    support::seed_source(&db.pool, 400).await;
     let fail = Arc::new(AtomicBool::new(true));
     let meet = Arc::new(tokio::sync::Barrier::new(4));
     let worker = copy_range(fail.clone(), 237, meet.clone());
@@ -312,7 +300,7 @@ async fn a_failed_partition_restarts_alone_from_its_commit(db: support::Fresh) {
 }
 
 async fn a_stopped_partitioned_step_resumes_every_partition(db: support::Fresh) {
-    seed(&db.pool, 400).await;
+    support::seed_source(&db.pool, 400).await;
     let launcher = JobLauncher::with_repository(db.repo.clone());
     let stop = launcher.stop_signal();
     let stop_at = Arc::new(AtomicBool::new(true));
@@ -324,28 +312,10 @@ async fn a_stopped_partitioned_step_resumes_every_partition(db: support::Fresh) 
                 let (stop, stop_at) = (stop.clone(), stop_at.clone());
                 async move {
                     let pool: DbPool = scope.resource()?;
-                    let min: i64 = scope.step_context().get(MIN_VALUE)?.expect("a lower bound");
-                    let max: i64 = scope
-                        .step_context()
-                        .get(MAX_VALUE)?
-                        .expect("an upper bound");
-                    let select = format!(
-                        "SELECT id, name, amount FROM source WHERE id BETWEEN {min} AND {max}"
-                    );
-                    let reader = KeysetReader::select(pool, select, "id").name("source").map(
-                        |row: &SqlRow| {
-                            Ok(Row {
-                                id: row.get("id")?,
-                                name: row.get("name")?,
-                                amount: row.get("amount")?,
-                            })
-                        },
-                        |row: &Row| row.id,
-                    );
-                    let writer =
-                        SqlWriter::insert("target", ["id", "name", "amount"], |r: &Row, b| {
-                            b.bind(r.id).bind(r.name.as_str()).bind(r.amount);
-                        });
+                    let select = select_range(&scope)?;
+                    let reader = KeysetReader::select(pool, select, "id")
+                        .name("source")
+                        .map(source_row, |row: &Row| row.id);
                     let processor = move |row: &Row| {
                         // Row 150 (in the second partition) asks for the stop.
                         if row.id == 150 && stop_at.swap(false, Ordering::SeqCst) {
@@ -356,7 +326,7 @@ async fn a_stopped_partitioned_step_resumes_every_partition(db: support::Fresh) 
                             ..row.clone()
                         }))
                     };
-                    Ok(chunk(reader, processor, writer))
+                    Ok(chunk(reader, processor, target_writer()))
                 }
             })
     };
@@ -441,7 +411,7 @@ fn wait(child: &mut Child, limit: Duration) -> i32 {
 
 async fn four_workers_one_killed_copy_every_row_once(db: support::Fresh) {
     let rows = 100_000;
-    seed(&db.pool, rows).await;
+    support::seed_source(&db.pool, rows).await;
     let dir = tempfile::tempdir().unwrap();
     let logs: Vec<_> = (0..4)
         .map(|i| dir.path().join(format!("worker{i}.log")))
@@ -545,7 +515,7 @@ async fn four_workers_one_killed_copy_every_row_once(db: support::Fresh) {
 
 async fn a_worker_stopped_by_sigterm_hands_its_partition_back(db: support::Fresh) {
     let rows = 3_000;
-    seed(&db.pool, rows).await;
+    support::seed_source(&db.pool, rows).await;
     let dir = tempfile::tempdir().unwrap();
     let first_log = dir.path().join("first.log");
     let mut first = copy_rows(&db.url, &["worker"], &first_log);

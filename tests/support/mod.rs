@@ -330,3 +330,38 @@ pub(crate) fn exited_owner() -> (u32, String) {
     );
     (pid, record)
 }
+
+/// The tables of the `copy_rows` example: `source` (see [`seed_source`]) and an empty
+/// `target`, created by the suites that copy rows between them.
+pub(crate) async fn create_copy_tables(pool: &DbPool) {
+    for ddl in [
+        "CREATE TABLE source (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(100) NOT NULL, amount BIGINT NOT NULL)",
+        "CREATE TABLE target (id BIGINT NOT NULL, name VARCHAR(100) NOT NULL, amount BIGINT NOT NULL)",
+    ] {
+        pool.execute(ddl).await.unwrap();
+    }
+}
+
+/// Fills `source` with rows 1 to `rows` (`row-{id}`, amount `id % 1000`) in one
+/// transaction.
+pub(crate) async fn seed_source(pool: &DbPool, rows: i64) {
+    struct Source {
+        id: i64,
+        name: String,
+        amount: i64,
+    }
+    let writer =
+        batch::sql::SqlWriter::insert("source", ["id", "name", "amount"], |r: &Source, b| {
+            b.bind(r.id).bind(r.name.as_str()).bind(r.amount);
+        });
+    let all: Vec<Source> = (1..=rows)
+        .map(|id| Source {
+            id,
+            name: format!("row-{id}"),
+            amount: id % 1000,
+        })
+        .collect();
+    let mut tx = pool.begin().await.unwrap();
+    writer.write_in(&mut tx, &all).await.unwrap();
+    tx.commit().await.unwrap();
+}

@@ -16,6 +16,17 @@ use crate::repository::statistics::StatusStatistics;
 /// The boxed future a [`JobRepository`] method returns (the trait is object-safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// The status a step's stop check goes by: one that could not be read is reported and
+/// taken as unknown, since the chunk it follows has committed either way.
+pub(crate) fn status_for_stop_check(
+    read: std::result::Result<Option<BatchStatus>, RepositoryError>,
+) -> Option<BatchStatus> {
+    read.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "reading the job execution's status failed");
+        None
+    })
+}
+
 /// Where jobs record their runs. Implementations must make
 /// [`create_job_execution`](Self::create_job_execution) atomic across processes, and
 /// must refuse an update made from a stale copy (VERSION).
@@ -85,15 +96,10 @@ pub trait JobRepository: Send + Sync + 'static {
     ) -> BoxFuture<'a, std::result::Result<Option<BatchStatus>, RepositoryError>> {
         Box::pin(async move {
             self.commit_chunk(tx, step).await?;
-            Ok(
-                match self.job_execution_status(step.job_execution_id).await {
-                    Ok(found) => found.map(|(status, _)| status),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "reading the job execution's status failed");
-                        None
-                    }
-                },
-            )
+            let read = self.job_execution_status(step.job_execution_id).await;
+            Ok(status_for_stop_check(
+                read.map(|found| found.map(|(s, _)| s)),
+            ))
         })
     }
 

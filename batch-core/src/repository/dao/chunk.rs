@@ -5,6 +5,7 @@ use chrono::NaiveDateTime;
 use super::{Column, Dialect, SqlJobRepository, status_of};
 use crate::execution::{BatchStatus, StepExecution};
 use crate::repository::DbKind;
+use crate::repository::contract::status_for_stop_check;
 use crate::repository::database::ChunkTx;
 use crate::repository::error::RepositoryError;
 
@@ -40,27 +41,16 @@ where
         tx: ChunkTx,
         step: &'a mut StepExecution,
     ) -> Result<Option<BatchStatus>, RepositoryError> {
-        if DB::KIND == DbKind::MySql {
+        let read = if DB::KIND == DbKind::MySql {
             self.commit_step(tx, step, false).await?;
-            return Ok(
-                match self.job_execution_status(step.job_execution_id).await {
-                    Ok(found) => found.map(|(status, _)| status),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "reading the job execution's status failed");
-                        None
-                    }
-                },
-            );
-        }
-        let status = self.commit_step(tx, step, true).await?;
-        let what = format!("job execution {}", step.job_execution_id);
-        Ok(match status_of(status, &what) {
-            Ok(status) => Some(status),
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the job execution's status failed");
-                None
-            }
-        })
+            self.job_execution_status(step.job_execution_id)
+                .await
+                .map(|found| found.map(|(s, _)| s))
+        } else {
+            let status = self.commit_step(tx, step, true).await?;
+            status_of(status, &format!("job execution {}", step.job_execution_id)).map(Some)
+        };
+        Ok(status_for_stop_check(read))
     }
 
     /// Saves the step (and its context when dirty) in the chunk's transaction and

@@ -10,11 +10,23 @@ use crate::repository::contract::exit_message;
 use crate::repository::error::RepositoryError;
 
 /// The update of a step's row at each commit, under its optimistic lock.
-const STEP_UPDATE: &str = "UPDATE BATCH_STEP_EXECUTION SET START_TIME = ?, END_TIME = ?, STATUS = ?, \
-     COMMIT_COUNT = ?, READ_COUNT = ?, FILTER_COUNT = ?, WRITE_COUNT = ?, \
-     READ_SKIP_COUNT = ?, WRITE_SKIP_COUNT = ?, PROCESS_SKIP_COUNT = ?, ROLLBACK_COUNT = ?, \
-     EXIT_CODE = ?, EXIT_MESSAGE = ?, VERSION = ?, LAST_UPDATED = ? \
-     WHERE STEP_EXECUTION_ID = ? AND VERSION = ?";
+macro_rules! step_update {
+    () => {
+        "UPDATE BATCH_STEP_EXECUTION SET START_TIME = ?, END_TIME = ?, STATUS = ?, \
+         COMMIT_COUNT = ?, READ_COUNT = ?, FILTER_COUNT = ?, WRITE_COUNT = ?, \
+         READ_SKIP_COUNT = ?, WRITE_SKIP_COUNT = ?, PROCESS_SKIP_COUNT = ?, ROLLBACK_COUNT = ?, \
+         EXIT_CODE = ?, EXIT_MESSAGE = ?, VERSION = ?, LAST_UPDATED = ? \
+         WHERE STEP_EXECUTION_ID = ? AND VERSION = ?"
+    };
+}
+
+const STEP_UPDATE: &str = step_update!();
+
+/// [`STEP_UPDATE`], returning the STATUS of the step's job execution.
+const STEP_UPDATE_RETURNING_JOB_STATUS: &str = concat!(
+    step_update!(),
+    " RETURNING (SELECT STATUS FROM BATCH_JOB_EXECUTION WHERE JOB_EXECUTION_ID = ?)"
+);
 
 pub(super) const STEP_COLUMNS: &str = "S.STEP_EXECUTION_ID, S.VERSION, S.STEP_NAME, S.JOB_EXECUTION_ID, S.CREATE_TIME, \
     S.START_TIME, S.END_TIME, S.STATUS, S.COMMIT_COUNT, S.READ_COUNT, S.FILTER_COUNT, S.WRITE_COUNT, \
@@ -122,11 +134,12 @@ where
         step: &mut StepExecution,
     ) -> Result<Option<String>, RepositoryError> {
         let last_updated = now();
-        let sql = format!(
-            "{STEP_UPDATE} RETURNING (SELECT STATUS FROM BATCH_JOB_EXECUTION WHERE JOB_EXECUTION_ID = ?)"
-        );
-        let q = Self::bind_step_update(query::<DB>(sql), step, last_updated)
-            .bind(step.job_execution_id);
+        let q = Self::bind_step_update(
+            query::<DB>(STEP_UPDATE_RETURNING_JOB_STATUS),
+            step,
+            last_updated,
+        )
+        .bind(step.job_execution_id);
         let row = DB::fetch_optional(conn, q)
             .await
             .map_err(RepositoryError::db(format!(
