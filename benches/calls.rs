@@ -174,17 +174,7 @@ fn c2(rt: &Runtime, verdicts: &mut Vec<String>) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    if let Some(unknown) = args.iter().find(|a| !NAMES.contains(&a.as_str())) {
-        eprintln!(
-            "unknown benchmark `{unknown}`; the names are {}",
-            NAMES.join(", ")
-        );
-        std::process::exit(2);
-    }
+    let args = common::chosen(NAMES);
     let wanted = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
     println!(
         "machine: {} cores; interleaved rounds, medians of per-round ratios",

@@ -802,17 +802,7 @@ fn main() {
         return;
     }
     let _ = tracing::subscriber::set_global_default(statements::Counter);
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    if let Some(unknown) = args.iter().find(|a| !NAMES.contains(&a.as_str())) {
-        eprintln!(
-            "unknown benchmark `{unknown}`; the names are {}",
-            NAMES.join(", ")
-        );
-        std::process::exit(2);
-    }
+    let args = common::chosen(&NAMES);
     let which: Vec<&str> = NAMES
         .iter()
         .copied()

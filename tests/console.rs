@@ -752,6 +752,15 @@ where
     panic!("never: {what}");
 }
 
+/// The id of a running execution in `repo`, if there is one.
+async fn first_running(repo: Arc<dyn JobRepository>) -> Option<i64> {
+    let found = repo
+        .find_job_executions(&ExecutionQuery::new().running())
+        .await
+        .unwrap();
+    found.first().map(|e| e.id)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_sees_the_pages_live_progress_a_stop_and_a_restart() {
     if !webdriver::installed() {
@@ -802,17 +811,7 @@ async fn a_browser_sees_the_pages_live_progress_a_stop_and_a_restart() {
                 .await
         })
     };
-    let id = until("the slow job runs", || {
-        let repo = db.repo.clone();
-        async move {
-            let found = repo
-                .find_job_executions(&ExecutionQuery::new().running())
-                .await
-                .unwrap();
-            found.first().map(|e| e.id)
-        }
-    })
-    .await;
+    let id = until("the slow job runs", || first_running(db.repo.clone())).await;
 
     let browser = webdriver::Browser::start().await;
 
@@ -962,14 +961,7 @@ async fn a_stop_from_the_console_reaches_a_run_of_another_process() {
     let (_console, base) = console_process(&exe, dir.path(), &db).await;
     let repo = batch::repository::open_repository(&db).await.unwrap();
     let id = until("the run of the other process starts", || {
-        let repo = repo.clone();
-        async move {
-            let found = repo
-                .find_job_executions(&ExecutionQuery::new().running())
-                .await
-                .unwrap();
-            found.first().map(|e| e.id)
-        }
+        first_running(repo.clone())
     })
     .await;
     let page = client()
