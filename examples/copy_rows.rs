@@ -36,7 +36,7 @@ use batch::cli::{Runner, Setup};
 use batch::job::decider;
 use batch::prelude::*;
 use batch::sql::{KeysetReader, SqlRow, SqlWriter};
-use batch::step::partition::{KeyRangePartitioner, MAX_VALUE, MIN_VALUE, Partition};
+use batch::step::partition::{KeyRange, KeyRangePartitioner};
 
 const CHUNK: u64 = 100;
 const PAGE: usize = 500;
@@ -75,18 +75,23 @@ fn copy_step(
 #[step(chunk = 100, name = "copyRange")] // CHUNK
 fn copy_range(
     pool: Res<DbPool>,
-    range: ExecutionContext,
+    range: KeyRange,
     #[param("pause.ms")] pause_ms: Option<i64>,
     #[param("work")] work: Option<i64>,
-) -> Result<impl ChunkStep<Row, Row>> {
-    let bound = |key: &str| -> Result<i64> {
-        range
-            .get::<i64>(key)?
-            .ok_or_else(|| Error::msg(format!("the partition's context has no `{key}`")))
-    };
-    let (min, max) = (bound(MIN_VALUE)?, bound(MAX_VALUE)?);
+) -> impl ChunkStep<Row, Row> {
+    let KeyRange { min, max } = range;
     let select = format!("SELECT id, name, amount FROM source WHERE id BETWEEN {min} AND {max}");
-    Ok(copy(select, pool.0, pause_ms, work))
+    copy(select, pool.0, pause_ms, work)
+}
+
+/// The partitioned copy: key ranges of `source.id`, as many as `partitions` says, run
+/// here or, with `remote=true`, by workers.
+#[step(
+    name = "partitionedCopy",
+    partition(worker = copy_range {}, grid_size_param = "partitions", remote_param = "remote")
+)]
+fn partitioned_copy() -> KeyRangePartitioner {
+    KeyRangePartitioner::new("source", "id")
 }
 
 fn copy(
@@ -162,16 +167,9 @@ fn copy_rows_job() -> Flow {
         };
         code.to_owned()
     });
-    let manager = Partition::new(
-        "partitionedCopy",
-        copy_range {},
-        KeyRangePartitioner::new("source", "id"),
-    )
-    .grid_size_param("partitions")
-    .remote_param("remote");
     Flow::start_decider(partitioned.clone())
         .on("PARTITIONED")
-        .to(manager)
+        .to(partitioned_copy {})
         .from_decider(&partitioned)
         .on("*")
         .to(copy_step {})

@@ -63,6 +63,7 @@ pub mod __private {
     pub use batch_core::job::{Flow, IntoJob, Job};
     pub use batch_core::params::FromParamValue;
     pub use batch_core::repeat::CompletionPolicy;
+    pub use batch_core::step::partition::Partition;
     pub use batch_core::step::{
         ChunkListener, ItemProcessListener, ItemReadListener, ItemWriteListener,
         StepExecutionListener,

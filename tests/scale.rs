@@ -24,9 +24,9 @@ use batch::prelude::*;
 use batch::repository::DbKind;
 use batch::sql::{KeysetReader, SqlRow, SqlWriter};
 use batch::step::partition::{
-    FILE_NAME, FilePartitioner, KeyRangePartitioner, MAX_VALUE, MIN_VALUE, Partition,
+    FilePartitioner, KeyRange, KeyRangePartitioner, Partition, PartitionFile,
 };
-use batch::step::{StepBuilder, StepDef};
+use batch::step::{FromStepScope, StepBuilder, StepDef};
 
 on_databases!(run; [sqlite => Sqlite, postgres => Postgres, mysql => MySql]; [
     a_failed_split_flow_fails_the_job_and_restarts_alone,
@@ -201,11 +201,7 @@ fn copy_range(fail: Arc<AtomicBool>, fail_at: i64, meet: Arc<tokio::sync::Barrie
 /// The SELECT of the rows of `source` between the partition's bounds, which the
 /// partitioner put in its step context.
 fn select_range(scope: &batch::step::StepScope) -> Result<String> {
-    let min: i64 = scope.step_context().get(MIN_VALUE)?.expect("a lower bound");
-    let max: i64 = scope
-        .step_context()
-        .get(MAX_VALUE)?
-        .expect("an upper bound");
+    let KeyRange { min, max } = KeyRange::from_scope(scope)?;
     Ok(format!(
         "SELECT id, name, amount FROM source WHERE id BETWEEN {min} AND {max}"
     ))
@@ -593,7 +589,9 @@ async fn one_partition_per_file() {
     let worker = StepBuilder::new("importFile").tasklet(move |scope| {
         let record = record.clone();
         async move {
-            let file: String = scope.step_context().get(FILE_NAME)?.expect("a file");
+            let file = PartitionFile::from_scope(&scope)?
+                .to_string_lossy()
+                .into_owned();
             let partition = scope.identity().step_name.clone();
             Ok(move |_: &mut TaskletContext<'_>| {
                 record
@@ -687,5 +685,48 @@ async fn a_malformed_grid_size_parameter_is_a_typed_error() {
         failure.find::<batch::params::ParameterError>().is_some(),
         "the parameter's error is in the chain: {}",
         failure.report()
+    );
+}
+
+/// A step that takes a partition's share but runs outside a partitioned step fails
+/// with a typed error naming the step, the missing key and the partitioner to use.
+#[tokio::test]
+async fn a_share_outside_a_partition_is_a_typed_error() {
+    use batch::step::partition::PartitionError;
+    let alone = StepBuilder::new("alone").tasklet(|scope| async move {
+        let _range = KeyRange::from_scope(&scope)?;
+        Ok(|_: &mut TaskletContext<'_>| Ok::<_, Error>(RepeatStatus::Finished))
+    });
+    let launcher = JobLauncher::new(InMemoryJobRepository::new());
+    let e = launcher
+        .run(
+            Job::new("notPartitioned", Flow::start(alone).build()),
+            JobParameters::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(e.status, BatchStatus::Failed, "{e:?}");
+    let failure = &e.step_executions[0].failures[0];
+    match failure.find::<PartitionError>() {
+        Some(PartitionError::NotAPartition {
+            step,
+            key,
+            partitioner,
+            ..
+        }) => {
+            assert_eq!(
+                (step.as_str(), *key, *partitioner),
+                ("alone", "minValue", "KeyRangePartitioner")
+            );
+        }
+        other => panic!("expected PartitionError::NotAPartition, got {other:?} in {failure:?}"),
+    }
+    assert!(
+        e.step_executions[0]
+            .exit_status
+            .description
+            .contains("takes a `KeyRange`"),
+        "{}",
+        e.step_executions[0].exit_status.description
     );
 }

@@ -61,6 +61,7 @@ use proc_macro::TokenStream;
 /// | `processor_non_transactional` / `= true\|false` | keep each item's processor output across retries and rescans, so each item is processed once |
 /// | `listener(EXPR)` | a listener; repeat the key for more |
 /// | `promote("KEY", …)` | step context keys copied into the job context when the step completes (Spring's `ExecutionContextPromotionListener`) |
+/// | `partition(worker = STEP, grid_size = N, grid_size_param = "…", concurrency = N, remote, remote_param = "…")` | a partitioned step (Spring's `PartitionStep`): the function takes no arguments and returns the `Partitioner`; each partition runs `worker`; the other settings are `Partition`'s builder methods of the same names |
 /// | `crate = ::path` | where the `batch` facade is, when it is re-exported under another path |
 ///
 /// `chunk = N` and `chunk(...)` are two spellings of one key: give one. Every key is

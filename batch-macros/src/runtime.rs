@@ -53,6 +53,8 @@ private_names! {
     step_def => StepDef,
     /// `StepBuilder::new(name)…chunk(factory)` / `…tasklet(factory)`.
     step_builder => StepBuilder,
+    /// `Partition::new(name, worker, partitioner)…` of `#[step(partition(...))]`.
+    partition => Partition,
     /// What a step factory receives; `StepScope::param::<T>(&scope, name)`.
     step_scope => StepScope,
     /// `<T as FromStepScope>::from_scope(&scope)` for injected arguments.

@@ -34,7 +34,7 @@ use crate::step::boundary::{StepInterrupted, StepRunner, StepRuntime, StopSignal
 use crate::step::builder::{IntoStep, StepDef};
 use crate::step::lifecycle::execute_step;
 use crate::step::listener::StepListeners;
-use crate::step::scope::{ResourceNeed, Resources, StepScope};
+use crate::step::scope::{FromStepScope, InjectionError, ResourceNeed, Resources, StepScope};
 
 /// The manager's context key holding how many partitions the step was split into.
 pub const PARTITION_COUNT: &str = "batch.partition.count";
@@ -55,6 +55,11 @@ pub fn partition_name(step: &str, index: usize) -> String {
 
 /// Splits a step's work into partitions, each described by its step context (Spring's
 /// `Partitioner`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a partitioner",
+    label = "this is not a partitioner",
+    note = "a partitioned step is given its partitioner: `KeyRangePartitioner::new(table, column)`, `FilePartitioner::pattern(…)`, or a type implementing `Partitioner`"
+)]
 pub trait Partitioner: Send + Sync {
     /// The contexts of the partitions, from the step's scope and the grid size asked
     /// for (a hint: a partitioner may give fewer, one per file, say).
@@ -202,6 +207,69 @@ impl Partitioner for FilePartitioner {
                 })
                 .collect()
         })
+    }
+}
+
+/// The key range of a partition that [`KeyRangePartitioner`] made, read from the
+/// partition's context: the worker step takes it as an argument (`range: KeyRange`)
+/// instead of reading [`MIN_VALUE`] and [`MAX_VALUE`] itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRange {
+    /// The smallest key of the partition.
+    pub min: i64,
+    /// The largest key of the partition (inclusive).
+    pub max: i64,
+}
+
+impl FromStepScope for KeyRange {
+    fn from_scope(scope: &StepScope) -> Result<Self> {
+        Ok(Self {
+            min: partition_key(scope, MIN_VALUE, "KeyRange", "KeyRangePartitioner")?,
+            max: partition_key(scope, MAX_VALUE, "KeyRange", "KeyRangePartitioner")?,
+        })
+    }
+}
+
+/// The file of a partition that [`FilePartitioner`] made, read from the partition's
+/// context: the worker step takes it as an argument (`file: PartitionFile`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionFile(pub PathBuf);
+
+impl FromStepScope for PartitionFile {
+    fn from_scope(scope: &StepScope) -> Result<Self> {
+        let path: String = partition_key(scope, FILE_NAME, "PartitionFile", "FilePartitioner")?;
+        Ok(Self(PathBuf::from(path)))
+    }
+}
+
+impl std::ops::Deref for PartitionFile {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+/// A key a partitioner put in the partition's context; its absence means the step
+/// does not run as a partition of that partitioner.
+fn partition_key<T: serde::de::DeserializeOwned>(
+    scope: &StepScope,
+    key: &'static str,
+    argument: &'static str,
+    partitioner: &'static str,
+) -> Result<T> {
+    let step = || scope.identity().step_name.clone();
+    match scope.step_context().get::<T>(key) {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Err(Error::new(PartitionError::NotAPartition {
+            step: step(),
+            argument,
+            key,
+            partitioner,
+        })),
+        Err(cause) => Err(Error::new(InjectionError {
+            step: step(),
+            problem: format!("its `{argument}` argument: {cause}"),
+        })),
     }
 }
 
@@ -763,6 +831,21 @@ pub enum PartitionError {
     /// A local partition's task panicked or was cancelled.
     #[error("a partition's task failed: {0}")]
     TaskFailed(#[source] tokio::task::JoinError),
+    /// A step takes a partition's share ([`KeyRange`], [`PartitionFile`]) but its
+    /// context has none: it does not run as a partition of that partitioner.
+    #[error(
+        "step `{step}` takes a `{argument}`, but its context has no `{key}`: run it as the worker step of a `Partition` with a `{partitioner}`"
+    )]
+    NotAPartition {
+        /// The step.
+        step: String,
+        /// The argument's type.
+        argument: &'static str,
+        /// The context key the partitioner writes.
+        key: &'static str,
+        /// The partitioner that writes it.
+        partitioner: &'static str,
+    },
     /// The job execution the step runs in is no longer in the repository.
     #[error("job execution {0} disappeared from the job repository while its partitions ran")]
     JobExecutionGone(i64),

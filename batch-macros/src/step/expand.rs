@@ -2,7 +2,7 @@
 //! Everything here has been checked already; expansion cannot fail.
 
 use super::parse::{ErrorSpec, Input, StepFn, is_param};
-use super::validate::{Backoff, Completion, FaultConfig, StepConfig};
+use super::validate::{Backoff, Completion, FaultConfig, PartitionConfig, StepConfig};
 use crate::args;
 use crate::fn_item::{FnItem, companion_struct};
 use crate::runtime::{self, Runtime};
@@ -26,7 +26,10 @@ pub(crate) fn step(f: &StepFn, config: &StepConfig) -> TokenStream {
     } else {
         listener_helpers(f, config, &kinds)
     };
-    let body = body(f, config, &kinds);
+    let body = match &config.partition {
+        Some(partition) => partition_body(f, config, partition),
+        None => body(f, config, &kinds),
+    };
     quote! {
         #item
         #companion
@@ -49,11 +52,7 @@ fn body(f: &StepFn, config: &StepConfig, kinds: &[ListenerKind]) -> TokenStream 
     let rt = &config.runtime;
     let step_builder = rt.step_builder();
     let duration = rt.duration();
-    let sig = &f.item.sig;
-    let name = config
-        .name
-        .clone()
-        .unwrap_or_else(|| LitStr::new(&sig.ident.unraw().to_string(), sig.ident.span()));
+    let name = step_name(f, config);
 
     let mut builder = quote!(#step_builder::new(#name));
     if let Some(chunk) = &config.chunk {
@@ -119,6 +118,45 @@ fn body(f: &StepFn, config: &StepConfig, kinds: &[ListenerKind]) -> TokenStream 
         #(let #builder_var = #listeners;)*
         #builder_var.#finish(#factory)
     }
+}
+
+/// `Partition::new(name, worker, function())[.grid_size(n)]….build()`.
+fn partition_body(f: &StepFn, config: &StepConfig, partition: &PartitionConfig) -> TokenStream {
+    let rt = &config.runtime;
+    let partition_type = rt.partition();
+    let into_step = rt.trait_into_step();
+    let ident = &f.item.sig.ident;
+    let name = step_name(f, config);
+    let worker = &partition.worker;
+    // Spanned on the return type, so that a function returning something other than a
+    // partitioner is reported there, with the runtime's hint.
+    let partitioner = quote_spanned!(output_span(&f.item.sig)=> #ident());
+    let mut manager = quote!(#partition_type::new(#name, #worker, #partitioner));
+    if let Some(size) = &partition.grid_size {
+        manager.extend(quote!(.grid_size(#size)));
+    }
+    if let Some(param) = &partition.grid_size_param {
+        manager.extend(quote!(.grid_size_param(#param)));
+    }
+    if let Some(tasks) = &partition.concurrency {
+        manager.extend(quote!(.concurrency(#tasks)));
+    }
+    if let Some(remote) = &partition.remote {
+        manager.extend(quote!(.remote(#remote)));
+    }
+    if let Some(param) = &partition.remote_param {
+        manager.extend(quote!(.remote_param(#param)));
+    }
+    quote!(#into_step::into_step(#manager))
+}
+
+/// The step's name in the job repository: `name = "…"`, else the function's name.
+fn step_name(f: &StepFn, config: &StepConfig) -> LitStr {
+    let ident = &f.item.sig.ident;
+    config
+        .name
+        .clone()
+        .unwrap_or_else(|| LitStr::new(&ident.unraw().to_string(), ident.span()))
 }
 
 /// `.retry(…)….processor_non_transactional()`, each list followed by its settings.

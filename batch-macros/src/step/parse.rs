@@ -27,6 +27,14 @@ pub(crate) mod kw {
     syn::custom_keyword!(processor_non_transactional);
     syn::custom_keyword!(listener);
     syn::custom_keyword!(promote);
+    syn::custom_keyword!(partition);
+    // Inside `partition(...)`.
+    syn::custom_keyword!(worker);
+    syn::custom_keyword!(grid_size);
+    syn::custom_keyword!(grid_size_param);
+    syn::custom_keyword!(concurrency);
+    syn::custom_keyword!(remote);
+    syn::custom_keyword!(remote_param);
     // Inside `chunk(...)`.
     syn::custom_keyword!(size);
     syn::custom_keyword!(timeout);
@@ -56,6 +64,7 @@ pub(crate) const NO_SKIP_FORM: &str = "no_skip(Corrupted)";
 pub(crate) const NO_ROLLBACK_FORM: &str = "no_rollback(ValidationError)";
 pub(crate) const LISTENER_FORM: &str = "listener(AuditListener::default())";
 pub(crate) const PROMOTE_FORM: &str = "promote(\"orders.total\")";
+pub(crate) const PARTITION_FORM: &str = "partition(worker = copy_range {}, grid_size = 4)";
 
 /// Everything between the parentheses of `#[step(...)]`, in the order written.
 ///
@@ -100,6 +109,9 @@ pub(crate) enum StepArg {
     /// `promote("key", …)`: step context keys copied into the job context when the
     /// step completes (Spring's `ExecutionContextPromotionListener`).
     Promote(KeyList<kw::promote, LitStr>),
+    /// `partition(worker = copy_range {}, grid_size = 4, …)`: a partitioned step
+    /// (Spring's `PartitionStep`) whose function returns the partitioner.
+    Partition(KeyList<kw::partition, PartitionItem>),
     /// `crate = ::path::to::batch`
     Crate(KeyValue<Token![crate], Path>),
 }
@@ -143,6 +155,8 @@ impl Parse for StepArg {
             KeyList::parse_with(input, LISTENER_FORM).map(StepArg::Listener)
         } else if lookahead.peek(kw::promote) {
             KeyList::parse_with(input, PROMOTE_FORM).map(StepArg::Promote)
+        } else if lookahead.peek(kw::partition) {
+            KeyList::parse_with(input, PARTITION_FORM).map(StepArg::Partition)
         } else if lookahead.peek(Token![crate]) {
             input.parse().map(StepArg::Crate)
         } else {
@@ -194,6 +208,43 @@ fn unknown_step_key(input: ParseStream, lookahead: syn::parse::Lookahead1) -> sy
             ),
         ),
         _ => args::unknown_key(input, lookahead, STEP),
+    }
+}
+
+/// One entry of `partition(...)`, named as `Partition`'s builder methods are.
+pub(crate) enum PartitionItem {
+    /// `worker = copy_range {}`: the step each partition runs.
+    Worker(KeyValue<kw::worker, Expr>),
+    /// `grid_size = 4`
+    GridSize(KeyValue<kw::grid_size, Expr>),
+    /// `grid_size_param = "partitions"`
+    GridSizeParam(KeyValue<kw::grid_size_param, Expr>),
+    /// `concurrency = 4`
+    Concurrency(KeyValue<kw::concurrency, Expr>),
+    /// `remote [= bool]`
+    Remote(Flag<kw::remote>),
+    /// `remote_param = "remote"`
+    RemoteParam(KeyValue<kw::remote_param, Expr>),
+}
+
+impl Parse for PartitionItem {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let lookahead = input.lookahead1();
+        if lookahead.peek(kw::worker) {
+            input.parse().map(PartitionItem::Worker)
+        } else if lookahead.peek(kw::grid_size_param) {
+            input.parse().map(PartitionItem::GridSizeParam)
+        } else if lookahead.peek(kw::grid_size) {
+            input.parse().map(PartitionItem::GridSize)
+        } else if lookahead.peek(kw::concurrency) {
+            input.parse().map(PartitionItem::Concurrency)
+        } else if lookahead.peek(kw::remote_param) {
+            input.parse().map(PartitionItem::RemoteParam)
+        } else if lookahead.peek(kw::remote) {
+            input.parse().map(PartitionItem::Remote)
+        } else {
+            Err(args::unknown_key(input, lookahead, "`partition(...)`"))
+        }
     }
 }
 
@@ -663,7 +714,7 @@ mod tests {
             [
                 "unknown key `retires` in `#[step(...)]`; expected one of: `chunk`, `name`, \
               `start_limit`, `allow_start_if_complete`, `retry`, `no_retry`, `skip`, \
-              `no_skip`, `no_rollback`, `processor_non_transactional`, `listener`, `promote`, `crate`"
+              `no_skip`, `no_rollback`, `processor_non_transactional`, `listener`, `promote`, `partition`, `crate`"
             ]
         );
     }
@@ -676,7 +727,7 @@ mod tests {
                 "unknown key `retry_limit` in `#[step(...)]`: the limit goes inside `retry(...)`: \
               `retry(TimeoutError, limit = 3)`; expected one of: `chunk`, `name`, \
               `start_limit`, `allow_start_if_complete`, `retry`, `no_retry`, `skip`, \
-              `no_skip`, `no_rollback`, `processor_non_transactional`, `listener`, `promote`, `crate`"
+              `no_skip`, `no_rollback`, `processor_non_transactional`, `listener`, `promote`, `partition`, `crate`"
             ]
         );
         assert!(parse_errors("commitInterval = 2")[0].starts_with(
@@ -746,7 +797,7 @@ mod tests {
                 "unknown key `chunk_size` in `#[step(...)]`: write `chunk = 100` or \
                  `chunk(size = 100)`; expected one of: `chunk`, `name`, \
                  `start_limit`, `allow_start_if_complete`, `retry`, `no_retry`, `skip`, \
-                 `no_skip`, `no_rollback`, `processor_non_transactional`, `listener`, `promote`, `crate`",
+                 `no_skip`, `no_rollback`, `processor_non_transactional`, `listener`, `promote`, `partition`, `crate`",
                 "`retry` takes a list in parentheses: write `retry(TimeoutError, limit = 3)`",
                 "`listener` takes a list in parentheses: write \
                  `listener(AuditListener::default())`",

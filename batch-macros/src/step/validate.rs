@@ -2,8 +2,8 @@
 //! and the shape of the function.
 
 use super::parse::{
-    BackoffSpec, ChunkItem, ErrorSpec, ExponentialItem, Input, RETRY_FORM, RandomItem, RetryItem,
-    SKIP_FORM, STEP, SkipItem, StepArg, StepArgs, StepFn,
+    BackoffSpec, ChunkItem, ErrorSpec, ExponentialItem, Input, PartitionItem, RETRY_FORM,
+    RandomItem, RetryItem, SKIP_FORM, STEP, SkipItem, StepArg, StepArgs, StepFn,
 };
 use crate::args::{self, KeyList, KeyValue};
 use crate::errors::{Errors, Once};
@@ -27,6 +27,18 @@ pub(crate) struct StepConfig {
     pub(crate) listeners: Vec<Expr>,
     /// `promote("key", …)`: the step context keys promoted to the job context.
     pub(crate) promote: Vec<syn::LitStr>,
+    /// `Some` makes a partitioned step, whose function returns the partitioner.
+    pub(crate) partition: Option<PartitionConfig>,
+}
+
+/// `partition(worker = …, …)`: the settings of `Partition`'s builder.
+pub(crate) struct PartitionConfig {
+    pub(crate) worker: Expr,
+    pub(crate) grid_size: Option<LitInt>,
+    pub(crate) grid_size_param: Option<LitStr>,
+    pub(crate) concurrency: Option<LitInt>,
+    pub(crate) remote: Option<LitBool>,
+    pub(crate) remote_param: Option<LitStr>,
 }
 
 /// `chunk = N` or `chunk(...)`.
@@ -106,12 +118,16 @@ pub(crate) fn config(args: &StepArgs, errors: &mut Errors) -> StepConfig {
     let mut no_rollback = Once::list(STEP);
     let mut processor_non_transactional = Once::new(STEP);
     let mut listeners = Vec::new();
+    let mut partition = Once::new(STEP);
     // Keys that only a chunk-oriented step can have, with how they are written.
     let mut fault_keys: Vec<(TokenStream, &str)> = Vec::new();
+    // Keys that a partitioned step's manager has no use for: they belong on its worker.
+    let mut worker_keys: Vec<(TokenStream, &str)> = Vec::new();
 
     for arg in &args.args {
         match arg {
             StepArg::Chunk(pair) => {
+                worker_keys.push((pair.key.to_token_stream(), "chunk"));
                 let value = args::positive_int::<_, u64>(
                     errors,
                     pair,
@@ -124,6 +140,7 @@ pub(crate) fn config(args: &StepArgs, errors: &mut Errors) -> StepConfig {
                 chunk.set(errors, pair, value);
             }
             StepArg::ChunkWith(list) => {
+                worker_keys.push((list.key.to_token_stream(), "chunk(...)"));
                 let value = chunk_with_config(list, errors);
                 if chunk.is_set() {
                     both_chunk_forms(errors, list);
@@ -135,6 +152,7 @@ pub(crate) fn config(args: &StepArgs, errors: &mut Errors) -> StepConfig {
                 name.set(errors, pair, value);
             }
             StepArg::StartLimit(pair) => {
+                worker_keys.push((pair.key.to_token_stream(), "start_limit"));
                 let value = args::positive_int::<_, u32>(
                     errors,
                     pair,
@@ -144,6 +162,7 @@ pub(crate) fn config(args: &StepArgs, errors: &mut Errors) -> StepConfig {
                 start_limit.set(errors, pair, value);
             }
             StepArg::AllowStartIfComplete(flag) => {
+                worker_keys.push((flag.key.to_token_stream(), "allow_start_if_complete"));
                 let value = args::flag(errors, flag);
                 allow_start_if_complete.set(errors, flag, value);
             }
@@ -178,6 +197,7 @@ pub(crate) fn config(args: &StepArgs, errors: &mut Errors) -> StepConfig {
                 processor_non_transactional.set(errors, flag, value);
             }
             StepArg::Promote(list) => {
+                worker_keys.push((list.key.to_token_stream(), "promote(...)"));
                 for error in &list.errors {
                     errors.push(error.clone());
                 }
@@ -201,6 +221,7 @@ pub(crate) fn config(args: &StepArgs, errors: &mut Errors) -> StepConfig {
                 }
             }
             StepArg::Listener(list) => {
+                worker_keys.push((list.key.to_token_stream(), "listener(...)"));
                 for error in &list.errors {
                     errors.push(error.clone());
                 }
@@ -216,6 +237,10 @@ pub(crate) fn config(args: &StepArgs, errors: &mut Errors) -> StepConfig {
                     ),
                 }
             }
+            StepArg::Partition(list) => {
+                let value = partition_config(list, errors);
+                partition.set(errors, list, value);
+            }
             StepArg::Crate(pair) => {
                 let value = args::crate_path(errors, pair);
                 runtime.set(errors, pair, value);
@@ -223,10 +248,23 @@ pub(crate) fn config(args: &StepArgs, errors: &mut Errors) -> StepConfig {
         }
     }
 
+    let is_partition = partition.is_set();
+    if is_partition {
+        for (key, form) in fault_keys.iter().chain(&worker_keys) {
+            errors.at(
+                key,
+                format!(
+                    "`{form}` does not apply to a partitioned step: its manager only splits \
+                     the work and sums the partitions; put `{form}` on the worker step"
+                ),
+            );
+        }
+    }
+
     // A key that did not parse may have been a misspelt `chunk`; then "this is a
     // tasklet step" would only add noise.
     let is_chunk_step = chunk.is_set() || chunk_with.is_set();
-    if !is_chunk_step && args.errors.is_empty() {
+    if !is_chunk_step && !is_partition && args.errors.is_empty() {
         for (key, form) in &fault_keys {
             errors.at(
                 key,
@@ -298,7 +336,75 @@ pub(crate) fn config(args: &StepArgs, errors: &mut Errors) -> StepConfig {
         },
         listeners,
         promote,
+        partition: partition.get().flatten(),
     }
+}
+
+/// `partition(worker = EXPR, grid_size = N, grid_size_param = "…", concurrency = N,
+/// remote [= bool], remote_param = "…")`; `worker` is required.
+fn partition_config(
+    list: &KeyList<impl ToTokens, PartitionItem>,
+    errors: &mut Errors,
+) -> Option<PartitionConfig> {
+    const PLACE: &str = "`partition(...)`";
+    for error in &list.errors {
+        errors.push(error.clone());
+    }
+    let mut worker = Once::new(PLACE);
+    let mut grid_size = Once::new(PLACE);
+    let mut grid_size_param = Once::new(PLACE);
+    let mut concurrency = Once::new(PLACE);
+    let mut remote = Once::new(PLACE);
+    let mut remote_param = Once::new(PLACE);
+    for item in &list.items {
+        match item {
+            PartitionItem::Worker(pair) => worker.set(errors, pair, Some(pair.value.clone())),
+            PartitionItem::GridSize(pair) => {
+                let value = args::positive_int::<_, usize>(
+                    errors,
+                    pair,
+                    "a partitioned step makes at least one partition: write `grid_size = 1` or more",
+                );
+                grid_size.set(errors, pair, value);
+            }
+            PartitionItem::GridSizeParam(pair) => {
+                let value = args::non_empty_str(errors, pair, "partitions");
+                grid_size_param.set(errors, pair, value);
+            }
+            PartitionItem::Concurrency(pair) => {
+                let value = args::positive_int::<_, usize>(
+                    errors,
+                    pair,
+                    "at least one partition must run at a time: write `concurrency = 1` or more",
+                );
+                concurrency.set(errors, pair, value);
+            }
+            PartitionItem::Remote(flag) => {
+                let value = args::flag(errors, flag);
+                remote.set(errors, flag, value);
+            }
+            PartitionItem::RemoteParam(pair) => {
+                let value = args::non_empty_str(errors, pair, "remote");
+                remote_param.set(errors, pair, value);
+            }
+        }
+    }
+    let worker = worker.get().flatten();
+    if worker.is_none() && list.errors.is_empty() {
+        errors.at(
+            list,
+            "`partition(...)` needs the step each partition runs: write \
+             `partition(worker = copy_range {}, grid_size = 4)`",
+        );
+    }
+    Some(PartitionConfig {
+        worker: worker?,
+        grid_size: grid_size.get().flatten(),
+        grid_size_param: grid_size_param.get().flatten(),
+        concurrency: concurrency.get().flatten(),
+        remote: remote.get().flatten(),
+        remote_param: remote_param.get().flatten(),
+    })
 }
 
 fn both_chunk_forms(errors: &mut Errors, second: impl ToTokens) {
@@ -772,6 +878,10 @@ pub(crate) fn function(f: &StepFn, config: &StepConfig, errors: &mut Errors) {
              write it as `impl ChunkStep<I, O>` or `Result<impl ChunkStep<I, O>, E>`",
         );
     }
+    if config.partition.is_some() {
+        partition_function(f, errors);
+        return;
+    }
     f.item.check_plain_fn(
         errors,
         "step",
@@ -789,9 +899,53 @@ pub(crate) fn function(f: &StepFn, config: &StepConfig, errors: &mut Errors) {
     }
 }
 
+/// A partitioned step's function is called once, when the flow is built, for the
+/// partitioner; what a partitioner needs of the launch it reads from the scope that
+/// `Partitioner::partition` receives.
+fn partition_function(f: &StepFn, errors: &mut Errors) {
+    f.item.check_plain_fn(
+        errors,
+        "step",
+        "the partitioner: `-> KeyRangePartitioner`, `-> FilePartitioner`, or another \
+         `Partitioner`",
+    );
+    if let Some(asyncness) = &f.item.sig.asyncness {
+        errors.at(
+            asyncness,
+            "a partitioned step's function returns its partitioner when the flow is built, \
+             so it cannot be `async`; remove `async` (the partitioner's own `partition` runs \
+             when the step starts)",
+        );
+    }
+    if !f.inputs.is_empty() {
+        let inputs = &f.item.sig.inputs;
+        errors.at(
+            inputs,
+            "a partitioned step's function returns its partitioner when the flow is built, \
+             so it takes no arguments; the partitioner reads the launch's parameters and \
+             resources from the scope its `partition` method receives",
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_partition_keeps_its_settings() {
+        let config = config_of(
+            r#"name = "copy", partition(worker = copy_range {}, grid_size = 4, grid_size_param = "partitions", concurrency = 2, remote, remote_param = "remote")"#,
+        );
+        let partition = config.partition.expect("a partitioned step");
+        assert_eq!(args::pretty(&partition.worker), "copy_range { }");
+        assert_eq!(partition.grid_size.unwrap().base10_digits(), "4");
+        assert_eq!(partition.grid_size_param.unwrap().value(), "partitions");
+        assert_eq!(partition.concurrency.unwrap().base10_digits(), "2");
+        assert!(partition.remote.unwrap().value);
+        assert_eq!(partition.remote_param.unwrap().value(), "remote");
+        assert!(config.chunk.is_none());
+    }
 
     #[test]
     fn promoted_keys_are_kept_once_each() {
