@@ -167,6 +167,41 @@ async fn transfer_new_user_names_a_bad_parameter() {
     assert!(err.contains("--db"), "{err}");
 }
 
+/// A repository the runner cannot open is named with its password masked, whether
+/// nothing listens or the server refuses the password (PostgreSQL and MariaDB, when
+/// their URLs are set).
+#[tokio::test]
+async fn the_runner_never_prints_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![
+        "postgres://batch:s3cret-pw@127.0.0.1:9/batch".to_owned(),
+        "mysql://batch:s3cret-pw@127.0.0.1:9/batch".to_owned(),
+    ];
+    for var in ["BATCH_TEST_POSTGRES_URL", "BATCH_TEST_MYSQL_URL"] {
+        if let Ok(url) = std::env::var(var) {
+            let (head, tail) = url.split_once('@').expect("a URL with credentials");
+            let user = head.rsplit_once(':').expect("user:password").0;
+            urls.push(format!("{user}:s3cret-pw@{tail}"));
+        }
+    }
+    for url in &urls {
+        let (code, out, err) = run(
+            dir.path(),
+            "transfer_new_user",
+            &["--db", url, "targetDate=2024-01-01,date"],
+        );
+        assert_eq!(code, 2, "{url}: {err}");
+        assert!(
+            err.contains(":***@"),
+            "{url}: the URL is named, masked: {err}"
+        );
+        assert!(
+            !err.contains("s3cret-pw") && !out.contains("s3cret-pw"),
+            "{url}: the password is printed: {err}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn execution_context_restart() {
     let dir = tempfile::tempdir().unwrap();

@@ -375,17 +375,25 @@ impl Runner {
 
     async fn execute(self, job: crate::job::Job, invocation: Invocation) -> ExitCode {
         let Invocation { db, action, json } = invocation;
+        // The URL as it may be printed: a password given to connect is never shown.
+        let shown = crate::repository::redact_url(&db);
         if matches!(action, Action::Worker { .. }) && DbKind::of_url(&db) == Some(DbKind::Sqlite) {
             let refusal = crate::repository::RepositoryError::RemoteWorkersUnsupported {
                 database: DbKind::Sqlite.to_string(),
             };
-            eprintln!("error: --db `{db}`: {refusal}");
+            eprintln!("error: --db `{shown}`: {refusal}");
             return ExitCode::from(2);
         }
         let repository = match open_repository(&db).await {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("error: --db `{db}`: {}", Error::new(e).report());
+                let report = Error::new(e).report();
+                // Most open errors name the URL already; it is then not repeated.
+                if report.contains(&shown) {
+                    eprintln!("error: --db: {report}");
+                } else {
+                    eprintln!("error: --db `{shown}`: {report}");
+                }
                 return ExitCode::from(2);
             }
         };
