@@ -40,6 +40,7 @@ mod workers {
     on_databases!(run; [postgres => Postgres, mysql => MySql]; [
         four_workers_one_killed_copy_every_row_once,
         a_worker_stopped_by_sigterm_hands_its_partition_back,
+        a_worker_started_before_its_launcher_waits_for_it,
     ]);
 }
 
@@ -575,6 +576,49 @@ async fn a_worker_stopped_by_sigterm_hands_its_partition_back(db: support::Fresh
     )
     .await;
     assert_eq!(counts, rows);
+}
+
+/// Workers and their launcher start in any order (two Kubernetes Jobs): a worker
+/// with `--exit-when-idle` that has not seen its job yet waits `--idle-wait` (60 s by
+/// default) for it, not the few seconds that end its wait once the job has run.
+async fn a_worker_started_before_its_launcher_waits_for_it(db: support::Fresh) {
+    let rows = 2_000;
+    support::seed_source(&db.pool, rows).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut early = copy_rows(
+        &db.url,
+        &["worker", "--exit-when-idle"],
+        &dir.path().join("early.log"),
+    );
+    // Longer than the settle after a run (3 s): a worker that took an empty
+    // repository for the end of its job would have exited by now.
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        early.try_wait().unwrap().is_none(),
+        "the worker exited before its launcher started: {}",
+        std::fs::read_to_string(dir.path().join("early.log")).unwrap()
+    );
+    let mut manager = copy_rows(
+        &db.url,
+        &["partitions=2,long", "remote=true,bool"],
+        &dir.path().join("manager.log"),
+    );
+    assert_eq!(wait(&mut manager, Duration::from_secs(300)), 0);
+    assert_eq!(wait(&mut early, Duration::from_secs(120)), 0);
+    assert_copied_once(&db.pool, rows).await;
+    let early_log = std::fs::read_to_string(dir.path().join("early.log")).unwrap();
+    assert!(early_log.contains("no partition left"), "{early_log}");
+
+    // A worker that never sees an execution of its job gives up after --idle-wait.
+    let late_log = dir.path().join("late.log");
+    let mut late = copy_rows(
+        &db.url,
+        &["worker", "--exit-when-idle", "--idle-wait", "1s"],
+        &late_log,
+    );
+    assert_eq!(wait(&mut late, Duration::from_secs(120)), 0);
+    let late_log = std::fs::read_to_string(late_log).unwrap();
+    assert!(late_log.contains("within 1s (--idle-wait)"), "{late_log}");
 }
 
 /// One partition per file, in name order, each with its path in its context.

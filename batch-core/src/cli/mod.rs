@@ -6,7 +6,7 @@
 //!     | show ID | stop ID | abandon ID | restart ID | recover ID
 //!     | purge --older-than DURATION [--status S ...] [--job J] [--include-restartable]
 //!     | console [--bind ADDR:PORT] [--token TOKEN] [--read-only] [--public-read]
-//!     | worker [--exit-when-idle]
+//!     | worker [--exit-when-idle [--idle-wait DURATION]]
 //! ```
 //!
 //! It opens the job repository (default `sqlite:batch.db` in the working directory;
@@ -350,9 +350,13 @@ impl Runner {
                     "worker" => {
                         return Ok(Invocation {
                             db,
-                            action: Action::Worker {
-                                exit_when_idle: m.get_flag("exit-when-idle"),
-                            },
+                            action: Action::Worker(worker::Idle {
+                                exit: m.get_flag("exit-when-idle"),
+                                first_wait: parse_duration(
+                                    m.get_one::<String>("idle-wait").expect("has a default"),
+                                )
+                                .map_err(|e| usage(&e))?,
+                            }),
                             json: false,
                         });
                     }
@@ -377,7 +381,7 @@ impl Runner {
         let Invocation { db, action, json } = invocation;
         // The URL as it may be printed: a password given to connect is never shown.
         let shown = crate::repository::redact_url(&db);
-        if matches!(action, Action::Worker { .. }) && DbKind::of_url(&db) == Some(DbKind::Sqlite) {
+        if matches!(action, Action::Worker(_)) && DbKind::of_url(&db) == Some(DbKind::Sqlite) {
             let refusal = crate::repository::RepositoryError::RemoteWorkersUnsupported {
                 database: DbKind::Sqlite.to_string(),
             };
@@ -419,12 +423,12 @@ impl Runner {
                 return operate::operate(JobLauncher::with_repository(repository), operation, json)
                     .await;
             }
-            Action::Worker { exit_when_idle } => {
+            Action::Worker(idle) => {
                 let mut launcher = JobLauncher::with_repository(repository);
                 if let Some(configure) = self.configure {
                     launcher = configure(launcher);
                 }
-                return worker::work(launcher, job, exit_when_idle).await;
+                return worker::work(launcher, job, idle).await;
             }
             Action::Run { parameters, next } if next => {
                 let operator = JobOperator::new(JobLauncher::with_repository(repository.clone()));
@@ -613,11 +617,8 @@ enum Action {
     /// `console`.
     #[cfg(feature = "console")]
     Console(crate::console::ConsoleConfig),
-    /// `worker [--exit-when-idle]`: run remote partitions.
-    Worker {
-        /// Exit once nothing is left to claim.
-        exit_when_idle: bool,
-    },
+    /// `worker [--exit-when-idle [--idle-wait DURATION]]`: run remote partitions.
+    Worker(worker::Idle),
     /// The other subcommands.
     Operate(Operation),
 }
@@ -703,6 +704,14 @@ fn command(name: &str, about: String) -> Command {
                         .long("exit-when-idle")
                         .action(ArgAction::SetTrue)
                         .help("exit once no partition is left to claim and no execution of the job is running"),
+                )
+                .arg(
+                    Arg::new("idle-wait")
+                        .long("idle-wait")
+                        .value_name("DURATION")
+                        .default_value("60s")
+                        .requires("exit-when-idle")
+                        .help("with --exit-when-idle: how long a worker that has not yet seen an execution of the job waits for its launcher (30s, 5m)"),
                 ),
         )
         .subcommand(

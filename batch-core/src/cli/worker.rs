@@ -9,7 +9,9 @@
 //! the other workers, waiting again with its counters and context as its last commit
 //! left them. Idle means: nothing to claim, and no execution of the job running
 //! (whose partitions may still come or whose workers may still die), for a few
-//! seconds in a row, so that a worker started just before its launcher waits for it.
+//! seconds in a row once the worker has seen an execution of its job; before that,
+//! for the whole `--idle-wait`, since workers and their launcher start in any order
+//! (pods of two Kubernetes Jobs are scheduled and pulled independently).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,11 +27,21 @@ use crate::step::partition::{PartitionRun, worker_of};
 
 /// How long a worker waits between claims that found nothing.
 const POLL: Duration = Duration::from_millis(500);
-/// How long `--exit-when-idle` must find nothing to do before the worker exits.
+/// How long `--exit-when-idle` must find nothing to do, once the worker has seen an
+/// execution of its job, before it exits.
 const IDLE_SETTLE: Duration = Duration::from_secs(3);
 
+/// When a worker exits on its own (`--exit-when-idle`, `--idle-wait`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Idle {
+    /// Exit once nothing is left to do, rather than wait for the next execution.
+    pub(super) exit: bool,
+    /// How long to wait for a first execution of the job before exiting.
+    pub(super) first_wait: Duration,
+}
+
 /// Claims and runs partitions until stopped or idle; the exit status.
-pub(super) async fn work(launcher: JobLauncher, job: Job, exit_when_idle: bool) -> ExitCode {
+pub(super) async fn work(launcher: JobLauncher, job: Job, idle: Idle) -> ExitCode {
     let stop = launcher.stop_signal();
     let signals = {
         let stop = stop.clone();
@@ -45,7 +57,7 @@ pub(super) async fn work(launcher: JobLauncher, job: Job, exit_when_idle: bool) 
             }
         })
     };
-    let outcome = claim_loop(&launcher, &job, &stop, exit_when_idle).await;
+    let outcome = claim_loop(&launcher, &job, &stop, idle).await;
     signals.abort();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -60,11 +72,14 @@ async fn claim_loop(
     launcher: &JobLauncher,
     job: &Job,
     stop: &StopSignal,
-    exit_when_idle: bool,
+    idle: Idle,
 ) -> Result<()> {
     let repository = launcher.repository().clone();
     let me = owner::current_owner();
     let mut idle_since: Option<Instant> = None;
+    // Until the worker has seen its job running, an empty repository may only mean
+    // that the launcher has not started yet.
+    let mut seen_the_job = false;
     while !stop.is_stopped() {
         match repository.claim_partition(job.name(), &me).await? {
             PartitionClaim::Claimed {
@@ -73,6 +88,7 @@ async fn claim_loop(
                 reclaimed_from,
             } => {
                 idle_since = None;
+                seen_the_job = true;
                 if let Some(reason) = &reclaimed_from {
                     println!(
                         "reclaimed step execution {step_execution_id}: its worker is dead ({reason})"
@@ -89,17 +105,31 @@ async fn claim_loop(
                 .await?;
             }
             PartitionClaim::Nothing { running_executions } => {
-                if exit_when_idle && running_executions == 0 {
+                if running_executions > 0 {
+                    seen_the_job = true;
+                    idle_since = None;
+                } else if idle.exit {
                     let since = *idle_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= IDLE_SETTLE {
-                        println!(
-                            "no partition left and no execution of `{}` running: the worker exits",
-                            job.name()
-                        );
+                    let settle = if seen_the_job {
+                        IDLE_SETTLE
+                    } else {
+                        idle.first_wait
+                    };
+                    if since.elapsed() >= settle {
+                        if seen_the_job {
+                            println!(
+                                "no partition left and no execution of `{}` running: the worker exits",
+                                job.name()
+                            );
+                        } else {
+                            println!(
+                                "no execution of `{}` started within {}s (--idle-wait): the worker exits",
+                                job.name(),
+                                idle.first_wait.as_secs()
+                            );
+                        }
                         return Ok(());
                     }
-                } else {
-                    idle_since = None;
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(POLL) => {}
