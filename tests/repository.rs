@@ -105,6 +105,7 @@ macro_rules! contract {
             a_sequence_behind_its_table_says_how_to_mend_it,
             spring_tables_and_schema_refusal,
             a_server_that_never_answers_fails,
+            a_partition_mid_chunk_fails_the_run_and_leaves_no_locks,
         ]);
     };
 }
@@ -608,6 +609,125 @@ async fn a_server_that_never_answers_fails(db: Db) {
         text.contains("no answer from the database within 1 s"),
         "{text}"
     );
+}
+
+/// Item: a network partition while a chunk's transaction is open, in the middle of
+/// the writer's own statements. The run fails within bounded time instead of hanging,
+/// and the server ends the cut-off session, so the chunk is rolled back and its locks
+/// are freed (before, PostgreSQL kept it `idle in transaction` and MySQL kept it open,
+/// holding the rows' locks until TCP gave up).
+async fn a_partition_mid_chunk_fails_the_run_and_leaves_no_locks(db: Db) {
+    let db = db.database();
+    db.pool
+        .execute("CREATE TABLE held (id BIGINT NOT NULL PRIMARY KEY)")
+        .await
+        .unwrap();
+    let freeze = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (_, target) = through(&db.url, 0, "");
+    let port = freezing_proxy(target, freeze.clone()).await;
+    let (url, _) = through(&db.url, port, "connect_timeout=1&statement_timeout=1");
+    let repo = open_repository(&url).await.unwrap();
+
+    // Chunks [1, 2] and [3, 4]: the second is cut off after its insert of 3 reached
+    // the server and before its insert of 4 does.
+    let cut = freeze.clone();
+    let step = StepBuilder::new("cut").chunk_size(2).chunk(move |_| {
+        let cut = cut.clone();
+        async move {
+            let writer =
+                batch::adapt::async_writer(move |items: &[i64], cx: &mut WriteContext<'_>| {
+                    let cut = cut.clone();
+                    Box::pin(async move {
+                        for &id in items {
+                            if id == 4 {
+                                cut.store(true, Ordering::SeqCst);
+                            }
+                            insert_held(cx, id).await?;
+                        }
+                        Ok(())
+                    })
+                });
+            Ok(read_write(ListReader::new(vec![1i64, 2, 3, 4]), writer))
+        }
+    });
+    let launcher = JobLauncher::with_repository(repo);
+    let ran = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        launcher.run(job("partitioned", vec![step]), JobParameters::new()),
+    )
+    .await
+    .expect("the run must not hang");
+    let report = match ran {
+        Ok(execution) => {
+            assert_ne!(execution.status, BatchStatus::Completed, "{execution:?}");
+            execution
+                .all_failures()
+                .map(|e| e.report())
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        // The outage also kept the run's end from being saved: the error says how
+        // the run ended, the step's failure with it.
+        Err(e @ LaunchError::EndNotSaved { .. }) => Error::from(e).report(),
+        Err(other) => panic!("the run ended before its end was saved: {other:?}"),
+    };
+    assert!(
+        report.contains("writing a chunk in its transaction"),
+        "the writer's statement was cut off: {report}"
+    );
+
+    // The cut chunk's row 3 is locked until the server ends its session: an insert
+    // of the same key from another session waits for that, then succeeds.
+    let inserted = match &db.pool {
+        DbPool::Postgres(pool) => {
+            let mut c = pool.acquire().await.unwrap();
+            sqlx::query("SET lock_timeout = '20s'")
+                .execute(&mut *c)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO held (id) VALUES (3)")
+                .execute(&mut *c)
+                .await
+                .map(|_| ())
+        }
+        DbPool::MySql(pool) => {
+            let mut c = pool.acquire().await.unwrap();
+            sqlx::query("SET SESSION innodb_lock_wait_timeout = 20")
+                .execute(&mut *c)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO held (id) VALUES (3)")
+                .execute(&mut *c)
+                .await
+                .map(|_| ())
+        }
+        other => unreachable!("a server case: {other:?}"),
+    };
+    inserted.expect("the cut-off session's locks are freed and its chunk rolled back");
+    let ids = support::int(&db.pool, "SELECT COUNT(*) FROM held").await;
+    assert_eq!(
+        ids, 3,
+        "rows 1 and 2 of the committed chunk, and the 3 inserted here"
+    );
+}
+
+/// Inserts `id` into `held` in the chunk's transaction, on whichever server.
+async fn insert_held(cx: &mut WriteContext<'_>, id: i64) -> Result<()> {
+    match cx.transaction().kind() {
+        Some(DbKind::Postgres) => {
+            sqlx::query("INSERT INTO held (id) VALUES ($1)")
+                .bind(id)
+                .execute(cx.postgres()?)
+                .await?;
+        }
+        _ => {
+            sqlx::query("INSERT INTO held (id) VALUES (?)")
+                .bind(id)
+                .execute(cx.mysql()?)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// On SQLite the statement timeout is also the wait for another process's write lock:

@@ -223,6 +223,13 @@ impl<'a> WriteContext<'a> {
             .await?)
     }
 
+    /// How long the writer may take over one chunk inside the chunk's transaction:
+    /// the repository's statement timeout, when there is a database transaction.
+    pub(crate) fn transaction_bound(&self) -> Option<std::time::Duration> {
+        self.tx.kind()?;
+        self.repository.statement_timeout()
+    }
+
     /// The chunk's transaction: statements run here commit together with the chunk's
     /// metadata, or not at all.
     pub fn transaction(&mut self) -> &mut ChunkTx {

@@ -203,8 +203,22 @@ impl JobLauncher {
             l.after_job(&mut execution);
         }
         execution.end_time = Some(now());
-        self.repository.update_job_context(&execution).await?;
-        self.save(&mut execution).await?;
+        let saved = match self.repository.update_job_context(&execution).await {
+            Ok(()) => self.save(&mut execution).await,
+            Err(e) => Err(e),
+        };
+        if let Err(cause) = saved {
+            // The run's own outcome (a step cut off by the same outage, say) would be
+            // lost behind the repository's error: both are reported.
+            tracing::error!(job = %job.name, execution = execution.id, status = %execution.status, error = %cause, "saving the job's end failed");
+            return Err(LaunchError::EndNotSaved {
+                job_name: job.name.clone(),
+                execution_id: execution.id,
+                status: execution.status,
+                exit_description: execution.exit_status.description.clone(),
+                cause: Box::new(cause),
+            });
+        }
         if matches!(execution.status, BatchStatus::Failed | BatchStatus::Unknown) {
             tracing::error!(job = %job.name, execution = execution.id, status = %execution.status, exit = %execution.exit_status.description, "job failed");
         } else {

@@ -519,6 +519,8 @@ impl Runner {
                 let code = match e {
                     LaunchError::AlreadyComplete { .. } | LaunchError::Abandoned { .. } => 3,
                     LaunchError::AlreadyRunning { .. } | LaunchError::StepStillRunning { .. } => 4,
+                    // It did not complete; the same command restarts it.
+                    LaunchError::EndNotSaved { .. } => 1,
                     LaunchError::NotRestartable { .. }
                     | LaunchError::MissingResource { .. }
                     | LaunchError::InvalidParameters { .. }

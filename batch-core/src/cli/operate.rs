@@ -47,6 +47,7 @@ pub(super) fn failed(error: OperatorError) -> ExitCode {
         OperatorError::NotAllowed { .. } | OperatorError::OtherJob { .. } => NOT_ALLOWED,
         OperatorError::Launch(e) => match e {
             crate::repository::LaunchError::Repository(_) => 2,
+            crate::repository::LaunchError::EndNotSaved { .. } => 1,
             crate::repository::LaunchError::InvalidParameters { .. } => 2,
             _ => NOT_ALLOWED,
         },

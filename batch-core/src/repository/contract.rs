@@ -180,6 +180,13 @@ pub trait JobRepository: Send + Sync + 'static {
         owner::DEFAULT_LEASE
     }
 
+    /// The bound on one operation of the repository (see
+    /// [`timeouts`](crate::repository::timeouts)), which also bounds a writer's work
+    /// inside a chunk's transaction; `None` for a repository with no database.
+    fn statement_timeout(&self) -> Option<Duration> {
+        None
+    }
+
     /// Every execution of an instance, newest first, with their step executions.
     fn job_executions<'a>(
         &'a self,

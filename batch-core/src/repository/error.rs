@@ -231,6 +231,26 @@ pub enum LaunchError {
         /// The resource's type.
         type_name: &'static str,
     },
+    /// The run ended, but the repository failed as its end was saved: what the run
+    /// found (its status and exit description, the step's own failure among them) is
+    /// kept here, since the repository may still show the execution running. The next
+    /// launch of the instance finds it so and recovers it once this process is gone.
+    #[error(
+        "job execution {execution_id} of `{job_name}` ended {status} ({exit_description}), but saving its end failed"
+    )]
+    EndNotSaved {
+        /// The job.
+        job_name: String,
+        /// The execution.
+        execution_id: i64,
+        /// How it ended, as this process saw it.
+        status: BatchStatus,
+        /// Its exit description, as this process saw it.
+        exit_description: String,
+        /// The repository's error.
+        #[source]
+        cause: Box<RepositoryError>,
+    },
     /// The repository failed.
     #[error(transparent)]
     Repository(#[from] RepositoryError),

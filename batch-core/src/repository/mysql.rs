@@ -38,19 +38,27 @@ impl SqlJobRepository<MySql> {
     /// Connects to `url` (`mysql://USER:PASSWORD@HOST:PORT/DATABASE`, also for
     /// MariaDB) and makes sure the batch tables are there with the right columns.
     pub async fn open(url: &str) -> Result<Self, RepositoryError> {
-        let options = MySqlPoolOptions::new().after_connect(|conn, _| {
-            Box::pin(async move {
-                conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        let options = |timeouts: super::timeouts::Timeouts| {
+            // A client cut off with a transaction open (a network partition) would
+            // leave its session holding its locks until TCP gives up, hours later:
+            // the server closes a session idle that long, which rolls it back. The
+            // pool's idle connections are checked before use, so one the server
+            // closed is replaced.
+            let idle = timeouts.server_idle().as_secs().max(1);
+            MySqlPoolOptions::new().after_connect(move |conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                        .await?;
+                    // Strict: a value too long for its column is an error, never
+                    // silently truncated (a lax sql_mode truncates with a warning).
+                    conn.execute(sqlx::AssertSqlSafe(format!(
+                        "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES'), wait_timeout = {idle}"
+                    )))
                     .await?;
-                // Strict: a value too long for its column is an error, never silently
-                // truncated (a lax sql_mode truncates with a warning).
-                conn.execute(
-                    "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')",
-                )
-                .await?;
-                Ok(())
+                    Ok(())
+                })
             })
-        });
+        };
         let (pool, timeouts) = connect_server(url, options).await?;
         Self::from_pool_bounded(pool, timeouts.statement).await
     }

@@ -44,7 +44,25 @@ impl SqlJobRepository<Postgres> {
     /// `?options[search_path]=SCHEMA` to use another schema) and makes sure the batch
     /// tables are there with the right columns.
     pub async fn open(url: &str) -> Result<Self, RepositoryError> {
-        let (pool, timeouts) = connect_server(url, PgPoolOptions::new()).await?;
+        let (pool, timeouts) = connect_server(url, |timeouts| {
+            // A client cut off with a transaction open (a network partition) would
+            // leave its session `idle in transaction`, holding its locks until TCP
+            // gives up, hours later: the server ends such a session itself.
+            let idle = timeouts.server_idle().as_millis();
+            PgPoolOptions::new().after_connect(move |conn, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(
+                        conn,
+                        sqlx::AssertSqlSafe(format!(
+                            "SET idle_in_transaction_session_timeout = {idle}"
+                        )),
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+        })
+        .await?;
         Self::from_pool_bounded(pool, timeouts.statement).await
     }
 }

@@ -13,6 +13,12 @@
 //!   waits for another process's write lock (the busy timeout).
 //!
 //! For example `postgres://batch:***@db/batch?connect_timeout=5&statement_timeout=30`.
+//!
+//! The statement timeout also bounds a writer's work of one chunk inside the chunk's
+//! transaction (its own statements included), and the server is told to end a session
+//! left idle in a transaction for longer than both bounds together
+//! (`idle_in_transaction_session_timeout` on PostgreSQL, the session's `wait_timeout`
+//! on MySQL), so a client cut off mid-chunk leaves no locks behind.
 //! An operation that runs out of time fails with [`RepositoryError::TimedOut`]; its
 //! transaction is not committed, so the run fails and can be restarted.
 
@@ -46,6 +52,15 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
+    /// How long the server lets a session of the repository sit idle inside a
+    /// transaction (PostgreSQL) or idle at all (MySQL's `wait_timeout`) before it
+    /// ends the session and rolls its transaction back: what frees the locks of a
+    /// client cut off by a network partition. Longer than the client's own bounds, so
+    /// that the client reports a timeout first whenever it still can.
+    pub fn server_idle(&self) -> Duration {
+        self.statement + self.connect
+    }
+
     /// Reads `connect_timeout` and `statement_timeout` from the URL's query and returns
     /// the URL without them, for the driver (which would refuse or ignore them).
     pub fn from_url(url: &str) -> Result<(String, Self), RepositoryError> {

@@ -300,6 +300,12 @@ pub(crate) async fn execute_step(
         let cause = Error::new(e);
         let report = cause.report();
         tracing::error!(step = %def.name, error = %report, "saving the step's end failed");
+        // How the step ended, before UNKNOWN replaces it: often the same outage's
+        // first symptom (a writer cut off mid-chunk), which the error must not hide.
+        let ended = match execution.exit_status.description.as_str() {
+            "" => execution.status.to_string(),
+            description => format!("{}: {description}", execution.status),
+        };
         execution.status = BatchStatus::Unknown;
         execution.exit_status = ExitStatus::unknown().with_description(format!(
             "the end of the step could not be saved, so the job repository may not hold what happened: {report}"
@@ -308,6 +314,7 @@ pub(crate) async fn execute_step(
         // Typed in the job execution's failures, where this error ends up.
         return Err(Error::new(StepEndNotSaved {
             step: def.name.to_string(),
+            ended,
             cause: Cause::from(cause),
         }));
     }
@@ -318,10 +325,12 @@ pub(crate) async fn execute_step(
 /// Saving a step's end (its context or its execution) failed: the step and its job
 /// end UNKNOWN, since the repository may not hold what happened.
 #[derive(Debug, thiserror::Error)]
-#[error("the end of step `{step}` could not be saved")]
+#[error("the end of step `{step}` ({ended}) could not be saved")]
 pub struct StepEndNotSaved {
     /// The step.
     pub step: String,
+    /// How the step ended, as this process saw it: its status and exit description.
+    pub ended: String,
     /// The repository's error.
     #[source]
     pub cause: Cause,

@@ -321,12 +321,16 @@ impl<DB: Dialect> SqlJobRepository<DB> {
 /// options are read here, see `repository::timeouts`). One connection is made first,
 /// so that a server that refuses or a wrong password is reported as it is, not as the
 /// pool's timeout after its retries; it gets `connect_timeout` to answer.
+///
+/// `pool` makes the pool's options from the bounds, so that each session can be told
+/// the server's side of them (see [`Timeouts::server_idle`]).
 pub(super) async fn connect_server<DB: Dialect>(
     url: &str,
-    pool: sqlx::pool::PoolOptions<DB>,
+    pool: impl FnOnce(Timeouts) -> sqlx::pool::PoolOptions<DB>,
 ) -> Result<(Pool<DB>, Timeouts), RepositoryError> {
     use sqlx::{ConnectOptions, Connection};
     let (driver_url, timeouts) = Timeouts::from_url(url)?;
+    let pool = pool(timeouts);
     let unreachable = |source| RepositoryError::Unreachable {
         url: crate::repository::database::redact_url(url),
         source,
@@ -625,6 +629,10 @@ where
 
     fn lease(&self) -> Duration {
         self.lease
+    }
+
+    fn statement_timeout(&self) -> Option<Duration> {
+        Some(self.statement_timeout)
     }
 
     fn job_executions<'a>(

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::item::{ItemReader, ItemWriter, WriteContext};
+use crate::repository::timeouts::bounded;
 use crate::step::chunk::{ChunkProcessor, Parts, StepSetupError};
 use crate::step::listener::{ItemProcessListener, ItemReadListener, ItemWriteListener};
 
@@ -179,11 +180,15 @@ pub(crate) async fn write<O: Sync, W: ItemWriter<O>>(
     items: &[O],
     cx: &mut WriteContext<'_>,
 ) -> Result<()> {
+    // Inside the chunk's transaction the writer holds the database's locks: a writer
+    // stuck on a server that stopped answering (a network partition) fails the chunk
+    // within the statement timeout, which rolls it back, rather than hang the run.
+    let bound = cx.transaction_bound();
     if listeners.is_empty() {
-        return writer.write(items, cx).await;
+        return within(bound, writer.write(items, cx)).await;
     }
     listeners.iter().for_each(|l| l.before_write(items));
-    let written = writer.write(items, cx).await;
+    let written = within(bound, writer.write(items, cx)).await;
     match &written {
         Ok(()) => listeners.iter().rev().for_each(|l| l.after_write(items)),
         Err(e) => listeners
@@ -192,6 +197,17 @@ pub(crate) async fn write<O: Sync, W: ItemWriter<O>>(
             .for_each(|l| l.on_write_error(e, items)),
     }
     written
+}
+
+/// `write`, failing with the repository's timeout error once `bound` has passed.
+async fn within(
+    bound: Option<std::time::Duration>,
+    write: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
+    match bound {
+        None => write.await,
+        Some(limit) => bounded(limit, "writing a chunk in its transaction", write).await,
+    }
 }
 
 impl<I, O: Sync, R, P, W: ItemWriter<O>> Parts<I, O, R, P, W> {
