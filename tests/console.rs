@@ -336,6 +336,50 @@ fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
 }
 
+/// A console without a token serves only requests addressed to loopback: a page of
+/// another site whose name was rebound to 127.0.0.1 neither reads it nor acts on it.
+#[tokio::test]
+async fn a_console_without_a_token_answers_only_to_loopback_names() {
+    let repo: Arc<dyn JobRepository> = Arc::new(InMemoryJobRepository::new());
+    let id = running(&repo, 1).await;
+    let served = serve(repo.clone(), ConsoleConfig::default(), None).await;
+    let base = &served.base;
+    let http = client();
+    let port = base.rsplit(':').next().unwrap();
+    for host in [
+        format!("rebound.example:{port}"),
+        "rebound.example".to_owned(),
+    ] {
+        let page = http
+            .get(format!("{base}/executions/{id}"))
+            .header("host", &host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::FORBIDDEN, "{host}");
+        assert!(page.text().await.unwrap().contains("--token"));
+        let stop = http
+            .post(format!("{base}/executions/{id}/stop"))
+            .header("host", &host)
+            .header("origin", format!("http://{host}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stop.status(), StatusCode::FORBIDDEN, "{host}");
+    }
+    let stored = repo.job_execution(id).await.unwrap().unwrap();
+    assert_eq!(stored.status, BatchStatus::Started, "nothing was stopped");
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let page = http
+            .get(format!("{base}/executions/{id}"))
+            .header("host", &host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "{host}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_forms_origins_and_read_only() {
     let repo: Arc<dyn JobRepository> = Arc::new(InMemoryJobRepository::new());

@@ -10,6 +10,10 @@
 //!   Authorization header needs no form field: browsers never add that header by
 //!   themselves.
 //! - `--read-only` refuses every POST with 405.
+//! - Without a token, only requests addressed to a loopback name (`localhost`,
+//!   `127.0.0.1`, `[::1]`) are served: a web page whose own host name an attacker
+//!   rebinds to 127.0.0.1 (DNS rebinding) would otherwise read the pages and, being
+//!   "same-site" by the Host it sends, take a form field and act.
 
 use std::sync::Arc;
 
@@ -168,6 +172,32 @@ fn same_site(headers: &HeaderMap) -> bool {
     matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
+/// Whether the Host a request was addressed to names this machine's loopback
+/// (`localhost`, `127.0.0.1`, `[::1]`, with any port). A request without a Host
+/// header (HTTP/1.0, no browser) is let through: rebinding needs a browser's Host.
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        }),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The middleware in front of every route but `/health` and the assets.
 pub(crate) async fn guard(
     State(secrets): State<Arc<Secrets>>,
@@ -177,6 +207,12 @@ pub(crate) async fn guard(
     let path = request.uri().path().to_owned();
     if path == "/health" || path.starts_with("/assets/") {
         return next.run(request).await;
+    }
+    if secrets.token.is_none() && !loopback_host(request.headers()) {
+        return refused(
+            StatusCode::FORBIDDEN,
+            "403 Forbidden: a console without a token answers only to a loopback address (localhost, 127.0.0.1, [::1]); start it with --token to reach it by another name",
+        );
     }
     let query = request.uri().query().unwrap_or_default().to_owned();
     if let (Some(given), Some(token)) = (query_token(request.uri()), &secrets.token) {
@@ -283,5 +319,38 @@ mod tests {
         assert_eq!(without_token("/x", "job=a&token=abc&b=1"), "/x?job=a&b=1");
         let uri: axum::http::Uri = "/x?job=a&token=a%26b%3D".parse().unwrap();
         assert_eq!(query_token(&uri).as_deref(), Some("a&b="));
+    }
+
+    fn with_host(host: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        headers
+    }
+
+    #[test]
+    fn only_loopback_names_are_loopback_hosts() {
+        for host in [
+            "localhost",
+            "LOCALHOST:8080",
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "127.1.2.3:1",
+            "[::1]",
+            "[::1]:8080",
+        ] {
+            assert!(loopback_host(&with_host(host)), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:8080",
+            "localhost.evil.example",
+            "127.0.0.1.evil.example:8080",
+            "10.0.0.1:8080",
+            "[::2]:8080",
+            "",
+        ] {
+            assert!(!loopback_host(&with_host(host)), "{host}");
+        }
+        assert!(loopback_host(&HeaderMap::new()));
     }
 }
