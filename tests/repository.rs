@@ -730,6 +730,30 @@ async fn insert_held(cx: &mut WriteContext<'_>, id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Processes opening a new SQLite file at once (a launch and a console started
+/// together) all get the repository: the losers of the race to set the file up wait
+/// for it rather than fail with "database is locked".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_sqlite_file_opened_at_once_by_many_opens_for_all() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..10 {
+        let url = format!(
+            "sqlite:{}",
+            dir.path().join(format!("race{round}.db")).display()
+        );
+        let opens: Vec<_> = (0..6)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { open_repository(&url).await.map(|_| ()) })
+            })
+            .collect();
+        for open in opens {
+            let opened = open.await.unwrap();
+            assert!(opened.is_ok(), "round {round}: {:?}", opened.err());
+        }
+    }
+}
+
 /// On SQLite the statement timeout is also the wait for another process's write lock:
 /// a launch blocked by a held lock fails within it.
 async fn a_locked_database_fails_within_the_statement_timeout(db: Db) {

@@ -58,15 +58,38 @@ impl SqlJobRepository<Sqlite> {
             // A statement waits for another process's write lock as long as an
             // operation may take.
             .busy_timeout(timeouts.statement);
-        let pool = SqlitePoolOptions::new()
+        let pool_options = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
-            .acquire_timeout(timeouts.connect.max(timeouts.statement))
-            .connect_with(options)
-            .await
-            .map_err(unreachable)?;
+            .acquire_timeout(timeouts.connect.max(timeouts.statement));
+        // Processes opening a new file at once (a launch and a console, say) race to
+        // switch it to WAL and to set up its WAL index, and SQLite answers the loser
+        // SQLITE_BUSY at once, without its busy handler: the open is tried again,
+        // within the statement timeout.
+        let deadline = std::time::Instant::now() + timeouts.statement;
+        let mut pause = std::time::Duration::from_millis(5);
+        let pool = loop {
+            match pool_options.clone().connect_with(options.clone()).await {
+                Ok(pool) => break pool,
+                Err(e) if is_busy(&e) && std::time::Instant::now() + pause < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(100));
+                }
+                Err(e) => return Err(unreachable(e)),
+            }
+        };
         Self::from_pool_bounded(pool, timeouts.statement).await
     }
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED (primary result codes 5 and 6, any extended code).
+fn is_busy(error: &sqlx::Error) -> bool {
+    let code = match error {
+        sqlx::Error::Database(e) => e.code(),
+        _ => None,
+    };
+    code.and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
 impl Dialect for Sqlite {
