@@ -311,6 +311,67 @@ async fn pages_show_the_tables_and_escape_everything(db: Fresh) {
     assert_eq!((status, body.as_str()), (StatusCode::OK, "ok\n"));
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("flaky")]
+struct Flaky;
+
+#[derive(Debug, thiserror::Error)]
+#[error("bad record")]
+struct BadRecord;
+
+/// Item 3 fails once and is retried; item 5 always fails and is skipped.
+#[step(chunk = 2, retry(Flaky, limit = 3), skip(BadRecord, limit = 5))]
+fn faulty() -> impl ChunkStep<i64, i64> {
+    let mut failed_once = false;
+    chunk(
+        ListReader::new(1..=6i64),
+        processor(move |n: &i64| match *n {
+            3 if !failed_once => {
+                failed_once = true;
+                Err(Flaky.into())
+            }
+            5 => Err(BadRecord.into()),
+            n => Ok(Some(n)),
+        }),
+        writer(|_: &[i64]| Ok(())),
+    )
+}
+
+#[job(name = "faultyJob")]
+fn faulty_job() -> Flow {
+    Flow::start(faulty {}).build()
+}
+
+/// The runtime's fault-tolerance metrics, by job and step, in `/metrics` of a console
+/// whose process ran the job: retries, rollbacks, skips.
+#[tokio::test]
+async fn retries_rollbacks_and_skips_are_in_the_metrics() {
+    let repo: Arc<dyn JobRepository> = Arc::new(InMemoryJobRepository::new());
+    let served = serve(repo.clone(), ConsoleConfig::default(), None).await;
+    let execution = JobLauncher::with_repository(repo)
+        .run(faulty_job {}, JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(execution.status, BatchStatus::Completed, "{execution:?}");
+    let counts = &execution.step_executions[0].counts;
+    assert_eq!((counts.write, counts.process_skip), (5, 1), "{counts:?}");
+    let (status, text) = get(&format!("{}/metrics", served.base)).await;
+    assert_eq!(status, StatusCode::OK);
+    let labelled = r#"job="faultyJob",step="faulty""#;
+    for name in [
+        "spring_batch_retry{",
+        "spring_batch_chunk_rollback{",
+        "spring_batch_item_skip{",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains(labelled))
+            .unwrap_or_else(|| panic!("{name}{labelled}: {text}"));
+        let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(value >= 1.0, "{line}");
+    }
+}
+
 /// An execution left STARTED in `repo`, for the actions.
 async fn running(repo: &Arc<dyn JobRepository>, run: i64) -> i64 {
     let mut e = repo
@@ -949,13 +1010,17 @@ async fn a_browser_sees_the_pages_live_progress_a_stop_and_a_restart() {
     // Restart: a new execution of the instance, run by the console's process, which
     // carries on from the stopped one's last commit.
     browser.click("#restart").await;
-    let url = browser.url().await;
-    let new_id: i64 = url
-        .split("/executions/")
-        .nth(1)
-        .and_then(|s| s.split('?').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("the new execution's page: {url}"));
+    // The click posts the form; the browser is on the new execution's page once the
+    // redirect has been followed, which the click does not wait for.
+    let new_id: i64 = until("the new execution's page opens", || async {
+        let url = browser.url().await;
+        url.split("/executions/")
+            .nth(1)
+            .and_then(|s| s.split(['?', '/']).next())
+            .and_then(|s| s.parse::<i64>().ok())
+            .filter(|shown| *shown != id)
+    })
+    .await;
     assert!(new_id > id);
     let restarted = db.repo.job_execution(new_id).await.unwrap().unwrap();
     assert_eq!(restarted.instance.id, stopped.instance.id);
@@ -998,13 +1063,17 @@ async fn a_stop_from_the_console_reaches_a_run_of_another_process() {
             "pause.ms=100,long,false",
         ])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("run.err")).unwrap())
         .spawn()
         .unwrap();
     let mut run = Child(run);
     let (_console, base) = console_process(&exe, dir.path(), &db).await;
     let repo = batch::repository::open_repository(&db).await.unwrap();
     let id = until("the run of the other process starts", || {
+        if let Some(status) = run.0.try_wait().unwrap() {
+            let stderr = std::fs::read_to_string(dir.path().join("run.err")).unwrap();
+            panic!("the run ended ({status}) before it was seen running: {stderr}");
+        }
         first_running(repo.clone())
     })
     .await;

@@ -15,7 +15,7 @@
 //! | `spring.batch.item.read`, `.write`, `.filter`, `.skip` | counter, items | `job`, `step` |
 //! | `spring.batch.chunk.write` | histogram, seconds (one chunk's transaction) | `job`, `step`, `status` (SUCCESS, FAILURE) |
 //! | `spring.batch.chunk.commit`, `spring.batch.chunk.rollback` | counter | `job`, `step` |
-//! | `spring.batch.retry` | counter (failed attempts that may be retried) | |
+//! | `spring.batch.retry` | counter (failed attempts that may be retried) | `job`, `step` |
 
 use std::time::Instant;
 
@@ -154,9 +154,25 @@ impl ChunkObservation {
     }
 }
 
-/// A retryable attempt failed (it is retried while the retry limit allows).
-pub(crate) fn attempt_failed() {
-    metrics::counter!("spring.batch.retry").increment(1);
+/// The labels of a step's metrics, made once per step.
+pub(crate) struct StepLabels {
+    job: String,
+    step: String,
+}
+
+impl StepLabels {
+    pub(crate) fn of(identity: &StepIdentity) -> Self {
+        Self {
+            job: identity.job_name.clone(),
+            step: identity.step_name.clone(),
+        }
+    }
+
+    /// A retryable attempt failed (it is retried while the retry limit allows).
+    pub(crate) fn attempt_failed(&self) {
+        metrics::counter!("spring.batch.retry", "job" => self.job.clone(), "step" => self.step.clone())
+            .increment(1);
+    }
 }
 
 fn seconds(d: chrono::Duration) -> f64 {

@@ -266,6 +266,8 @@ struct Engine<'f, I, O> {
     /// each item's attempt open, every failure rolls back (so none is skipped in the
     /// middle of an attempt), and no output is kept across attempts.
     first_attempt_without_slots: bool,
+    /// The `job` and `step` labels of the retry metric.
+    labels: crate::telemetry::StepLabels,
 }
 
 impl<I, O> Engine<'_, I, O> {
@@ -316,7 +318,7 @@ impl<I, O> Engine<'_, I, O> {
     fn failed(&self, subject: RetrySubject, state: &mut RetryState, error: Error) -> Error {
         state.failures += 1;
         state.subject = Some(subject);
-        crate::telemetry::attempt_failed();
+        self.labels.attempt_failed();
         let ctx = RetryContext {
             subject,
             retry_count: state.failures,
@@ -472,6 +474,7 @@ where
         first_attempt_without_slots: fault.retry_listeners.is_empty()
             && fault.no_rollback.is_empty()
             && !fault.processor_non_transactional,
+        labels: crate::telemetry::StepLabels::of(rt.identity),
     };
     let mut attempts = Attempts {
         engine,
