@@ -202,6 +202,83 @@ async fn the_runner_never_prints_a_password() {
     }
 }
 
+/// The first SIGTERM asks for a stop at the next chunk boundary; a second one, while
+/// the step is still inside its chunk, exits at once (130). The run is then left
+/// STOPPING, as a `kill -9` after a stop request leaves it, and the next launch finds
+/// its process gone and restarts it to completion.
+#[tokio::test]
+async fn a_second_signal_exits_at_once_and_the_next_launch_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("batch.db").display());
+    // Three chunks of 100, each a second long: the second signal lands inside one.
+    let args = [
+        "--db",
+        db.as_str(),
+        "rows=300,long,false",
+        "pause.ms=1000,long,false",
+    ];
+    let mut child = std::process::Command::new(example("copy_rows"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pool = loop {
+        if let Ok(pool) = SqlitePool::connect(&format!("{db}?mode=ro")).await {
+            let started: Option<i64> = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM BATCH_STEP_EXECUTION WHERE STATUS = 'STARTED'",
+            )
+            .fetch_one(&pool)
+            .await
+            .ok();
+            if started.unwrap_or(0) > 0 {
+                break pool;
+            }
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    let term = || {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    term();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    term();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("a second signal kills"), "{stderr}");
+    let status: String = sqlx::query_scalar("SELECT STATUS FROM BATCH_JOB_EXECUTION")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // The stop was recorded, but the run was killed before it reached the boundary.
+    assert_eq!(status, "STOPPING", "killed, not stopped");
+    pool.close().await;
+    let (code, _, stderr) = run(dir.path(), "copy_rows", &args[..3]);
+    assert_eq!(code, 0, "the next launch recovers the run: {stderr}");
+    let pool = open(dir.path()).await;
+    let statuses: Vec<String> =
+        sqlx::query_scalar("SELECT STATUS FROM BATCH_JOB_EXECUTION ORDER BY JOB_EXECUTION_ID")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(statuses, ["FAILED", "COMPLETED"]);
+    let copied: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT id) FROM target")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM target")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!((rows, copied), (300, 300), "every row once");
+}
+
 #[tokio::test]
 async fn execution_context_restart() {
     let dir = tempfile::tempdir().unwrap();
