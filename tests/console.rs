@@ -441,6 +441,79 @@ async fn a_console_without_a_token_answers_only_to_loopback_names() {
     }
 }
 
+/// The execution ids a page links to, in the order shown.
+fn linked_executions(html: &str) -> Vec<i64> {
+    let mut ids: Vec<i64> = html
+        .split(r#"href="/executions/"#)
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next()?.parse().ok())
+        .collect();
+    ids.dedup();
+    ids
+}
+
+/// `/executions` pages 25 at a time, newest first, with a link to the older ones;
+/// an abandon posted with the bearer token ends the execution ABANDONED.
+#[tokio::test]
+async fn executions_are_paged_and_an_abandon_is_posted() {
+    let repo: Arc<dyn JobRepository> = Arc::new(InMemoryJobRepository::new());
+    let mut ids = Vec::new();
+    for run in 1..=30 {
+        let id = running(&repo, run).await;
+        let mut e = repo.job_execution(id).await.unwrap().unwrap();
+        e.status = BatchStatus::Failed;
+        e.end_time = Some(batch::execution::now());
+        repo.update_job_execution(&mut e).await.unwrap();
+        ids.push(id);
+    }
+    const TOKEN: &str = "paging-token";
+    let served = serve(
+        repo.clone(),
+        ConsoleConfig {
+            token: Some(TOKEN.into()),
+            ..ConsoleConfig::default()
+        },
+        None,
+    )
+    .await;
+    let base = &served.base;
+    let http = client();
+    let page = |url: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(url).bearer_auth(TOKEN).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.text().await.unwrap()
+        }
+    };
+    let first = page(format!("{base}/executions")).await;
+    let newest: Vec<i64> = ids.iter().rev().take(25).copied().collect();
+    assert_eq!(linked_executions(&first), newest);
+    let older = first
+        .split(r#"id="older" href=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link to the older executions")
+        .replace("&amp;", "&");
+    let second = page(format!("{base}{older}")).await;
+    let oldest: Vec<i64> = ids.iter().rev().skip(25).copied().collect();
+    assert_eq!(linked_executions(&second), oldest);
+    assert!(!second.contains(r#"id="older""#), "the last page");
+
+    let abandoned = http
+        .post(format!("{base}/executions/{}/abandon", ids[0]))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(abandoned.status(), StatusCode::SEE_OTHER);
+    let stored = repo.job_execution(ids[0]).await.unwrap().unwrap();
+    assert_eq!(stored.status, BatchStatus::Abandoned);
+    let shown = page(format!("{base}/executions/{}", ids[0])).await;
+    assert!(shown.contains("ABANDONED"), "{shown}");
+    assert!(!shown.contains(r#"id="abandon""#), "abandoned once");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_forms_origins_and_read_only() {
     let repo: Arc<dyn JobRepository> = Arc::new(InMemoryJobRepository::new());

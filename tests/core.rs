@@ -1342,6 +1342,53 @@ async fn a_step_whose_end_cannot_be_saved_ends_unknown() {
     assert!(again.to_string().contains("UNKNOWN"), "{again}");
 }
 
+/// The same when the step execution's row, not its context, refuses the step's end:
+/// the step and the job end UNKNOWN, never COMPLETED, and the error says the step
+/// had completed before its end could not be saved.
+#[tokio::test]
+async fn a_step_whose_execution_row_refuses_its_end_ends_unknown() {
+    let db = db();
+    let repo = open(&db).await;
+    let p = pool(&db).await;
+    sqlx::query(
+        "CREATE TRIGGER no_step_end BEFORE UPDATE OF STATUS ON BATCH_STEP_EXECUTION \
+         WHEN NEW.STATUS = 'COMPLETED' BEGIN SELECT RAISE(ABORT, 'the disk is full'); END",
+    )
+    .execute(&p)
+    .await
+    .unwrap();
+    let step = StepBuilder::new("s").tasklet(|_| async {
+        Ok(tasklet(|_: &mut TaskletContext<'_>| {
+            Ok(RepeatStatus::Finished)
+        }))
+    });
+    let execution = JobLauncher::new(repo)
+        .run(job("unknownEnd", vec![step]), JobParameters::new())
+        .await
+        .unwrap();
+    assert_eq!(execution.status, BatchStatus::Unknown, "{execution:?}");
+    let not_saved = execution.failures[0]
+        .find::<batch::step::StepEndNotSaved>()
+        .expect("the step's end not saved");
+    assert_eq!(not_saved.ended, "COMPLETED", "how the step had ended");
+    assert!(
+        execution
+            .exit_status
+            .description
+            .contains("the disk is full"),
+        "{:?}",
+        execution.exit_status
+    );
+    let stored: Vec<(String, String)> = sqlx::query_as(
+        "SELECT J.STATUS, S.STATUS FROM BATCH_JOB_EXECUTION J \
+         JOIN BATCH_STEP_EXECUTION S ON S.JOB_EXECUTION_ID = J.JOB_EXECUTION_ID",
+    )
+    .fetch_all(&p)
+    .await
+    .unwrap();
+    assert_eq!(stored, [("UNKNOWN".to_owned(), "UNKNOWN".to_owned())]);
+}
+
 /// A step failure the flow routes on is a warning naming where the flow goes; an
 /// error is logged only when the job ends FAILED.
 #[tokio::test]
