@@ -1297,11 +1297,7 @@ async fn a_step_whose_end_cannot_be_saved_ends_unknown() {
     .execute(&p)
     .await
     .unwrap();
-    let step = StepBuilder::new("s").tasklet(|_| async {
-        Ok(tasklet(|_: &mut TaskletContext<'_>| {
-            Ok(RepeatStatus::Finished)
-        }))
-    });
+    let step = finished_tasklet("s");
     let launcher = JobLauncher::new(repo);
     let execution = launcher
         .run(job("unknown", vec![step.clone()]), JobParameters::new())
@@ -1322,14 +1318,10 @@ async fn a_step_whose_end_cannot_be_saved_ends_unknown() {
         "{:?}",
         execution.exit_status
     );
-    let stored: Vec<(String, String)> = sqlx::query_as(
-        "SELECT J.STATUS, S.STATUS FROM BATCH_JOB_EXECUTION J \
-         JOIN BATCH_STEP_EXECUTION S ON S.JOB_EXECUTION_ID = J.JOB_EXECUTION_ID",
-    )
-    .fetch_all(&p)
-    .await
-    .unwrap();
-    assert_eq!(stored, [("UNKNOWN".to_owned(), "UNKNOWN".to_owned())]);
+    assert_eq!(
+        job_and_step_statuses(&p).await,
+        [("UNKNOWN".to_owned(), "UNKNOWN".to_owned())]
+    );
     assert!(
         execution.failures.len() == 1 && execution.failures[0].is::<batch::step::StepEndNotSaved>(),
         "{:?}",
@@ -1340,6 +1332,26 @@ async fn a_step_whose_end_cannot_be_saved_ends_unknown() {
         .await
         .unwrap_err();
     assert!(again.to_string().contains("UNKNOWN"), "{again}");
+}
+
+/// A tasklet step that finishes at once.
+fn finished_tasklet(name: &str) -> StepDef {
+    StepBuilder::new(name).tasklet(|_| async {
+        Ok(tasklet(|_: &mut TaskletContext<'_>| {
+            Ok(RepeatStatus::Finished)
+        }))
+    })
+}
+
+/// The STATUS of each job execution and of each of its step executions, as stored.
+async fn job_and_step_statuses(p: &sqlx::SqlitePool) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT J.STATUS, S.STATUS FROM BATCH_JOB_EXECUTION J \
+         JOIN BATCH_STEP_EXECUTION S ON S.JOB_EXECUTION_ID = J.JOB_EXECUTION_ID",
+    )
+    .fetch_all(p)
+    .await
+    .unwrap()
 }
 
 /// The same when the step execution's row, not its context, refuses the step's end:
@@ -1357,11 +1369,7 @@ async fn a_step_whose_execution_row_refuses_its_end_ends_unknown() {
     .execute(&p)
     .await
     .unwrap();
-    let step = StepBuilder::new("s").tasklet(|_| async {
-        Ok(tasklet(|_: &mut TaskletContext<'_>| {
-            Ok(RepeatStatus::Finished)
-        }))
-    });
+    let step = finished_tasklet("s");
     let execution = JobLauncher::new(repo)
         .run(job("unknownEnd", vec![step]), JobParameters::new())
         .await
@@ -1379,14 +1387,10 @@ async fn a_step_whose_execution_row_refuses_its_end_ends_unknown() {
         "{:?}",
         execution.exit_status
     );
-    let stored: Vec<(String, String)> = sqlx::query_as(
-        "SELECT J.STATUS, S.STATUS FROM BATCH_JOB_EXECUTION J \
-         JOIN BATCH_STEP_EXECUTION S ON S.JOB_EXECUTION_ID = J.JOB_EXECUTION_ID",
-    )
-    .fetch_all(&p)
-    .await
-    .unwrap();
-    assert_eq!(stored, [("UNKNOWN".to_owned(), "UNKNOWN".to_owned())]);
+    assert_eq!(
+        job_and_step_statuses(&p).await,
+        [("UNKNOWN".to_owned(), "UNKNOWN".to_owned())]
+    );
 }
 
 /// A step failure the flow routes on is a warning naming where the flow goes; an

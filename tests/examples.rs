@@ -202,6 +202,39 @@ async fn the_runner_never_prints_a_password() {
     }
 }
 
+/// Starts `copy_rows` with `args` on the SQLite file `db`, and returns it with a
+/// read-only pool on the file once `ready` (a query of one number) gives more than 0;
+/// fails the test if the run ends first.
+async fn copy_rows_until(
+    args: &[&str],
+    db: &str,
+    ready: &'static str,
+) -> (std::process::Child, SqlitePool) {
+    let mut child = std::process::Command::new(example("copy_rows"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    loop {
+        if let Ok(pool) = SqlitePool::connect(&format!("{db}?mode=ro")).await {
+            let seen: Option<i64> = sqlx::query_scalar(ready)
+                .fetch_one(&pool)
+                .await
+                .ok()
+                .flatten();
+            if seen.unwrap_or(0) > 0 {
+                return (child, pool);
+            }
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was ready: {ready}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// The first SIGTERM asks for a stop at the next chunk boundary; a second one, while
 /// the step is still inside its chunk, exits at once (130). The run is then left
 /// STOPPING, as a `kill -9` after a stop request leaves it, and the next launch finds
@@ -217,27 +250,12 @@ async fn a_second_signal_exits_at_once_and_the_next_launch_recovers() {
         "rows=300,long,false",
         "pause.ms=1000,long,false",
     ];
-    let mut child = std::process::Command::new(example("copy_rows"))
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pool = loop {
-        if let Ok(pool) = SqlitePool::connect(&format!("{db}?mode=ro")).await {
-            let started: Option<i64> = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM BATCH_STEP_EXECUTION WHERE STATUS = 'STARTED'",
-            )
-            .fetch_one(&pool)
-            .await
-            .ok();
-            if started.unwrap_or(0) > 0 {
-                break pool;
-            }
-        }
-        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
+    let (child, pool) = copy_rows_until(
+        &args,
+        &db,
+        "SELECT COUNT(*) FROM BATCH_STEP_EXECUTION WHERE STATUS = 'STARTED'",
+    )
+    .await;
     let term = || {
         let sent = std::process::Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -442,32 +460,13 @@ async fn sigterm_and_sighup_stop_at_a_chunk_boundary() {
             "rows=3000,long,false",
             "pause.ms=20,long,false",
         ];
-        let mut child = std::process::Command::new(example("copy_rows"))
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
         // Signal once a chunk has committed: the run is then surely inside the step.
-        let pool = loop {
-            if let Ok(pool) = SqlitePool::connect(&format!("{db}?mode=ro")).await {
-                let committed: Option<i64> = sqlx::query_scalar(
-                    "SELECT MAX(COMMIT_COUNT) FROM BATCH_STEP_EXECUTION WHERE STATUS = 'STARTED'",
-                )
-                .fetch_one(&pool)
-                .await
-                .ok()
-                .flatten();
-                if committed.unwrap_or(0) > 0 {
-                    break pool;
-                }
-            }
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "the run ended before the signal"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        };
+        let (child, pool) = copy_rows_until(
+            &args,
+            &db,
+            "SELECT MAX(COMMIT_COUNT) FROM BATCH_STEP_EXECUTION WHERE STATUS = 'STARTED'",
+        )
+        .await;
         let killed = std::process::Command::new("kill")
             .args([format!("-{signal}"), child.id().to_string()])
             .status()
