@@ -13,14 +13,14 @@
 //!   waits for another process's write lock (the busy timeout).
 //!
 //! For example `postgres://batch:***@db/batch?connect_timeout=5&statement_timeout=30`.
+//! An operation that runs out of time fails with [`RepositoryError::TimedOut`]; its
+//! transaction is not committed, so the run fails and can be restarted.
 //!
 //! The statement timeout also bounds a writer's work of one chunk inside the chunk's
 //! transaction (its own statements included), and the server is told to end a session
 //! left idle in a transaction for longer than both bounds together
 //! (`idle_in_transaction_session_timeout` on PostgreSQL, the session's `wait_timeout`
 //! on MySQL), so a client cut off mid-chunk leaves no locks behind.
-//! An operation that runs out of time fails with [`RepositoryError::TimedOut`]; its
-//! transaction is not committed, so the run fails and can be restarted.
 
 use std::future::Future;
 use std::time::Duration;
