@@ -838,6 +838,39 @@ async fn metrics_of_a_transfer_new_user_run_in_another_process() {
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("--token") && err.contains("0.0.0.0"), "{err}");
 
+    // The token may come from the environment, out of the process list: then pages
+    // need it as they do with --token.
+    let port = free_port();
+    let _with_env_token = Child(
+        std::process::Command::new(&exe)
+            .current_dir(dir.path())
+            .env("BATCH_CONSOLE_TOKEN", "from-the-environment")
+            .args([
+                "--db",
+                &db,
+                "console",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let guarded = format!("http://127.0.0.1:{port}");
+    healthy(&guarded).await;
+    assert_eq!(
+        get(&format!("{guarded}/")).await.0,
+        StatusCode::FORBIDDEN,
+        "the environment's token is required"
+    );
+    let with_token = client()
+        .get(format!("{guarded}/"))
+        .bearer_auth("from-the-environment")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_token.status(), StatusCode::OK);
+
     let (_console, base) = console_process(&exe, dir.path(), &db).await;
     let (status, text) = get(&format!("{base}/metrics")).await;
     assert_eq!(status, StatusCode::OK);

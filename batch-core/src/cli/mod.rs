@@ -57,6 +57,11 @@ pub mod worker;
 
 use operate::Operation;
 
+/// The environment variable the `console` subcommand takes its token from when
+/// `--token` is not given.
+#[cfg(feature = "console")]
+const CONSOLE_TOKEN_VAR: &str = "BATCH_CONSOLE_TOKEN";
+
 /// A setup hook was given, but the job repository is kept in memory, so there is no
 /// database pool to hand it.
 #[derive(Debug, thiserror::Error)]
@@ -337,7 +342,13 @@ impl Runner {
                         })?;
                         let config = crate::console::ConsoleConfig {
                             bind,
-                            token: m.get_one::<String>("token").cloned(),
+                            // From the environment when not given as a flag, so that
+                            // it need not show in the process list.
+                            token: m.get_one::<String>("token").cloned().or_else(|| {
+                                std::env::var(CONSOLE_TOKEN_VAR)
+                                    .ok()
+                                    .filter(|t| !t.is_empty())
+                            }),
                             read_only: m.get_flag("read-only"),
                             public_read: m.get_flag("public-read"),
                         };
@@ -757,7 +768,7 @@ fn console_command() -> Option<Command> {
                 Arg::new("token")
                     .long("token")
                     .value_name("TOKEN")
-                    .help("what actions (and pages, unless --public-read) need: Authorization: Bearer TOKEN, or ?token=TOKEN once (sets a cookie)"),
+                    .help("what actions (and pages, unless --public-read) need: Authorization: Bearer TOKEN, or ?token=TOKEN once (sets a cookie); default: the environment variable BATCH_CONSOLE_TOKEN, which keeps it out of the process list"),
             )
             .arg(
                 Arg::new("read-only")
