@@ -791,6 +791,7 @@ async fn console_process(
     let console = Child(
         std::process::Command::new(exe)
             .current_dir(dir)
+            .env_remove("BATCH_CONSOLE_TOKEN")
             .args([
                 "--db",
                 db,
@@ -832,6 +833,7 @@ async fn metrics_of_a_transfer_new_user_run_in_another_process() {
     let refused = std::process::Command::new(&exe)
         .current_dir(dir.path())
         .args(["--db", &db, "console", "--bind", "0.0.0.0:0"])
+        .env_remove("BATCH_CONSOLE_TOKEN")
         .output()
         .unwrap();
     assert_eq!(refused.status.code(), Some(2));

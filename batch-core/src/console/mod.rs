@@ -52,7 +52,7 @@ impl Default for ConsoleConfig {
 pub enum ConsoleError {
     /// A non-loopback address without a token.
     #[error(
-        "refusing to serve the console on {0} without a token: anyone who can reach that address could stop or restart jobs; pass --token TOKEN (or bind to 127.0.0.1)"
+        "refusing to serve the console on {0} without a token: anyone who can reach that address could stop or restart jobs; pass --token TOKEN or set BATCH_CONSOLE_TOKEN (or bind to 127.0.0.1)"
     )]
     TokenNeeded(SocketAddr),
     /// The token cannot be used (empty, or with characters a cookie cannot carry).
