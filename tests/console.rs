@@ -70,6 +70,14 @@ async fn serve(repo: Arc<dyn JobRepository>, config: ConsoleConfig, job: Option<
     }
 }
 
+/// The default console configuration with `token`.
+fn with_token(token: &str) -> ConsoleConfig {
+    ConsoleConfig {
+        token: Some(token.into()),
+        ..ConsoleConfig::default()
+    }
+}
+
 /// A client that shows redirects and cookies as they are.
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -467,15 +475,7 @@ async fn executions_are_paged_and_an_abandon_is_posted() {
         ids.push(id);
     }
     const TOKEN: &str = "paging-token";
-    let served = serve(
-        repo.clone(),
-        ConsoleConfig {
-            token: Some(TOKEN.into()),
-            ..ConsoleConfig::default()
-        },
-        None,
-    )
-    .await;
+    let served = serve(repo.clone(), with_token(TOKEN), None).await;
     let base = &served.base;
     let http = client();
     let page = |url: String| {
@@ -519,15 +519,7 @@ async fn tokens_forms_origins_and_read_only() {
     let repo: Arc<dyn JobRepository> = Arc::new(InMemoryJobRepository::new());
     let id = running(&repo, 1).await;
     const TOKEN: &str = "s3cret-token";
-    let served = serve(
-        repo.clone(),
-        ConsoleConfig {
-            token: Some(TOKEN.into()),
-            ..ConsoleConfig::default()
-        },
-        None,
-    )
-    .await;
+    let served = serve(repo.clone(), with_token(TOKEN), None).await;
     let base = &served.base;
     let http = client();
     let page = format!("{base}/executions/{id}");
@@ -700,9 +692,8 @@ async fn tokens_forms_origins_and_read_only() {
     let public = serve(
         repo.clone(),
         ConsoleConfig {
-            token: Some(TOKEN.into()),
             public_read: true,
-            ..ConsoleConfig::default()
+            ..with_token(TOKEN)
         },
         None,
     )

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use batch::chunk::read_write;
-use batch::execution::{BatchStatus, StepExecution};
+use batch::execution::{BatchStatus, JobExecution, StepExecution};
 use batch::prelude::*;
 use batch::repository::LaunchError;
 use batch::step::{ChunkListener, StepBuilder, StepDef, StepExecutionListener};
@@ -1286,30 +1286,48 @@ async fn after_listeners_run_in_reverse_order() {
 /// happened"), and the instance is then not restarted blindly.
 #[tokio::test]
 async fn a_step_whose_end_cannot_be_saved_ends_unknown() {
-    let db = db();
-    let repo = open(&db).await;
-    let p = pool(&db).await;
     // The step's context row can be created but not updated: the save at its end fails.
-    sqlx::query(
+    let (launcher, execution) = run_with_refused_end(
         "CREATE TRIGGER no_context_update BEFORE UPDATE ON BATCH_STEP_EXECUTION_CONTEXT \
          BEGIN SELECT RAISE(ABORT, 'the disk is full'); END",
     )
-    .execute(&p)
-    .await
-    .unwrap();
-    let step = finished_tasklet("s");
-    let launcher = JobLauncher::new(repo);
-    let execution = launcher
-        .run(job("unknown", vec![step.clone()]), JobParameters::new())
+    .await;
+    assert_eq!(execution.exit_status.code, "UNKNOWN");
+    assert!(
+        execution.failures.len() == 1 && execution.failures[0].is::<batch::step::StepEndNotSaved>(),
+        "{:?}",
+        execution.failures
+    );
+    let again = launcher
+        .run(
+            job("unknown", vec![finished_tasklet("s")]),
+            JobParameters::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("UNKNOWN"), "{again}");
+}
+
+/// Runs job `unknown`, one tasklet step `s`, on a fresh SQLite repository where the
+/// trigger `refusal` refuses the step's end with "the disk is full": the job and the
+/// step end UNKNOWN, in the execution and in the tables, the refusal named.
+async fn run_with_refused_end(refusal: &str) -> (JobLauncher, JobExecution) {
+    let db = db();
+    let repo = open(&db).await;
+    let p = pool(&db).await;
+    sqlx::query(sqlx::AssertSqlSafe(refusal.to_owned()))
+        .execute(&p)
         .await
         .unwrap();
-    assert_eq!(
-        execution.status,
-        BatchStatus::Unknown,
-        "{:?}",
-        execution.exit_status
-    );
-    assert_eq!(execution.exit_status.code, "UNKNOWN");
+    let launcher = JobLauncher::new(repo);
+    let execution = launcher
+        .run(
+            job("unknown", vec![finished_tasklet("s")]),
+            JobParameters::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(execution.status, BatchStatus::Unknown, "{execution:?}");
     assert!(
         execution
             .exit_status
@@ -1322,16 +1340,7 @@ async fn a_step_whose_end_cannot_be_saved_ends_unknown() {
         job_and_step_statuses(&p).await,
         [("UNKNOWN".to_owned(), "UNKNOWN".to_owned())]
     );
-    assert!(
-        execution.failures.len() == 1 && execution.failures[0].is::<batch::step::StepEndNotSaved>(),
-        "{:?}",
-        execution.failures
-    );
-    let again = launcher
-        .run(job("unknown", vec![step]), JobParameters::new())
-        .await
-        .unwrap_err();
-    assert!(again.to_string().contains("UNKNOWN"), "{again}");
+    (launcher, execution)
 }
 
 /// A tasklet step that finishes at once.
@@ -1359,38 +1368,15 @@ async fn job_and_step_statuses(p: &sqlx::SqlitePool) -> Vec<(String, String)> {
 /// had completed before its end could not be saved.
 #[tokio::test]
 async fn a_step_whose_execution_row_refuses_its_end_ends_unknown() {
-    let db = db();
-    let repo = open(&db).await;
-    let p = pool(&db).await;
-    sqlx::query(
+    let (_, execution) = run_with_refused_end(
         "CREATE TRIGGER no_step_end BEFORE UPDATE OF STATUS ON BATCH_STEP_EXECUTION \
          WHEN NEW.STATUS = 'COMPLETED' BEGIN SELECT RAISE(ABORT, 'the disk is full'); END",
     )
-    .execute(&p)
-    .await
-    .unwrap();
-    let step = finished_tasklet("s");
-    let execution = JobLauncher::new(repo)
-        .run(job("unknownEnd", vec![step]), JobParameters::new())
-        .await
-        .unwrap();
-    assert_eq!(execution.status, BatchStatus::Unknown, "{execution:?}");
+    .await;
     let not_saved = execution.failures[0]
         .find::<batch::step::StepEndNotSaved>()
         .expect("the step's end not saved");
     assert_eq!(not_saved.ended, "COMPLETED", "how the step had ended");
-    assert!(
-        execution
-            .exit_status
-            .description
-            .contains("the disk is full"),
-        "{:?}",
-        execution.exit_status
-    );
-    assert_eq!(
-        job_and_step_statuses(&p).await,
-        [("UNKNOWN".to_owned(), "UNKNOWN".to_owned())]
-    );
 }
 
 /// A step failure the flow routes on is a warning naming where the flow goes; an
